@@ -1,0 +1,1 @@
+"""igym: human-in-the-loop experiments on simulation environments."""

@@ -1,0 +1,76 @@
+"""Loading an experiment file, with errors a researcher can act on.
+
+An experiment file is imported as a module of its package when it lives in one (so
+``examples/slime_volleyball/human_ai.py`` can import ``.slime`` beside it), else as a
+lone module. Whatever goes wrong while it runs becomes one :class:`ExperimentError` line
+naming the file, the line and the problem — never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+from types import ModuleType
+
+from .errors import ExperimentError, IgymError
+from .experiment import Experiment, Game
+
+
+def _module_name(path: Path) -> tuple[str, Path]:
+    """The dotted name of ``path`` inside its package chain, and the folder above it."""
+    parts = [path.stem]
+    folder = path.parent
+    while (folder / "__init__.py").exists():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return ".".join(parts), folder
+
+
+def _line_in(path: Path, error: BaseException) -> str:
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).resolve() == path]
+    return f" line {frames[-1].lineno}" if frames else ""
+
+
+def import_file(path: str | Path) -> ModuleType:
+    """Import an experiment file (package-aware), turning any failure into one line."""
+    file = Path(path).resolve()
+    if not file.is_file():
+        raise ExperimentError(f"{path}: no such file — give an experiment file (.py) or a Gymnasium id "
+                              f"such as MountainCar-v0")
+    name, root = _module_name(file)
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    try:
+        if "." in name:
+            module = importlib.import_module(name)
+        else:
+            spec = importlib.util.spec_from_file_location(name, file)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
+    except IgymError as error:
+        raise ExperimentError(f"{path}{_line_in(file, error)}: {error}") from None
+    except SyntaxError as error:
+        raise ExperimentError(f"{path} line {error.lineno}: syntax error: {error.msg}") from None
+    except Exception as error:  # noqa: BLE001 — anything the researcher's file raises
+        raise ExperimentError(f"{path}{_line_in(file, error)}: {type(error).__name__}: {error}") from None
+    return module
+
+
+def load_experiment(path: str | Path) -> Experiment:
+    """The ``experiment`` an experiment file defines, with its scenes' base_dir set."""
+    module = import_file(path)
+    experiment = getattr(module, "experiment", None)
+    if not isinstance(experiment, Experiment):
+        found = type(experiment).__name__ if experiment is not None else "nothing"
+        raise ExperimentError(f"{path}: defines {found} named 'experiment' — end the file with "
+                              f"experiment = Experiment(id='my_study', scenes=[Game(...)])")
+    folder = Path(path).resolve().parent
+    for scene in experiment.scenes:
+        if isinstance(scene, Game) and scene.base_dir is None:
+            scene.base_dir = folder
+    return experiment

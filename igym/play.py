@@ -1,0 +1,207 @@
+"""``python -m igym.play TARGET``: run an experiment file, or play any Gymnasium env.
+
+TARGET is an experiment file (``examples/slime_volleyball/human_ai.py``) or a Gymnasium
+id with an RGB-array render (``MountainCar-v0``). The data goes to one SQLite file whose
+path is printed at the end. Headless runs (``--headless --autopilot``) need no display
+and no person, which is how CI and smoke tests run whole experiments.
+
+Any mistake in the target or the options ends with one line naming the problem and the
+fix, and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any, Sequence
+
+from .controls import KeyMap
+from .errors import ExperimentError, IgymError
+from .experiment import Experiment, Game
+from .loader import load_experiment
+
+# Key maps for Gymnasium envs that ship none (classic control has no get_keys_to_action).
+KNOWN_KEYS: dict[str, tuple[dict[Any, int], int]] = {
+    "MountainCar": ({"left": 0, "right": 2}, 1),
+    "CartPole": ({"left": 0, "right": 1}, 0),
+    "Acrobot": ({"left": 0, "right": 2}, 1),
+    "LunarLander": ({"left": 1, "up": 2, "right": 3}, 0),
+    "Taxi": ({"down": 0, "up": 1, "right": 2, "left": 3, "p": 4, "d": 5}, 0),
+    "FrozenLake": ({"left": 0, "down": 1, "right": 2, "up": 3}, 0),
+    "CliffWalking": ({"up": 0, "right": 1, "down": 2, "left": 3}, 0),
+}
+KEYSTROKE_ENVS = ("Taxi", "FrozenLake", "CliffWalking")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m igym.play", description=__doc__.split("\n\n")[0])
+    parser.add_argument("target", help="experiment file (.py) or Gymnasium id")
+    parser.add_argument("--fps", type=float, help="env steps per second (overrides the scene)")
+    parser.add_argument("--seat", action="append", default=[], metavar="AGENT=KIND",
+                        help="seat override: AGENT=human|random|path.onnx (repeatable)")
+    parser.add_argument("--keys", help="key map for human seats, e.g. 'left=0,right=2,default=1' "
+                                       "(+ joins keys held together: right+up=2)")
+    parser.add_argument("--keystroke", action="store_true", help="with --keys: one action per key press")
+    parser.add_argument("--data", help="SQLite file for the data (default igym-data/<experiment>.sqlite)")
+    parser.add_argument("--participant", help="participant id (default: a new random id)")
+    parser.add_argument("--seed", type=int, help="base seed: episode i uses SEED + i (overrides the scene)")
+    parser.add_argument("--fullscreen", action="store_true", help="fullscreen window")
+    parser.add_argument("--headless", action="store_true", help="no display; time runs as fast as possible")
+    parser.add_argument("--autopilot", action="store_true", help="random key presses play the human seats")
+    parser.add_argument("--max-steps", type=int, help="stop after N env steps in all (smoke tests)")
+    parser.add_argument("--screenshot", help="save the last frame to this PNG")
+    parser.add_argument("--display-fps", type=float, default=60.0, help="frames drawn per second (default 60)")
+    return parser.parse_args(argv)
+
+
+def gym_experiment(env_id: str, keys: KeyMap | None) -> Experiment:
+    """An experiment of one Game that lets a person play a Gymnasium env by its id."""
+    try:
+        import gymnasium
+        gymnasium.spec(env_id)
+    except Exception as error:  # noqa: BLE001 — gymnasium raises several kinds
+        raise ExperimentError(f"{env_id}: not a file and not a Gymnasium id ({error}) — give an experiment "
+                              f"file path or a registered id such as MountainCar-v0") from None
+
+    def make() -> Any:
+        return gymnasium.make(env_id, render_mode="rgb_array")
+
+    if keys is None:
+        keys = _env_keys(env_id, make)
+    probe = make()
+    probe.reset(seed=0)
+    frame = probe.render()
+    probe.close()
+    if frame is None or not hasattr(frame, "shape"):
+        raise ExperimentError(f"{env_id}: its render_mode='rgb_array' render gives no image — igym needs "
+                              f"an RGB array (or write an experiment file with a render function)")
+    height, width = int(frame.shape[0]), int(frame.shape[1])
+    game = Game(name=env_id, env=make, seats={"agent_0": "human"}, keys=keys, fps=30, canvas=(width, height))
+    return Experiment(id=env_id.replace("/", "_"), scenes=[game])
+
+
+def _env_keys(env_id: str, make: Any) -> KeyMap:
+    family = env_id.split("/")[-1].split("-")[0]
+    if family in KNOWN_KEYS:
+        mapping, default = KNOWN_KEYS[family]
+        mode = "keystroke" if family in KEYSTROKE_ENVS else "held"
+        return KeyMap(mapping, default_action=default, mode=mode)
+    env = make()
+    get = getattr(env.unwrapped, "get_keys_to_action", None)
+    env.close()
+    if get is None:
+        raise ExperimentError(f"{env_id} has no keys-to-action map — give one with --keys, "
+                              f"e.g. --keys 'left=0,right=1,default=0'")
+    import pygame
+    mapping = {}
+    default = 0
+    for codes, action in get().items():
+        names = tuple(pygame.key.name(c) if isinstance(c, int) else str(c) for c in codes)
+        if not names:
+            default = int(action)
+            continue
+        mapping[names[0] if len(names) == 1 else names] = int(action)
+    return KeyMap(mapping, default_action=default)
+
+
+def apply_overrides(experiment: Experiment, args: argparse.Namespace, keys: KeyMap | None) -> Experiment:
+    """Apply --fps, --seat, --keys and --seed to every Game scene."""
+    seats_override: dict[str, str] = {}
+    for item in args.seat:
+        if "=" not in item:
+            raise ExperimentError(f"--seat {item!r}: write AGENT=human|random|path.onnx")
+        agent, kind = item.split("=", 1)
+        seats_override[agent.strip()] = kind.strip()
+    scenes = []
+    for scene in experiment.scenes:
+        if isinstance(scene, Game):
+            changes: dict[str, Any] = {}
+            if args.fps:
+                changes["fps"] = args.fps
+            if keys is not None:
+                changes["keys"] = keys
+            if args.seed is not None:
+                changes["seeds"] = args.seed
+            if seats_override:
+                known = {str(a): a for a in scene.seats}
+                unknown = [a for a in seats_override if a not in known]
+                if unknown:
+                    raise ExperimentError(f"--seat: no agent {unknown[0]!r} in scene {scene.name!r}; its agents "
+                                          f"are {sorted(known)}")
+                changes["seats"] = {a: seats_override.get(str(a), s) for a, s in scene.seats.items()}
+            scene = dataclasses.replace(scene, **changes) if changes else scene
+        scenes.append(scene)
+    return dataclasses.replace(experiment, scenes=scenes)
+
+
+def default_data_path(experiment: Experiment) -> Path:
+    return Path("igym-data") / f"{experiment.id}.sqlite"
+
+
+async def run(args: argparse.Namespace) -> Path:
+    """Run the target; returns the data file's path."""
+    if args.headless:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    keys = KeyMap.parse(args.keys, mode="keystroke" if args.keystroke else "held") if args.keys else None
+    if args.target.endswith(".py") or os.path.exists(args.target):
+        experiment = load_experiment(args.target)
+    else:
+        experiment = gym_experiment(args.target, keys)
+    experiment = apply_overrides(experiment, args, keys)
+
+    from igym.data import SqliteSink
+    from igym.renderers.app import Pacer, VirtualClock, autopilot_for, run_session
+    from igym.renderers.assets import Assets
+    from igym.renderers.window import Window, fit_window
+    from igym.session import Session
+
+    participant = args.participant or f"P-{uuid.uuid4().hex[:8]}"
+    data_path = Path(args.data) if args.data else default_data_path(experiment)
+    sink = SqliteSink(data_path)
+    sink.add_participant(participant, experiment.id, {"argv": sys.argv[1:]})
+    first = experiment.scenes[0]
+    window = Window(fit_window(first.canvas), fullscreen=args.fullscreen, title=experiment.id,
+                    headless=args.headless)
+    clock = VirtualClock(args.display_fps) if args.headless else Pacer(args.display_fps)
+    steps_left = args.max_steps
+    try:
+        for scene in experiment.scenes:
+            if steps_left is not None and steps_left <= 0:
+                break
+            session = Session(scene, participant, max_total_steps=steps_left)
+            assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))
+            autopilot = autopilot_for(session, seed=0) if args.autopilot else None
+            result = await run_session(window, session, sink, clock, autopilot=autopilot, assets=assets)
+            if steps_left is not None:
+                steps_left -= session.total_steps
+            if result.quit:
+                break
+        if args.screenshot:
+            window.screenshot(args.screenshot)
+    finally:
+        sink.close()
+        window.close()
+    return data_path
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        data_path = asyncio.run(run(args))
+    except IgymError as error:
+        print(f"igym: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    print(f"data: {data_path.resolve()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,352 @@
+"""The sans-I/O game session: inputs and time in, frames and records out.
+
+A :class:`Session` plays the episodes of one :class:`~igym.experiment.Game` scene for one
+participant. It never sleeps, reads a socket or touches pygame: a driver feeds it key
+events (``press``/``release``) and the current time (``tick(now)``), then reads
+``frame``/``previous_frame`` to draw and ``take_records()`` to store. The desktop window,
+the pygbag page and the server's rooms are thin drivers around this one object, which is
+why one test suite covers all three (the websockets library's sans-I/O design).
+
+Time: the env steps on a fixed clock of ``game.fps`` steps per second against absolute
+deadlines, so it does not drift with the display rate. If the driver falls far behind
+(a stalled window), the clock skips ahead instead of fast-forwarding the game, and the
+skip is recorded.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+import uuid
+from typing import Any, Callable
+
+from .controls import SeatInput
+from .envs import EnvAdapter
+from .errors import ExperimentError
+from .experiment import Game, HudInfo
+from .policy import OnnxPolicy, RandomPolicy, as_policy
+from .records import EpisodeRecord, EventRecord, Record, StepRecord
+from .render import Frame, image_from_array, validate_shapes
+
+MAX_CATCH_UP_S = 0.25
+
+
+class Session:
+    """Plays one Game scene for one participant, driven by ``press``/``release``/``tick``."""
+
+    def __init__(self, game: Game, participant_id: str = "anonymous", *, scene: str | None = None,
+                 max_total_steps: int | None = None, seed_source: Callable[[], int] | None = None) -> None:
+        self.game = game
+        self.participant_id = participant_id
+        self.scene = scene or game.name
+        self.max_total_steps = max_total_steps
+        self._seed_source = seed_source or (lambda: random.SystemRandom().randrange(2**31))
+        self.env = EnvAdapter(game.env())
+        self.dt = 1.0 / game.fps
+        self.seats: dict[str, Any] = {}
+        self.policies: dict[Any, Any] = {}
+        self.inputs: dict[Any, SeatInput] = {}
+        self._build_seats()
+        self._agents = self.env.agents
+        self._names = self.env.agent_names
+        self.frame: Frame | None = None
+        self.previous_frame: Frame | None = None
+        self.finished = False
+        self.paused = False
+        self.episode = -1
+        self.step = 0
+        self.total_steps = 0
+        self.last_step_time = 0.0
+        self._next_step_at: float | None = None
+        self._origin = 0.0
+        self._ticks = 0
+        self._records: list[Record] = []
+        self._episode: EpisodeRecord | None = None
+        self._held_actions: dict[Any, Any] = {}
+        self._frame_times: list[float] = []
+        self._returns: dict[str, float] = {}
+
+    # --- set-up -----------------------------------------------------------------------
+
+    def _build_seats(self) -> None:
+        game, env = self.game, self.env
+        names = set(env.agent_names)
+        declared = {str(a) for a in game.seats}
+        if declared != names:
+            raise ExperimentError(
+                f"Game {game.name!r}: seats name {sorted(declared)} but the env's agents are "
+                f"{sorted(names)} — give one seat per agent")
+        for agent in env.agents:
+            seat = game.seats.get(agent, game.seats.get(str(agent)))
+            name = str(agent)
+            if seat == "human":
+                self.inputs[agent] = SeatInput(game.keymaps[name])
+                self.seats[name] = "human"
+                continue
+            if seat == "random":
+                policy = RandomPolicy(space=env.action_space(agent), seed=game.seed_for(0))
+            elif isinstance(seat, str):
+                policy = OnnxPolicy(_resolve(seat, game))
+            else:
+                policy = as_policy(seat)
+            self.policies[agent] = policy
+            describe = getattr(policy, "describe", None)
+            self.seats[name] = describe() if describe else {"kind": type(policy).__name__}
+
+    # --- input ------------------------------------------------------------------------
+
+    def press(self, key: str, now: float) -> None:
+        """A key went down (pygame-style key name). Goes to every human seat that maps it."""
+        t_ns = int(now * 1e9)
+        for agent, seat in self.inputs.items():
+            if seat.press(key, t_ns):
+                self._records.append(EventRecord(self.participant_id, t_ns, "key_down",
+                                                 {"key": key, "agent": str(agent)}, self._episode_id()))
+
+    def release(self, key: str, now: float) -> None:
+        """A key went up."""
+        t_ns = int(now * 1e9)
+        for agent, seat in self.inputs.items():
+            if seat.release(key, t_ns):
+                self._records.append(EventRecord(self.participant_id, t_ns, "key_up",
+                                                 {"key": key, "agent": str(agent)}, self._episode_id()))
+
+    def release_all(self, now: float) -> None:
+        """Forget held keys, e.g. when the window loses focus and key-ups will never arrive."""
+        for seat in self.inputs.values():
+            seat.release_all(int(now * 1e9))
+
+    def event(self, kind: str, now: float, data: dict[str, Any] | None = None) -> None:
+        """Record something a driver saw (focus lost, window resized, latency sample)."""
+        self._records.append(EventRecord(self.participant_id, int(now * 1e9), kind, data, self._episode_id()))
+
+    def note_frame(self, now: float) -> None:
+        """The driver showed a frame at ``now``: frame intervals become timing-quality data."""
+        self._frame_times.append(now)
+
+    # --- clock ------------------------------------------------------------------------
+
+    def pause(self, now: float) -> None:
+        """Stop the game clock (a dropped partner, a dialog); ``resume`` restarts it."""
+        if not self.paused:
+            self.paused = True
+            self.event("pause", now)
+
+    def resume(self, now: float) -> None:
+        if self.paused:
+            self.paused = False
+            self._restart_clock(now + self.dt)
+            self.event("resume", now)
+
+    def tick(self, now: float) -> int:
+        """Advance the game to ``now``; returns how many env steps were taken."""
+        if self.finished or self.paused:
+            return 0
+        if self._next_step_at is None:
+            self._start_episode(now)
+            self._restart_clock(now + self.dt)
+            return 0
+        if now - self._next_step_at > MAX_CATCH_UP_S:
+            behind = now - self._next_step_at
+            self.event("clock_skip", now, {"behind_s": round(behind, 4)})
+            self._restart_clock(now)
+        steps = 0
+        while now >= self._next_step_at - 1e-9 and not self.finished:  # 1 ns: float round-off
+            self._step(self._next_step_at)
+            self._ticks += 1
+            # origin + k / fps, not repeated += dt: deadlines stay exact, no drift.
+            self._next_step_at = self._origin + self._ticks / self.game.fps
+            steps += 1
+        return steps
+
+    def _restart_clock(self, first_deadline: float) -> None:
+        self._origin = first_deadline
+        self._ticks = 0
+        self._next_step_at = first_deadline
+
+    def alpha(self, now: float) -> float:
+        """How far ``now`` is between the last step and the next (for interpolation)."""
+        if self._next_step_at is None or self.paused:
+            return 1.0
+        return min(1.0, max(0.0, 1.0 - (self._next_step_at - now) / self.dt))
+
+    def take_records(self) -> list[Record]:
+        """Hand over the records produced since the last call (the driver stores them)."""
+        records, self._records = self._records, []
+        return records
+
+    def abort(self, now: float, outcome: str = "aborted") -> None:
+        """End now (window closed, participant left): the open episode is recorded as such."""
+        if not self.finished:
+            if self._episode is not None and self._episode.outcome is None:
+                self._end_episode(now, outcome)
+            self.finished = True
+
+    # --- episodes ---------------------------------------------------------------------
+
+    def _episode_id(self) -> str | None:
+        return self._episode.episode_id if self._episode is not None else None
+
+    def _start_episode(self, now: float) -> None:
+        self.episode += 1
+        self.step = 0
+        seed = self.game.seed_for(self.episode)
+        if seed is None:
+            seed = self._seed_source()
+        observations = self.env.reset(seed=seed)
+        for agent, policy in self.policies.items():
+            policy.reset()
+        self._held_actions.clear()
+        self._returns = {name: 0.0 for name in self._names}
+        self._frame_times = []
+        self._episode = EpisodeRecord(
+            episode_id=uuid.uuid4().hex, participant_id=self.participant_id, scene=self.scene,
+            index=self.episode, seed=seed, started_at=time.time(), started_ns=int(now * 1e9),
+            seats=dict(self.seats))
+        self._records.append(_copy_episode(self._episode))
+        self.last_step_time = now
+        self.previous_frame = None
+        self.frame = self._render(validate=True)
+        del observations
+
+    def _end_episode(self, now: float, outcome: str) -> None:
+        episode = self._episode
+        assert episode is not None
+        episode.ended_at = time.time()
+        episode.ended_ns = int(now * 1e9)
+        episode.steps = self.step
+        episode.returns = dict(self._returns)
+        episode.outcome = outcome
+        episode.timing = frame_timing(self._frame_times)
+        self._records.append(_copy_episode(episode))
+
+    def _step(self, at: float) -> None:
+        env = self.env
+        observations = env.observations
+        actions: dict[Any, Any] = {}
+        sources: list[str] = []
+        keys: list[str] = []
+        key_times: list[int | None] = []
+        active = env.active()
+        ai_turn = self.step % self.game.ai_every == 0
+        for agent in active:
+            seat = self.inputs.get(agent)
+            if seat is not None:
+                action, source = seat.next_action()
+                keys.append(seat.held_names())
+                key_times.append(seat.changed_ns)
+            else:
+                if ai_turn or agent not in self._held_actions:
+                    self._held_actions[agent] = self.policies[agent].act(observations[agent])
+                action, source = self._held_actions[agent], "policy"
+                keys.append("")
+                key_times.append(None)
+            actions[agent] = action
+            sources.append(source)
+        result = env.step(actions)
+        self.step += 1
+        self.total_steps += 1
+        self.last_step_time = at
+        rewards = result.rewards
+        terms = result.terminations
+        truncs = result.truncations
+        limit = self.game.max_steps
+        cut = limit is not None and self.step >= limit and not env.done
+        budget_spent = self.max_total_steps is not None and self.total_steps >= self.max_total_steps
+        reward_row = tuple(float(rewards.get(a, 0.0)) for a in active)
+        for agent, reward in zip(active, reward_row):
+            self._returns[str(agent)] += reward
+        extra = None
+        if self.game.info_keys:
+            infos = result.infos
+            extra = {f"{k}.{a}": _plain(infos.get(a, {}).get(k)) for a in active for k in self.game.info_keys
+                     if isinstance(infos.get(a), dict) and k in infos[a]}
+        self._records.append(StepRecord(
+            self._episode.episode_id, self.step, int(at * 1e9),
+            tuple(str(a) for a in active), tuple(_plain(actions[a]) for a in active), tuple(sources),
+            reward_row, tuple(bool(terms.get(a, False)) for a in active),
+            tuple(bool(truncs.get(a, False)) or cut for a in active), tuple(keys), tuple(key_times), extra))
+        self.previous_frame = self.frame
+        self.frame = self._render()
+        ended = env.done or cut
+        if ended:
+            outcome = "terminated" if any(terms.get(a, False) for a in active) else "truncated"
+            self._end_episode(at, outcome)
+        if budget_spent:
+            if not ended:
+                self._end_episode(at, "stopped")
+            self.finished = True
+        elif ended:
+            if self.episode + 1 >= self.game.episodes:
+                self.finished = True
+            else:
+                self._start_episode(at)
+
+    # --- drawing ----------------------------------------------------------------------
+
+    def _render(self, validate: bool = False) -> Frame:
+        game = self.game
+        hud = {}
+        if game.hud is not None:
+            hud = game.hud(HudInfo(self.episode, game.episodes, self.step, game.max_steps, game.fps,
+                                   self._returns))
+        if game.render is None:
+            array = self.env.render()
+            if array is None:
+                raise ExperimentError(f"Game {game.name!r}: the env's render() returned None — make the env "
+                                      f"with render_mode='rgb_array' or give the scene a render function")
+            w, h = game.canvas
+            shapes: tuple = (image_from_array(array, w=w, h=h),)
+        else:
+            drawn = game.render(self.env.env)
+            if isinstance(drawn, Frame):
+                return Frame(drawn.shapes, drawn.hud or tuple(hud.items()), self.episode, self.step)
+            shapes = validate_shapes(drawn, f"Game {game.name!r} render") if validate else tuple(drawn)
+        return Frame(shapes, tuple(hud.items()), self.episode, self.step)
+
+
+def frame_timing(times: list[float]) -> dict[str, float] | None:
+    """Mean, SD and max frame interval (ms) and frames later than 1.5 intervals."""
+    if len(times) < 3:
+        return None
+    intervals = [(b - a) * 1000.0 for a, b in zip(times, times[1:])]
+    n = len(intervals)
+    mean = sum(intervals) / n
+    sd = math.sqrt(sum((x - mean) ** 2 for x in intervals) / (n - 1))
+    return {"frames": n + 1, "mean_ms": round(mean, 4), "sd_ms": round(sd, 4),
+            "max_ms": round(max(intervals), 4), "dropped": sum(1 for x in intervals if x > 1.5 * mean)}
+
+
+def _copy_episode(episode: EpisodeRecord) -> EpisodeRecord:
+    return EpisodeRecord(episode.episode_id, episode.participant_id, episode.scene, episode.index,
+                         episode.seed, episode.started_at, episode.started_ns, dict(episode.seats),
+                         episode.ended_at, episode.ended_ns, episode.steps, dict(episode.returns),
+                         episode.outcome, episode.timing)
+
+
+def _plain(value: Any) -> Any:
+    """A JSON/msgpack-safe copy of an action or info value (numpy scalars → Python)."""
+    if isinstance(value, (int, float, str, bool)) or value is None:
+        return value
+    item = getattr(value, "item", None)
+    if item is not None and getattr(value, "ndim", 1) == 0:
+        return item()
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return str(value)
+
+
+def _resolve(path: str, game: Game) -> str:
+    from pathlib import Path
+    candidate = Path(path)
+    if not candidate.is_absolute() and game.base_dir is not None and not candidate.exists():
+        beside = Path(game.base_dir) / candidate
+        if beside.exists():
+            return str(beside)
+    return str(candidate)

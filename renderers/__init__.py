@@ -1,0 +1,1 @@
+"""pygame drawing and app loops for igym (installed as igym.renderers)."""

@@ -1,0 +1,136 @@
+"""The async app loop that drives a Session in a pygame window.
+
+The loop is ``async`` with one ``await`` per frame so the very same code runs under
+pygbag in the browser (where the browser owns the frame clock) and natively (where
+:class:`Pacer` keeps frame intervals regular: it sleeps until shortly before the deadline,
+then spins the last ~2 ms, which gives sub-millisecond frame-interval SD without vsync).
+
+Per frame: window events → session, ``session.tick(now)``, records → sink, draw the latest
+frame interpolated towards the next step, flip, tell the session when the frame was shown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from igym.autopilot import Autopilot
+from igym.controls import all_keys
+from igym.session import Session
+
+from .assets import Assets
+from .draw import FrameRenderer
+from .window import IS_BROWSER, Window
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+    async def wait_frame(self) -> None: ...
+
+
+class Pacer:
+    """Real time at a steady display rate: absolute deadlines, sleep then spin."""
+
+    def __init__(self, fps: float = 60.0, spin_s: float = 0.002) -> None:
+        self.period = 1.0 / fps
+        self.spin_s = spin_s
+        self.deadline = time.perf_counter()
+
+    def now(self) -> float:
+        return time.perf_counter()
+
+    async def wait_frame(self) -> None:
+        if IS_BROWSER:
+            await asyncio.sleep(0)  # the browser's animation frame paces us
+            return
+        self.deadline += self.period
+        now = time.perf_counter()
+        if now > self.deadline + self.period:
+            self.deadline = now  # fell behind by more than a frame: don't sprint to catch up
+            await asyncio.sleep(0)
+            return
+        remaining = self.deadline - now
+        if remaining > self.spin_s:
+            await asyncio.sleep(remaining - self.spin_s)
+        while time.perf_counter() < self.deadline:
+            pass
+
+
+class VirtualClock:
+    """Headless time: each frame advances exactly one display period, without waiting.
+
+    Headless runs (tests, CI, ``--headless``) are thereby as fast as the machine allows
+    and reproducible: timestamps in the records are those of a perfect display.
+    """
+
+    def __init__(self, fps: float = 60.0) -> None:
+        self.period = 1.0 / fps
+        self.t = 0.0
+
+    def now(self) -> float:
+        return self.t
+
+    async def wait_frame(self) -> None:
+        self.t += self.period
+        await asyncio.sleep(0)
+
+
+@dataclass
+class LoopResult:
+    """How a scene's loop ended: finished normally, or the window was closed."""
+
+    quit: bool = False
+
+
+async def run_session(window: Window, session: Session, sink: Any, clock: Clock, *,
+                      autopilot: Autopilot | None = None, assets: Assets | None = None,
+                      quit_keys: frozenset[str] = frozenset({"escape"})) -> LoopResult:
+    """Drive ``session`` until it finishes or the person closes the window."""
+    game = session.game
+    renderer = FrameRenderer(window.surface, game.canvas, assets, background=game.background)
+    result = LoopResult()
+    while not session.finished:
+        now = clock.now()
+        for event in window.poll():
+            if event.kind == "down":
+                if event.key in quit_keys:
+                    result.quit = True
+                else:
+                    session.press(event.key, now)
+            elif event.kind == "up":
+                session.release(event.key, now)
+            elif event.kind == "quit":
+                result.quit = True
+            elif event.kind == "focus":
+                if not event.gained:
+                    session.release_all(now)
+                session.event("focus_gained" if event.gained else "focus_lost", now)
+            elif event.kind == "resize":
+                renderer.set_target(window.surface)
+                session.event("resize", now, {"size": list(window.size)})
+        if result.quit:
+            session.abort(now)
+            break
+        if autopilot is not None:
+            presses, releases = autopilot.poll(now)
+            for key in releases:
+                session.release(key, now)
+            for key in presses:
+                session.press(key, now)
+        session.tick(now)
+        sink.write(session.take_records())
+        if session.frame is not None:
+            renderer.draw(session.frame, session.previous_frame, session.alpha(now))
+        window.flip()
+        session.note_frame(clock.now())
+        await clock.wait_frame()
+    sink.write(session.take_records())
+    sink.commit()
+    return result
+
+
+def autopilot_for(session: Session, seed: int | None = 0) -> Autopilot:
+    """An autopilot pressing the keys of every human seat of ``session``."""
+    return Autopilot(all_keys(seat.keymap for seat in session.inputs.values()), seed)

@@ -1,0 +1,1 @@
+"""websockets server for networked igym experiments (installed as igym.server)."""

@@ -1,0 +1,64 @@
+"""Session overhead per step next to Slime Volleyball's own step.
+
+Raw: ``env.step`` in a plain loop with the same actions. igym: ``Session.tick`` driving
+the same env with two constant policies and a render function that returns a fixed
+tuple, so what remains beyond the env's step is the session's own work (seats, clock,
+records, frames, HUD). Target: overhead ≤ 10 % of the env's step.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from examples.slime_volleyball.slime import SlimeVolleyEnv
+from igym.experiment import Game
+from igym.session import Session
+
+STEPS = 20000
+
+
+def _raw(steps: int) -> float:
+    env = SlimeVolleyEnv(max_steps=10**9)
+    env.reset(seed=1)
+    actions = {"agent_left": 1, "agent_right": 2}
+    step = env.step
+    started = time.perf_counter_ns()
+    for _ in range(steps):
+        if not env.agents:
+            env.reset(seed=1)
+        step(actions)
+    return (time.perf_counter_ns() - started) / steps
+
+
+def _session(steps: int) -> float:
+    shapes = ()
+    game = Game(env=lambda: SlimeVolleyEnv(max_steps=10**9), render=lambda env: shapes,
+                seats={"agent_left": lambda obs: 1, "agent_right": lambda obs: 2}, fps=30, seeds=1,
+                episodes=10**6)
+    session = Session(game)
+    session.tick(0.0)
+    dt = session.dt
+    started = time.perf_counter_ns()
+    for i in range(1, steps + 1):
+        session.tick(i * dt)
+        if i % 512 == 0:
+            session.take_records()
+    return (time.perf_counter_ns() - started) / steps
+
+
+def run() -> list[dict]:
+    raw = statistics.median(_raw(STEPS) for _ in range(5))
+    ours = statistics.median(_session(STEPS) for _ in range(5))
+    overhead = ours - raw
+    return [
+        {"bench": "session", "case": "slime step: Session.tick vs env.step", "value": ours / 1000,
+         "baseline": raw / 1000, "ratio": ours / raw, "unit": "µs"},
+        {"bench": "session", "case": "session overhead / env step", "value": 100 * overhead / raw,
+         "unit": "%", "target": "≤ 10 %"},
+    ]
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(row)

@@ -1,0 +1,75 @@
+"""The study's SQLite file: one row per agent per step, episodes, events, commits."""
+
+import json
+import sqlite3
+
+from igym.controls import KeyMap
+from igym.data import SCHEMA_VERSION, SqliteSink
+from igym.experiment import Game
+from igym.records import EventRecord, StepRecord, from_wire, to_wire
+from igym.session import Session
+from tests.toy_envs import LineRace
+
+
+def run_session(sink, max_steps=20, episodes=2):
+    session = Session(Game(env=lambda: LineRace(goal=1000), seats={"a": "human", "b": "random"}, render=lambda env: (),
+                           keys=KeyMap({"right": 1}), fps=10, seeds=5, max_steps=max_steps,
+                           episodes=episodes, info_keys=["pos"]), "P1")
+    now = 0.0
+    while not session.finished:
+        if round(now * 10) == 3:
+            session.press("right", now)
+        session.tick(now)
+        sink.write(session.take_records())
+        now += 0.05
+    sink.commit()
+
+
+def test_rows_per_agent_per_step_and_episodes(tmp_path):
+    path = tmp_path / "study.sqlite"
+    with SqliteSink(path) as sink:
+        sink.add_participant("P1", "toy", {"note": "x"})
+        run_session(sink)
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT version FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+    assert db.execute("SELECT count(*) FROM steps").fetchone() == (2 * 2 * 20,)
+    episodes = db.execute("SELECT episode_id, seed, steps, outcome, returns, seats FROM episodes "
+                          "ORDER BY episode_index").fetchall()
+    assert [(e[1], e[2], e[3]) for e in episodes] == [(5, 20, "truncated"), (6, 20, "truncated")]
+    assert json.loads(episodes[0][5])["a"] == "human"
+    for episode_id, *_ in episodes:
+        for agent in ("a", "b"):
+            rows = db.execute("SELECT step, t_ns FROM steps WHERE episode_id=? AND agent=? ORDER BY step",
+                              (episode_id, agent)).fetchall()
+            assert [r[0] for r in rows] == list(range(1, 21))
+            assert all(b[1] > a[1] for a, b in zip(rows, rows[1:]))
+    human = db.execute("SELECT action, source, keys, extra FROM steps WHERE agent='a' AND step=5 "
+                       "AND episode_id=?", (episodes[0][0],)).fetchone()
+    assert human[:3] == ("1", "human", "right") and "pos.a" in json.loads(human[3])
+    kinds = {k for (k,) in db.execute("SELECT kind FROM events")}
+    assert "key_down" in kinds
+    assert db.execute("SELECT meta FROM participants").fetchone() == ('{"note":"x"}',)
+
+
+def test_duplicate_steps_are_ignored(tmp_path):
+    record = StepRecord("e1", 1, 10, ("a",), (0,), ("human",), (0.0,), (False,), (False,), ("",), (None,))
+    with SqliteSink(tmp_path / "d.sqlite") as sink:
+        sink.write([record, record])
+        sink.write([record])
+    db = sqlite3.connect(tmp_path / "d.sqlite")
+    assert db.execute("SELECT count(*) FROM steps").fetchone() == (1,)
+
+
+def test_commits_within_a_second_without_close(tmp_path):
+    path = tmp_path / "live.sqlite"
+    sink = SqliteSink(path, commit_every_s=0.0)
+    sink.write([EventRecord("P1", 1, "focus_lost")])
+    other = sqlite3.connect(path)  # another reader sees it while the writer is still open
+    assert other.execute("SELECT kind FROM events").fetchall() == [("focus_lost",)]
+    sink.close()
+
+
+def test_records_survive_the_wire_form():
+    record = StepRecord("e1", 3, 10, ("a", "b"), (1, [0, 1]), ("human", "policy"), (1.0, -1.0),
+                        (False, True), (False, False), ("left+up", ""), (5, None), {"x": 1})
+    assert from_wire(to_wire(record)) == record
