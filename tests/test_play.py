@@ -31,7 +31,8 @@ def test_slime_headless_autopilot_run_records_every_step(tmp_path):
     sources = dict(db.execute("SELECT agent, group_concat(DISTINCT source) FROM steps GROUP BY agent"))
     assert set(sources["agent_left"].split(",")) <= {"human", "default"} and "human" in sources["agent_left"]
     assert sources["agent_right"] == "policy"
-    times = [t for (t,) in db.execute("SELECT t_ns FROM steps WHERE agent='agent_left' ORDER BY rowid")]
+    times = [t for (t,) in db.execute("SELECT s.t_ns FROM steps s JOIN episodes e USING (episode_id) "
+                                      "WHERE s.agent='agent_left' ORDER BY e.episode_index, s.step")]
     assert times == sorted(times)
     assert shot.stat().st_size > 1000
     import pygame

@@ -66,7 +66,7 @@ def _coins(name: str, lives: int, left_side: bool) -> list:
     coins = []
     for i in range(lives):
         x = 20 + i * 24 if left_side else CANVAS[0] - 20 - i * 24
-        coins.append(Circle(f"{name}_life{i}", x, 20, 8, COIN, depth=4))
+        coins.append(Circle(f"{name}_life{i}", x, 56, 8, COIN, depth=4))
     return coins
 
 
@@ -82,6 +82,6 @@ def render(env: SlimeVolleyEnv) -> list:
     shapes += _coins("right", right.lives, False)
     left_points = right.max_lives - right.lives
     right_points = left.max_lives - left.lives
-    shapes.append(Text("score", CANVAS[0] / 2, 12, f"{left_points} : {right_points}", 28, WHITE,
+    shapes.append(Text("score", CANVAS[0] / 2, 44, f"{left_points} : {right_points}", 28, WHITE,
                        anchor="midtop", depth=4))
     return shapes

@@ -2,7 +2,7 @@
 
     python -m igym.play examples/slime_volleyball/human_ai.py
 
-Up jumps; left/right move. A match ends when one side has lost 5 points (or after
+Up jumps; left/right move. Three matches; a match ends when one side has lost 5 points (or after
 3,000 steps = 100 s). Every step of both players lands in the study's SQLite file.
 """
 
@@ -29,7 +29,7 @@ experiment = Experiment(
             seats={"agent_left": "human", "agent_right": str(POLICY)},
             keys=KEYS,
             fps=30,
-            episodes=1,
+            episodes=3,
             canvas=CANVAS,
             background=(11, 16, 19),
         )

@@ -273,6 +273,21 @@ class SlimeVolleyEnv:
         self.t = 0
         self._spaces: dict[str, Any] = {}
 
+    @property
+    def unwrapped(self) -> "SlimeVolleyEnv":
+        return self
+
+    @property
+    def num_agents(self) -> int:
+        return len(self.agents)
+
+    @property
+    def max_num_agents(self) -> int:
+        return len(self.possible_agents)
+
+    def state(self) -> Any:
+        raise NotImplementedError("SlimeVolleyEnv has no global state observation; use get_state()")
+
     # --- spaces (gymnasium imported only when asked) ---
 
     def action_space(self, agent: str) -> Any:

@@ -1,0 +1,316 @@
+"""Draws igym Frames with pygame: scaled, letterboxed, interpolated, static layer cached.
+
+Shapes come in logical pixels of the scene's canvas; one uniform scale maps them into the
+window, centred, with bars on the sides that do not fit. Static shapes are drawn once
+per episode into a cached background layer. Moving shapes are drawn every frame, their
+positions interpolated between the last two env steps, so a 30 Hz game moves smoothly
+at 60 Hz. Text surfaces and scaled sprites are cached; drawing a frame of sprites costs
+little more than the blits themselves (see tests/bench/bench_render.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pygame
+import pygame.freetype
+
+from igym.render import Circle, Ellipse, Frame, Image, Line, Polygon, Rect, Sprite, Text
+
+from .assets import Assets
+
+SNAP_FRACTION = 0.25  # a shape that jumps more than this share of the canvas width is not interpolated
+TEXT_CACHE_LIMIT = 2048
+
+_QUADRANTS = {
+    "top": dict(draw_top_left=True, draw_top_right=True),
+    "bottom": dict(draw_bottom_left=True, draw_bottom_right=True),
+    "left": dict(draw_top_left=True, draw_bottom_left=True),
+    "right": dict(draw_top_right=True, draw_bottom_right=True),
+}
+
+
+class FrameRenderer:
+    """Draws Frames onto a target surface (usually the window)."""
+
+    def __init__(self, target: pygame.Surface, canvas: tuple[int, int], assets: Assets | None = None,
+                 background: tuple[int, ...] = (0, 0, 0), letterbox_color: tuple[int, ...] = (0, 0, 0),
+                 font_path: str | None = None) -> None:
+        if not pygame.freetype.get_init():
+            pygame.freetype.init()
+        self.canvas = canvas
+        self.assets = assets or Assets()
+        self.background = background
+        self.letterbox_color = letterbox_color
+        self.font_path = font_path
+        self.static_rebuilds = 0
+        self._fonts: dict[tuple[str | None, int], pygame.freetype.Font] = {}
+        self._texts: dict[tuple, tuple[pygame.Surface, pygame.Rect]] = {}
+        self._sprites: dict[tuple, pygame.Surface] = {}
+        self._draw: dict[type, Callable[..., None]] = {
+            Rect: self._rect, Circle: self._circle, Ellipse: self._ellipse, Line: self._line,
+            Polygon: self._polygon, Text: self._text, Sprite: self._sprite, Image: self._image}
+        self.set_target(target)
+
+    # --- geometry ---------------------------------------------------------------------
+
+    def set_target(self, target: pygame.Surface) -> None:
+        """Draw onto ``target`` from now on (after a window resize): rescale, drop caches."""
+        self.target = target
+        width, height = target.get_size()
+        cw, ch = self.canvas
+        self.scale = min(width / cw, height / ch)
+        self.view = pygame.Rect(0, 0, round(cw * self.scale), round(ch * self.scale))
+        self.view.center = (width // 2, height // 2)
+        self.ox, self.oy = self.view.x, self.view.y
+        self._bars = [r for r in (pygame.Rect(0, 0, width, self.view.top),
+                                  pygame.Rect(0, self.view.bottom, width, height - self.view.bottom),
+                                  pygame.Rect(0, 0, self.view.left, height),
+                                  pygame.Rect(self.view.right, 0, width - self.view.right, height))
+                      if r.width > 0 and r.height > 0]
+        self._texts.clear()
+        self._sprites.clear()
+        self._static_key: tuple | None = None
+        self._layer: pygame.Surface | None = None
+        self._previous_id: int | None = None
+        self._previous_by_id: dict[str, Any] = {}
+
+    def to_screen(self, x: float, y: float) -> tuple[float, float]:
+        """Canvas coordinates → target pixel coordinates."""
+        return self.ox + x * self.scale, self.oy + y * self.scale
+
+    # --- frames -----------------------------------------------------------------------
+
+    def draw(self, frame: Frame, previous: Frame | None = None, alpha: float = 1.0) -> None:
+        """Draw ``frame``; positions move from ``previous`` by ``alpha`` (0..1) if consecutive."""
+        target = self.target
+        for bar in self._bars:
+            target.fill(self.letterbox_color, bar)
+        shapes = frame.shapes
+        lowest_dynamic = min((s.depth for s in shapes if not s.static), default=None)
+        statics = tuple(s for s in shapes if s.static and (lowest_dynamic is None or s.depth <= lowest_dynamic))
+        self._blit_static(frame.episode, statics)
+        interpolate = (previous is not None and alpha < 1.0 and previous.episode == frame.episode
+                       and previous.step == frame.step - 1)
+        if interpolate:
+            if id(previous) != self._previous_id:
+                self._previous_id = id(previous)
+                self._previous_by_id = {s.id: s for s in previous.shapes if not s.static}
+            before = self._previous_by_id
+        if len(statics) == sum(1 for s in shapes if s.static):
+            drawn = [s for s in shapes if not s.static]
+        else:  # static shapes above moving ones are drawn every frame, in depth order
+            layered = {s.id for s in statics}
+            drawn = [s for s in shapes if not (s.static and s.id in layered)]
+        drawn.sort(key=_depth)
+        ox, oy, scale, draw = self.ox, self.oy, self.scale, self._draw
+        snap = SNAP_FRACTION * self.canvas[0]
+        for shape in drawn:
+            if interpolate:
+                old = before.get(shape.id)
+                if old is not None and type(old) is type(shape):
+                    shape = _between(old, shape, alpha, snap)
+            draw[type(shape)](target, shape, ox, oy, scale)
+        if frame.hud:
+            self._hud(frame.hud)
+
+    def _blit_static(self, episode: int, statics: tuple) -> None:
+        key = self._static_key
+        if (key is None or key[0] != episode or len(key[1]) != len(statics)
+                or any(a is not b and a != b for a, b in zip(key[1], statics))):
+            self._static_key = (episode, statics)
+            layer = pygame.Surface(self.view.size).convert() if pygame.display.get_surface() else \
+                pygame.Surface(self.view.size)
+            layer.fill(self.background)
+            draw = self._draw
+            for shape in sorted(statics, key=_depth):
+                draw[type(shape)](layer, shape, 0, 0, self.scale)
+            self._layer = layer
+            self.static_rebuilds += 1
+        self.target.blit(self._layer, self.view.topleft)
+
+    # --- shapes -----------------------------------------------------------------------
+
+    def _with_alpha(self, target: pygame.Surface, shape: Any, box: pygame.Rect,
+                    draw: Callable[[pygame.Surface, float, float], None]) -> None:
+        """Draw a translucent shape via a small SRCALPHA surface so it blends."""
+        box = box.clip(target.get_rect())
+        if box.width <= 0 or box.height <= 0:
+            return
+        scratch = pygame.Surface(box.size, pygame.SRCALPHA)
+        draw(scratch, -box.x, -box.y)
+        target.blit(scratch, box.topleft)
+
+    def _rect(self, target, s: Rect, ox, oy, scale) -> None:
+        rect = pygame.Rect(round(ox + s.x * scale), round(oy + s.y * scale), round(s.w * scale), round(s.h * scale))
+        width = round(s.width * scale) if s.width else 0
+        radius = round(s.radius * scale) if s.radius else -1
+        if len(s.color) == 4 and s.color[3] < 255:
+            self._with_alpha(target, s, rect, lambda surf, dx, dy: pygame.draw.rect(
+                surf, s.color, rect.move(dx, dy), width, radius))
+        else:
+            pygame.draw.rect(target, s.color, rect, width, radius)
+
+    def _circle(self, target, s: Circle, ox, oy, scale) -> None:
+        center = (ox + s.x * scale, oy + s.y * scale)
+        radius = s.r * scale
+        width = max(1, round(s.width * scale)) if s.width else 0
+        parts = _QUADRANTS.get(s.part, {})
+        if len(s.color) == 4 and s.color[3] < 255:
+            box = pygame.Rect(0, 0, 2 * radius + 2, 2 * radius + 2)
+            box.center = (round(center[0]), round(center[1]))
+            self._with_alpha(target, s, box, lambda surf, dx, dy: pygame.draw.circle(
+                surf, s.color, (center[0] + dx, center[1] + dy), radius, width, **parts))
+        else:
+            pygame.draw.circle(target, s.color, center, radius, width, **parts)
+
+    def _ellipse(self, target, s: Ellipse, ox, oy, scale) -> None:
+        rect = pygame.Rect(round(ox + s.x * scale), round(oy + s.y * scale), round(s.w * scale), round(s.h * scale))
+        width = max(1, round(s.width * scale)) if s.width else 0
+        if len(s.color) == 4 and s.color[3] < 255:
+            self._with_alpha(target, s, rect, lambda surf, dx, dy: pygame.draw.ellipse(
+                surf, s.color, rect.move(dx, dy), width))
+        else:
+            pygame.draw.ellipse(target, s.color, rect, width)
+
+    def _points(self, points, ox, oy, scale) -> list[tuple[float, float]]:
+        return [(ox + x * scale, oy + y * scale) for x, y in points]
+
+    def _line(self, target, s: Line, ox, oy, scale) -> None:
+        points = self._points(s.points, ox, oy, scale)
+        translucent = len(s.color) == 4 and s.color[3] < 255
+        if s.fill is not None and len(points) >= 2:
+            edge = oy + (self.canvas[1] * scale if s.fill == "below" else 0)
+            area = [(points[0][0], edge), *points, (points[-1][0], edge)]
+            self._polygon_points(target, area, s.color, 0, translucent)
+        width = max(1, round(s.width * scale))
+        if translucent:
+            box = _bounds(points, width)
+            self._with_alpha(target, s, box, lambda surf, dx, dy: pygame.draw.lines(
+                surf, s.color, False, [(x + dx, y + dy) for x, y in points], width))
+        elif len(points) >= 2:
+            pygame.draw.lines(target, s.color, False, points, width)
+
+    def _polygon(self, target, s: Polygon, ox, oy, scale) -> None:
+        points = self._points(s.points, ox, oy, scale)
+        width = max(1, round(s.width * scale)) if s.width else 0
+        self._polygon_points(target, points, s.color, width, len(s.color) == 4 and s.color[3] < 255)
+
+    def _polygon_points(self, target, points, color, width, translucent) -> None:
+        if len(points) < 3:
+            return
+        if translucent:
+            box = _bounds(points, width)
+            self._with_alpha(target, None, box, lambda surf, dx, dy: pygame.draw.polygon(
+                surf, color, [(x + dx, y + dy) for x, y in points], width))
+        else:
+            pygame.draw.polygon(target, color, points, width)
+
+    def _font(self, name: str | None, size: int) -> pygame.freetype.Font:
+        key = (name, size)
+        font = self._fonts.get(key)
+        if font is None:
+            path = name if name and name.endswith((".ttf", ".otf")) else self.font_path
+            font = pygame.freetype.Font(path, size)
+            font.pad = True
+            self._fonts[key] = font
+        return font
+
+    def _text(self, target, s: Text, ox, oy, scale) -> None:
+        size = max(1, round(s.size * scale))
+        key = (s.text, size, s.color, s.font)
+        cached = self._texts.get(key)
+        if cached is None:
+            if len(self._texts) > TEXT_CACHE_LIMIT:
+                self._texts.clear()
+            surface, rect = self._font(s.font, size).render(s.text, s.color)
+            cached = (surface, rect)
+            self._texts[key] = cached
+        surface = cached[0]
+        box = surface.get_rect()
+        setattr(box, s.anchor, (round(ox + s.x * scale), round(oy + s.y * scale)))
+        target.blit(surface, box)
+
+    def _sprite(self, target, s: Sprite, ox, oy, scale) -> None:
+        w, h = round(s.w * scale), round(s.h * scale)
+        key = (s.image, s.frame, w, h, s.angle, s.alpha)
+        surface = self._sprites.get(key)
+        if surface is None:
+            surface = self.assets.surface(s.image, s.frame)
+            if surface.get_size() != (w, h):
+                surface = pygame.transform.smoothscale(surface, (max(1, w), max(1, h)))
+            if s.angle:
+                surface = pygame.transform.rotate(surface, s.angle)
+            if s.alpha < 255:
+                surface = surface.copy()
+                surface.set_alpha(s.alpha)
+            self._sprites[key] = surface
+        if s.angle:
+            box = surface.get_rect(center=(round(ox + (s.x + s.w / 2) * scale), round(oy + (s.y + s.h / 2) * scale)))
+            target.blit(surface, box)
+        else:
+            target.blit(surface, (round(ox + s.x * scale), round(oy + s.y * scale)))
+
+    def _image(self, target, s: Image, ox, oy, scale) -> None:
+        picture = pygame.image.frombuffer(s.pixels, s.size, "RGB")
+        size = (max(1, round(s.w * scale)), max(1, round(s.h * scale)))
+        if picture.get_size() != size:
+            picture = pygame.transform.scale(picture, size)
+        target.blit(picture, (round(ox + s.x * scale), round(oy + s.y * scale)))
+
+    def _hud(self, items: tuple[tuple[str, str], ...]) -> None:
+        size = max(12, round(18 * min(1.0, max(0.6, self.scale * 1.5))))
+        font = self._font(None, size)
+        strip = pygame.Rect(self.view.x, self.view.y, self.view.width, size + 12)
+        overlay = self._sprites.get(("hud", strip.size))
+        if overlay is None:
+            overlay = pygame.Surface(strip.size, pygame.SRCALPHA)
+            overlay.fill((0, 0, 0, 140))
+            self._sprites[("hud", strip.size)] = overlay
+        self.target.blit(overlay, strip)
+        x = strip.x + 10
+        for label, text in items:
+            key = (f"{label}: {text}", size, (235, 235, 235), None)
+            cached = self._texts.get(key)
+            if cached is None:
+                cached = font.render(key[0], key[2])
+                self._texts[key] = cached
+            self.target.blit(cached[0], (x, strip.y + 6))
+            x += cached[0].get_width() + 24
+
+    def screenshot(self, path: str) -> None:
+        """Save the target surface as a PNG."""
+        pygame.image.save(self.target, path)
+
+
+def _depth(shape: Any) -> int:
+    return shape.depth
+
+
+def _bounds(points: list[tuple[float, float]], pad: int) -> pygame.Rect:
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    left, top = int(min(xs)) - pad - 1, int(min(ys)) - pad - 1
+    return pygame.Rect(left, top, int(max(xs)) - left + pad + 2, int(max(ys)) - top + pad + 2)
+
+
+def _between(old: Any, new: Any, alpha: float, snap: float) -> Any:
+    """``new`` moved back towards ``old`` by 1 - alpha (positions only; snaps on big jumps)."""
+    if hasattr(new, "x"):
+        dx, dy = new.x - old.x, new.y - old.y
+        if (dx == 0 and dy == 0) or abs(dx) > snap or abs(dy) > snap:
+            return new
+        return _replace(new, x=old.x + dx * alpha, y=old.y + dy * alpha)
+    points_old, points_new = old.points, new.points
+    if len(points_old) != len(points_new) or points_old == points_new:
+        return new
+    return _replace(new, points=tuple((a[0] + (b[0] - a[0]) * alpha, a[1] + (b[1] - a[1]) * alpha)
+                                      for a, b in zip(points_old, points_new)))
+
+
+def _replace(shape: Any, **changes: Any) -> Any:
+    """A cheap dataclasses.replace for our slotted shapes (skips __post_init__ machinery)."""
+    cls = type(shape)
+    values = {name: getattr(shape, name) for name in cls.__slots__}
+    values.update(changes)
+    return cls(**values)
