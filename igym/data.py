@@ -92,11 +92,10 @@ def _json(value: Any) -> str | None:
 def step_rows(record: StepRecord) -> list[tuple]:
     """The ``steps`` rows (one per agent) of one step record."""
     extra = _json(record.extra)
-    return [(record.episode_id, record.step, agent, record.t_ns, json.dumps(action), source, reward,
-             int(term), int(trunc), keys, key_t, extra)
-            for agent, action, source, reward, term, trunc, keys, key_t in zip(
-                record.agents, record.actions, record.sources, record.rewards, record.terminated,
-                record.truncated, record.keys, record.key_t_ns)]
+    head = (record.episode_id, record.step)
+    return [(*head, agent, record.t_ns, json.dumps(action), source, reward, int(term), int(trunc), keys,
+             key_t, extra)
+            for agent, action, source, reward, term, trunc, keys, key_t in record.rows()]
 
 
 class SqliteSink:

@@ -96,9 +96,11 @@ class EnvAdapter:
     def step(self, actions: Mapping[Any, Any]) -> StepResult:
         """Step with one action per active agent; sets ``done`` when the episode is over."""
         if self.kind == "parallel":
-            obs, rew, term, trunc, info = self.env.step(dict(actions))
-            self.done = not self.env.agents or all(
-                term.get(a, False) or trunc.get(a, False) for a in self.agents if a in term)
+            obs, rew, term, trunc, info = self.env.step(actions)
+            # PettingZoo empties env.agents at the end; the value scan is a cheap C-level check.
+            self.done = not self.env.agents or (
+                (True in term.values() or True in trunc.values())
+                and all(term.get(a, False) or trunc.get(a, False) for a in self.agents if a in term))
         elif self.kind == "dict":
             obs, rew, term, trunc, info = self.env.step(dict(actions))
             agents = self.agents

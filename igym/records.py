@@ -18,20 +18,33 @@ from typing import Any
 
 @dataclass(slots=True)
 class StepRecord:
-    """One env step. Per-agent values are tuples in the order of ``agents``."""
+    """One env step of every active agent.
+
+    Per-agent values are kept as the session had them (dicts keyed by the env's agent ids,
+    lists in the order of ``agents``) and turned into rows by the sink: the session's
+    per-step work stays far below the env's own step time.
+    """
 
     episode_id: str
     step: int
     t_ns: int
-    agents: tuple[str, ...]
-    actions: tuple[Any, ...]
-    sources: tuple[str, ...]
-    rewards: tuple[float, ...]
-    terminated: tuple[bool, ...]
-    truncated: tuple[bool, ...]
-    keys: tuple[str, ...]
-    key_t_ns: tuple[int | None, ...]
+    agents: tuple[Any, ...]
+    actions: dict[Any, Any]
+    sources: list[str]
+    rewards: dict[Any, float]
+    terminated: dict[Any, bool]
+    truncated: dict[Any, bool]
+    keys: list[str]
+    key_t_ns: list[int | None]
+    cut: bool = False
     extra: dict[str, Any] | None = None
+
+    def rows(self) -> list[tuple]:
+        """(agent, action, source, reward, terminated, truncated, keys, key_t_ns) per agent."""
+        return [(str(agent), plain(self.actions[agent]), source, float(self.rewards.get(agent, 0.0)),
+                 bool(self.terminated.get(agent, False)), bool(self.truncated.get(agent, False)) or self.cut,
+                 keys, key_t)
+                for agent, source, keys, key_t in zip(self.agents, self.sources, self.keys, self.key_t_ns)]
 
 
 @dataclass(slots=True)
@@ -68,19 +81,45 @@ class EventRecord:
 Record = StepRecord | EpisodeRecord | EventRecord
 _TAGS: dict[type, int] = {StepRecord: 1, EpisodeRecord: 2, EventRecord: 3}
 _TYPES: dict[int, type] = {v: k for k, v in _TAGS.items()}
-_TUPLE_FIELDS = {"agents", "actions", "sources", "rewards", "terminated", "truncated", "keys", "key_t_ns"}
+
+_PLAIN_TYPES = (bool, int, float, str)
+
+
+def plain(value: Any) -> Any:
+    """A JSON/msgpack-safe copy of an action or info value (numpy scalars and arrays → Python)."""
+    if value is None or type(value) in _PLAIN_TYPES:
+        return value
+    item = getattr(value, "item", None)
+    if item is not None and getattr(value, "ndim", 1) == 0:
+        return item()
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return tolist()
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    return str(value)
 
 
 def to_wire(record: Record) -> list:
     """A list of plain values (msgpack/JSON-safe) that :func:`from_wire` turns back."""
+    if type(record) is StepRecord:
+        names = [str(a) for a in record.agents]
+        per_agent = list(zip(*record.rows())) if record.agents else [[]] * 8
+        return [1, record.episode_id, record.step, record.t_ns, names, list(per_agent[1]), list(per_agent[2]),
+                list(per_agent[3]), list(per_agent[4]), list(per_agent[5]), list(per_agent[6]),
+                list(per_agent[7]), record.extra]
     return [_TAGS[type(record)], *astuple(record)]
 
 
 def from_wire(item: list) -> Record:
     """Rebuild a record from :func:`to_wire`'s form (tuples come back as tuples)."""
     cls = _TYPES[item[0]]
-    values = list(item[1:])
     if cls is StepRecord:
-        values = [tuple(v) if name in _TUPLE_FIELDS else v
-                  for name, v in zip(StepRecord.__slots__, values)]
-    return cls(*values)
+        (episode_id, step, t_ns, names, actions, sources, rewards, terms, truncs, keys, key_times,
+         extra) = item[1:]
+        return StepRecord(episode_id, step, t_ns, tuple(names), dict(zip(names, actions)), list(sources),
+                          dict(zip(names, rewards)), dict(zip(names, terms)), dict(zip(names, truncs)),
+                          list(keys), list(key_times), False, extra)
+    return cls(*item[1:])

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Iterable, Mapping, Sequence, Union
+from typing import Any, ClassVar, Iterable, Mapping, NamedTuple, Sequence, Union
 
 import msgpack
 
@@ -197,12 +197,12 @@ _BY_KIND: dict[int, type] = {t.kind: t for t in SHAPE_TYPES}
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {t: tuple(f.name for f in fields(t)) for t in SHAPE_TYPES}
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """One picture of the game: shapes plus HUD lines (label → text).
 
     ``episode`` and ``step`` say which env step the frame shows, so the renderer only
-    interpolates between consecutive steps of one episode.
+    interpolates between consecutive steps of one episode. (A NamedTuple: one is built
+    every env step, and tuples are the cheapest immutable objects Python makes.)
     """
 
     shapes: tuple[Shape, ...] = ()

@@ -26,7 +26,7 @@ from .envs import EnvAdapter
 from .errors import ExperimentError
 from .experiment import Game, HudInfo
 from .policy import OnnxPolicy, RandomPolicy, as_policy
-from .records import EpisodeRecord, EventRecord, Record, StepRecord
+from .records import EpisodeRecord, EventRecord, Record, StepRecord, plain
 from .render import Frame, image_from_array, validate_shapes
 
 MAX_CATCH_UP_S = 0.25
@@ -65,7 +65,9 @@ class Session:
         self._episode: EpisodeRecord | None = None
         self._held_actions: dict[Any, Any] = {}
         self._frame_times: list[float] = []
-        self._returns: dict[str, float] = {}
+        self._returns: dict[Any, float] = {}
+        self._hud: tuple[tuple[str, str], ...] = ()
+        self._hud_second = -1
 
     # --- set-up -----------------------------------------------------------------------
 
@@ -198,7 +200,7 @@ class Session:
         for agent, policy in self.policies.items():
             policy.reset()
         self._held_actions.clear()
-        self._returns = {name: 0.0 for name in self._names}
+        self._returns = {agent: 0.0 for agent in self._agents}
         self._frame_times = []
         self._episode = EpisodeRecord(
             episode_id=uuid.uuid4().hex, participant_id=self.participant_id, scene=self.scene,
@@ -216,64 +218,63 @@ class Session:
         episode.ended_at = time.time()
         episode.ended_ns = int(now * 1e9)
         episode.steps = self.step
-        episode.returns = dict(self._returns)
+        episode.returns = {str(a): v for a, v in self._returns.items()}
         episode.outcome = outcome
         episode.timing = frame_timing(self._frame_times)
         self._records.append(_copy_episode(episode))
 
     def _step(self, at: float) -> None:
+        """One env step. This is the hot path: keep it lean (see tests/bench/bench_session.py)."""
         env = self.env
         observations = env.observations
+        active = env.active()
         actions: dict[Any, Any] = {}
         sources: list[str] = []
         keys: list[str] = []
         key_times: list[int | None] = []
-        active = env.active()
+        inputs = self.inputs
+        held = self._held_actions
         ai_turn = self.step % self.game.ai_every == 0
         for agent in active:
-            seat = self.inputs.get(agent)
-            if seat is not None:
-                action, source = seat.next_action()
-                keys.append(seat.held_names())
-                key_times.append(seat.changed_ns)
-            else:
-                if ai_turn or agent not in self._held_actions:
-                    self._held_actions[agent] = self.policies[agent].act(observations[agent])
-                action, source = self._held_actions[agent], "policy"
+            seat = inputs.get(agent)
+            if seat is None:
+                if ai_turn or agent not in held:
+                    held[agent] = self.policies[agent].act(observations[agent])
+                actions[agent] = held[agent]
+                sources.append("policy")
                 keys.append("")
                 key_times.append(None)
-            actions[agent] = action
-            sources.append(source)
+            else:
+                actions[agent], source = seat.next_action()
+                sources.append(source)
+                keys.append(seat.held_names())
+                key_times.append(seat.changed_ns)
         result = env.step(actions)
         self.step += 1
         self.total_steps += 1
         self.last_step_time = at
         rewards = result.rewards
-        terms = result.terminations
-        truncs = result.truncations
+        scored = False
+        returns = self._returns
+        for agent in active:
+            reward = rewards.get(agent, 0.0)
+            if reward:
+                returns[agent] += reward
+                scored = True
         limit = self.game.max_steps
         cut = limit is not None and self.step >= limit and not env.done
-        budget_spent = self.max_total_steps is not None and self.total_steps >= self.max_total_steps
-        reward_row = tuple(float(rewards.get(a, 0.0)) for a in active)
-        for agent, reward in zip(active, reward_row):
-            self._returns[str(agent)] += reward
-        extra = None
-        if self.game.info_keys:
-            infos = result.infos
-            extra = {f"{k}.{a}": _plain(infos.get(a, {}).get(k)) for a in active for k in self.game.info_keys
-                     if isinstance(infos.get(a), dict) and k in infos[a]}
+        extra = self._extra(result.infos, active) if self.game.info_keys else None
         self._records.append(StepRecord(
-            self._episode.episode_id, self.step, int(at * 1e9),
-            tuple(str(a) for a in active), tuple(_plain(actions[a]) for a in active), tuple(sources),
-            reward_row, tuple(bool(terms.get(a, False)) for a in active),
-            tuple(bool(truncs.get(a, False)) or cut for a in active), tuple(keys), tuple(key_times), extra))
+            self._episode.episode_id, self.step, int(at * 1e9), active, actions, sources, dict(rewards),
+            dict(result.terminations), dict(result.truncations), keys, key_times, cut, extra))
         self.previous_frame = self.frame
-        self.frame = self._render()
+        self.frame = self._render(refresh_hud=scored)
         ended = env.done or cut
         if ended:
+            terms = result.terminations
             outcome = "terminated" if any(terms.get(a, False) for a in active) else "truncated"
             self._end_episode(at, outcome)
-        if budget_spent:
+        if self.max_total_steps is not None and self.total_steps >= self.max_total_steps:
             if not ended:
                 self._end_episode(at, "stopped")
             self.finished = True
@@ -283,14 +284,28 @@ class Session:
             else:
                 self._start_episode(at)
 
+    def _extra(self, infos: dict[Any, Any], active: tuple) -> dict[str, Any]:
+        """The scene's ``info_keys`` of each agent's info, as ``key.agent`` columns."""
+        extra = {}
+        for agent in active:
+            info = infos.get(agent)
+            if isinstance(info, dict):
+                for key in self.game.info_keys:
+                    if key in info:
+                        extra[f"{key}.{agent}"] = plain(info[key])
+        return extra
+
     # --- drawing ----------------------------------------------------------------------
 
-    def _render(self, validate: bool = False) -> Frame:
+    def _render(self, validate: bool = False, refresh_hud: bool = True) -> Frame:
         game = self.game
-        hud = {}
         if game.hud is not None:
-            hud = game.hud(HudInfo(self.episode, game.episodes, self.step, game.max_steps, game.fps,
-                                   self._returns))
+            second = int(self.step / game.fps)
+            if refresh_hud or validate or second != self._hud_second:
+                self._hud_second = second
+                returns = {str(a): v for a, v in self._returns.items()}
+                self._hud = tuple(game.hud(HudInfo(self.episode, game.episodes, self.step, game.max_steps,
+                                                   game.fps, returns)).items())
         if game.render is None:
             array = self.env.render()
             if array is None:
@@ -301,9 +316,9 @@ class Session:
         else:
             drawn = game.render(self.env.env)
             if isinstance(drawn, Frame):
-                return Frame(drawn.shapes, drawn.hud or tuple(hud.items()), self.episode, self.step)
+                return Frame(drawn.shapes, drawn.hud or self._hud, self.episode, self.step)
             shapes = validate_shapes(drawn, f"Game {game.name!r} render") if validate else tuple(drawn)
-        return Frame(shapes, tuple(hud.items()), self.episode, self.step)
+        return Frame(shapes, self._hud, self.episode, self.step)
 
 
 def frame_timing(times: list[float]) -> dict[str, float] | None:
@@ -323,23 +338,6 @@ def _copy_episode(episode: EpisodeRecord) -> EpisodeRecord:
                          episode.seed, episode.started_at, episode.started_ns, dict(episode.seats),
                          episode.ended_at, episode.ended_ns, episode.steps, dict(episode.returns),
                          episode.outcome, episode.timing)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON/msgpack-safe copy of an action or info value (numpy scalars → Python)."""
-    if isinstance(value, (int, float, str, bool)) or value is None:
-        return value
-    item = getattr(value, "item", None)
-    if item is not None and getattr(value, "ndim", 1) == 0:
-        return item()
-    tolist = getattr(value, "tolist", None)
-    if tolist is not None:
-        return tolist()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return str(value)
 
 
 def _resolve(path: str, game: Game) -> str:

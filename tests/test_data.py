@@ -52,7 +52,8 @@ def test_rows_per_agent_per_step_and_episodes(tmp_path):
 
 
 def test_duplicate_steps_are_ignored(tmp_path):
-    record = StepRecord("e1", 1, 10, ("a",), (0,), ("human",), (0.0,), (False,), (False,), ("",), (None,))
+    record = StepRecord("e1", 1, 10, ("a",), {"a": 0}, ["human"], {"a": 0.0}, {"a": False}, {"a": False}, [""],
+                        [None])
     with SqliteSink(tmp_path / "d.sqlite") as sink:
         sink.write([record, record])
         sink.write([record])
@@ -70,6 +71,8 @@ def test_commits_within_a_second_without_close(tmp_path):
 
 
 def test_records_survive_the_wire_form():
-    record = StepRecord("e1", 3, 10, ("a", "b"), (1, [0, 1]), ("human", "policy"), (1.0, -1.0),
-                        (False, True), (False, False), ("left+up", ""), (5, None), {"x": 1})
-    assert from_wire(to_wire(record)) == record
+    record = StepRecord("e1", 3, 10, ("a", "b"), {"a": 1, "b": [0, 1]}, ["human", "policy"], {"a": 1.0, "b": -1.0},
+                        {"a": False, "b": True}, {"a": False, "b": False}, ["left+up", ""], [5, None], True, {"x": 1})
+    again = from_wire(to_wire(record))
+    assert again.rows() == record.rows() and again.extra == record.extra and again.t_ns == 10
+    assert [row[5] for row in again.rows()] == [True, True]  # a max_steps cut is a truncation

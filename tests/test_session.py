@@ -84,9 +84,9 @@ def test_human_default_and_policy_sources_and_keys_recorded():
     session.release("right", 0.25)
     session.tick(0.3)
     steps = steps_of(session.take_records())
-    assert [s.sources for s in steps] == [("default", "policy"), ("human", "policy"), ("default", "policy")]
-    assert [s.actions[0] for s in steps] == [0, 1, 0]
-    assert steps[1].keys == ("right", "") and steps[1].key_t_ns[0] == 150_000_000
+    assert [s.sources for s in steps] == [["default", "policy"], ["human", "policy"], ["default", "policy"]]
+    assert [s.actions["a"] for s in steps] == [0, 1, 0]
+    assert steps[1].keys == ["right", ""] and steps[1].key_t_ns[0] == 150_000_000
     assert steps[0].agents == ("a", "b")
 
 
@@ -99,7 +99,7 @@ def test_previous_fallback():
     session.release("left", 0.11)
     session.tick(0.2)
     steps = steps_of(session.take_records())
-    assert [(s.actions[0], s.sources[0]) for s in steps] == [(2, "human"), (2, "previous")]
+    assert [(s.actions["a"], s.sources[0]) for s in steps] == [(2, "human"), (2, "previous")]
 
 
 def test_ai_acts_every_k_steps_and_holds_its_action():
@@ -109,7 +109,7 @@ def test_ai_acts_every_k_steps_and_holds_its_action():
         session.tick(i / 10)
     assert session.step == 9 and policy.calls == 3
     steps = steps_of(session.take_records())
-    assert all(s.actions[1] == 1 and s.sources[1] == "policy" for s in steps)
+    assert all(s.actions["b"] == 1 and s.sources[1] == "policy" for s in steps)
 
 
 def test_max_steps_really_ends_episodes_and_seeds_follow_the_schedule():
@@ -126,7 +126,7 @@ def test_max_steps_really_ends_episodes_and_seeds_follow_the_schedule():
     assert all(e.outcome == "truncated" for e in ends)
     steps = steps_of(records)
     assert len(steps) == 15
-    assert [s.truncated for s in steps if s.step == 5] == [(True, True)] * 3
+    assert [[row[5] for row in s.rows()] for s in steps if s.step == 5] == [[True, True]] * 3
     assert policy.resets == 3
 
 
@@ -158,7 +158,7 @@ def test_same_seed_same_trajectory():
         while not session.finished:
             session.tick(now)
             now += 0.1
-        return [(s.actions, s.rewards) for s in steps_of(session.take_records())]
+        return [s.rows() for s in steps_of(session.take_records())]
     assert run() == run()
 
 
