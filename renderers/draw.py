@@ -19,6 +19,7 @@ from igym.render import Circle, Ellipse, Frame, Image, Line, Polygon, Rect, Spri
 
 from .assets import Assets
 
+_POSITIONED = frozenset({Rect, Circle, Ellipse, Text, Sprite, Image})
 SNAP_FRACTION = 0.25  # a shape that jumps more than this share of the canvas width is not interpolated
 TEXT_CACHE_LIMIT = 2048
 
@@ -104,17 +105,32 @@ class FrameRenderer:
             drawn = [s for s in shapes if not (s.static and s.id in layered)]
         drawn.sort(key=_depth)
         ox, oy, scale, draw = self.ox, self.oy, self.scale, self._draw
-        snap = SNAP_FRACTION * self.canvas[0]
-        for shape in drawn:
-            if interpolate:
+        if not interpolate:
+            for shape in drawn:
+                draw[type(shape)](target, shape, ox, oy, scale)
+        else:
+            snap = SNAP_FRACTION * self.canvas[0]
+            keep = 1.0 - alpha
+            for shape in drawn:
                 old = before.get(shape.id)
-                if old is not None and type(old) is type(shape):
-                    shape = _between(old, shape, alpha, snap)
-            draw[type(shape)](target, shape, ox, oy, scale)
+                sox, soy = ox, oy
+                if old is not None and old is not shape and type(old) is type(shape):
+                    if type(shape) in _POSITIONED:
+                        # Interpolating a position = drawing with a shifted origin: no new objects.
+                        dx, dy = (old.x - shape.x) * keep, (old.y - shape.y) * keep
+                        if abs(dx) < snap * keep and abs(dy) < snap * keep:
+                            sox += dx * scale
+                            soy += dy * scale
+                    else:
+                        shape = _between(old, shape, alpha)
+                draw[type(shape)](target, shape, sox, soy, scale)
         if frame.hud:
             self._hud(frame.hud)
 
     def _blit_static(self, episode: int, statics: tuple) -> None:
+        if not statics:
+            self.target.fill(self.background, self.view)
+            return
         key = self._static_key
         if (key is None or key[0] != episode or len(key[1]) != len(statics)
                 or any(a is not b and a != b for a, b in zip(key[1], statics))):
@@ -294,13 +310,8 @@ def _bounds(points: list[tuple[float, float]], pad: int) -> pygame.Rect:
     return pygame.Rect(left, top, int(max(xs)) - left + pad + 2, int(max(ys)) - top + pad + 2)
 
 
-def _between(old: Any, new: Any, alpha: float, snap: float) -> Any:
-    """``new`` moved back towards ``old`` by 1 - alpha (positions only; snaps on big jumps)."""
-    if hasattr(new, "x"):
-        dx, dy = new.x - old.x, new.y - old.y
-        if (dx == 0 and dy == 0) or abs(dx) > snap or abs(dy) > snap:
-            return new
-        return _replace(new, x=old.x + dx * alpha, y=old.y + dy * alpha)
+def _between(old: Any, new: Any, alpha: float) -> Any:
+    """A Line/Polygon whose points moved from ``old`` towards ``new`` by ``alpha``."""
     points_old, points_new = old.points, new.points
     if len(points_old) != len(points_new) or points_old == points_new:
         return new
