@@ -49,7 +49,8 @@ class Session:
         self.inputs: dict[Any, SeatInput] = {}
         self._build_seats()
         self._agents = self.env.agents
-        self._names = self.env.agent_names
+        # Who chooses each agent's action, resolved once: (agent, human seat or None, policy or None).
+        self._plan = tuple((a, self.inputs.get(a), self.policies.get(a)) for a in self._agents)
         self.frame: Frame | None = None
         self.previous_frame: Frame | None = None
         self.finished = False
@@ -232,14 +233,13 @@ class Session:
         sources: list[str] = []
         keys: list[str] = []
         key_times: list[int | None] = []
-        inputs = self.inputs
         held = self._held_actions
         ai_turn = self.step % self.game.ai_every == 0
-        for agent in active:
-            seat = inputs.get(agent)
+        plan = self._plan if len(active) == len(self._plan) else [p for p in self._plan if p[0] in active]
+        for agent, seat, policy in plan:
             if seat is None:
                 if ai_turn or agent not in held:
-                    held[agent] = self.policies[agent].act(observations[agent])
+                    held[agent] = policy.act(observations[agent])
                 actions[agent] = held[agent]
                 sources.append("policy")
                 keys.append("")
