@@ -6,7 +6,8 @@ pygbag in the browser (where the browser owns the frame clock) and natively (whe
 then spins the last ~2 ms, which gives sub-millisecond frame-interval SD without vsync).
 
 Per frame: window events → session, ``session.tick(now)``, records → sink, draw the latest
-frame interpolated towards the next step, flip, tell the session when the frame was shown.
+frame interpolated towards the next step, wait for the frame's deadline, flip, and tell the
+session when the frame was shown (frame intervals are recorded as timing quality).
 """
 
 from __future__ import annotations
@@ -123,9 +124,10 @@ async def run_session(window: Window, session: Session, sink: Any, clock: Clock,
         sink.write(session.take_records())
         if session.frame is not None:
             renderer.draw(session.frame, session.previous_frame, session.alpha(now))
+        # Wait first, then flip: the picture appears on the deadline, not whenever drawing ended.
+        await clock.wait_frame()
         window.flip()
         session.note_frame(clock.now())
-        await clock.wait_frame()
     sink.write(session.take_records())
     sink.commit()
     return result

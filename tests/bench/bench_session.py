@@ -48,8 +48,11 @@ def _session(steps: int) -> float:
 
 
 def run() -> list[dict]:
-    raw = statistics.median(_raw(STEPS) for _ in range(5))
-    ours = statistics.median(_session(STEPS) for _ in range(5))
+    raws, sessions = [], []
+    for _ in range(7):  # alternate, so machine noise hits both alike
+        raws.append(_raw(STEPS))
+        sessions.append(_session(STEPS))
+    raw, ours = statistics.median(raws), statistics.median(sessions)
     overhead = ours - raw
     return [
         {"bench": "session", "case": "slime step: Session.tick vs env.step", "value": ours / 1000,
