@@ -1,0 +1,31 @@
+"""The agreed top level installs as one namespace: renderers/ → igym.renderers, server/ → igym.server."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_subpackages_map_to_the_repo_folders(tmp_path):
+    code = ("import igym, igym.renderers, igym.server, igym.renderers.draw\n"
+            "print(igym.__file__); print(igym.renderers.__file__); print(igym.server.__file__)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    core, renderers, server = (Path(line).resolve() for line in out.stdout.split())
+    assert core == ROOT / "igym" / "__init__.py"
+    assert renderers == ROOT / "renderers" / "__init__.py"
+    assert server == ROOT / "server" / "__init__.py"
+
+
+def test_two_people_on_one_keyboard(tmp_path):
+    data = tmp_path / "hh.sqlite"
+    out = subprocess.run([sys.executable, "-m", "igym.play", "examples/slime_volleyball/human_human.py",
+                          "--headless", "--autopilot", "--max-steps", "300", "--data", str(data)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    import sqlite3
+    rows = dict(sqlite3.connect(data).execute(
+        "SELECT agent, group_concat(DISTINCT source) FROM steps GROUP BY agent"))
+    assert set(rows) == {"agent_left", "agent_right"}
+    assert all("human" in sources for sources in rows.values())
