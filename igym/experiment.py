@@ -74,6 +74,10 @@ class Game:
     images: Mapping[str, str] = field(default_factory=dict)
     atlases: Mapping[str, str] = field(default_factory=dict)
     name: str = "game"
+    lobby_timeout_s: float = 120.0
+    fill: Any = None
+    grace_s: float = 10.0
+    dropout: str = "end"
     base_dir: Path | None = None
     keymaps: dict[str, KeyMap] = field(init=False, repr=False, default_factory=dict)
 
@@ -111,6 +115,14 @@ class Game:
                                       f"ints (one per episode), got {self.seeds!r}")
         if (len(self.canvas) != 2 or not all(isinstance(v, int) and v > 0 for v in self.canvas)):
             raise ExperimentError(f"{where}: canvas must be (width, height) in pixels, got {self.canvas!r}")
+        if not (isinstance(self.lobby_timeout_s, (int, float)) and self.lobby_timeout_s > 0):
+            raise ExperimentError(f"{where}: lobby_timeout_s must be a positive number of seconds")
+        if not (isinstance(self.grace_s, (int, float)) and self.grace_s >= 0):
+            raise ExperimentError(f"{where}: grace_s must be a number of seconds ≥ 0")
+        if self.dropout not in ("ai", "end"):
+            raise ExperimentError(f"{where}: dropout must be 'ai' (fill takes the seat) or 'end', got {self.dropout!r}")
+        if self.dropout == "ai" and self.fill is None:
+            raise ExperimentError(f"{where}: dropout='ai' needs fill= (e.g. fill='random' or a .onnx path)")
         if self.render is not None and not callable(self.render):
             raise ExperimentError(f"{where}: render must be a function env -> shapes, got {self.render!r}")
 

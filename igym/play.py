@@ -40,7 +40,9 @@ KEYSTROKE_ENVS = ("Taxi", "FrozenLake", "CliffWalking")
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m igym.play", description=__doc__.split("\n\n")[0])
-    parser.add_argument("target", help="experiment file (.py) or Gymnasium id")
+    parser.add_argument("target", nargs="?", help="experiment file (.py) or Gymnasium id")
+    parser.add_argument("--connect", metavar="URL", help="play an experiment hosted by an igym server, "
+                                                          "e.g. ws://127.0.0.1:8765")
     parser.add_argument("--fps", type=float, help="env steps per second (overrides the scene)")
     parser.add_argument("--seat", action="append", default=[], metavar="AGENT=KIND",
                         help="seat override: AGENT=human|random|path.onnx (repeatable)")
@@ -190,8 +192,32 @@ async def run(args: argparse.Namespace) -> Path:
     return data_path
 
 
+def connect(args: argparse.Namespace) -> int:
+    """Play on a server: the data stays on the server, so there is no data path to print."""
+    if args.headless:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+        os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    from igym.renderers.client import run_client
+    participant = args.participant or f"P-{uuid.uuid4().hex[:8]}"
+    state = asyncio.run(run_client(args.connect, participant, headless=args.headless, fullscreen=args.fullscreen,
+                                   autopilot_seed=0 if args.autopilot else None, display_fps=args.display_fps,
+                                   screenshot=args.screenshot))
+    outcome = (state.end or {}).get("outcome", "unknown")
+    print(f"participant: {participant}\noutcome: {outcome}\nframes: {state.frames_received} "
+          f"({state.bytes_received} bytes)")
+    return 0 if outcome in ("played", "timed_out", "partner_left") else 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.connect:
+        try:
+            return connect(args)
+        except KeyboardInterrupt:
+            return 130
+    if not args.target:
+        print("igym: give a TARGET (experiment file or Gymnasium id) or --connect URL", file=sys.stderr)
+        return 2
     try:
         data_path = asyncio.run(run(args))
     except IgymError as error:

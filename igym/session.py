@@ -81,39 +81,57 @@ class Session:
                 f"Game {game.name!r}: seats name {sorted(declared)} but the env's agents are "
                 f"{sorted(names)} — give one seat per agent")
         for agent in env.agents:
-            seat = game.seats.get(agent, game.seats.get(str(agent)))
-            name = str(agent)
-            if seat == "human":
-                self.inputs[agent] = SeatInput(game.keymaps[name])
-                self.seats[name] = "human"
-                continue
-            if seat == "random":
-                policy = RandomPolicy(space=env.action_space(agent), seed=game.seed_for(0))
-            elif isinstance(seat, str):
-                policy = OnnxPolicy(_resolve(seat, game))
-            else:
-                policy = as_policy(seat)
-            self.policies[agent] = policy
-            describe = getattr(policy, "describe", None)
-            self.seats[name] = describe() if describe else {"kind": type(policy).__name__}
+            self._assign(agent, game.seats.get(agent, game.seats.get(str(agent))))
+
+    def _assign(self, agent: Any, seat: Any) -> None:
+        game, name = self.game, str(agent)
+        if seat == "human":
+            self.inputs[agent] = SeatInput(game.keymaps[name])
+            self.seats[name] = "human"
+            return
+        if seat == "random":
+            policy = RandomPolicy(space=self.env.action_space(agent), seed=game.seed_for(0))
+        elif isinstance(seat, str):
+            policy = OnnxPolicy(_resolve(seat, game))
+        else:
+            policy = as_policy(seat)
+        self.policies[agent] = policy
+        describe = getattr(policy, "describe", None)
+        self.seats[name] = describe() if describe else {"kind": type(policy).__name__}
 
     # --- input ------------------------------------------------------------------------
 
-    def press(self, key: str, now: float) -> None:
-        """A key went down (pygame-style key name). Goes to every human seat that maps it."""
+    def press(self, key: str, now: float, agent: Any = None) -> None:
+        """A key went down (pygame-style key name): to ``agent``'s seat, or every human seat that maps it."""
         t_ns = int(now * 1e9)
-        for agent, seat in self.inputs.items():
+        for agent, seat in self._seats_for(agent):
             if seat.press(key, t_ns):
                 self._records.append(EventRecord(self.participant_id, t_ns, "key_down",
                                                  {"key": key, "agent": str(agent)}, self._episode_id()))
 
-    def release(self, key: str, now: float) -> None:
+    def release(self, key: str, now: float, agent: Any = None) -> None:
         """A key went up."""
         t_ns = int(now * 1e9)
-        for agent, seat in self.inputs.items():
+        for agent, seat in self._seats_for(agent):
             if seat.release(key, t_ns):
                 self._records.append(EventRecord(self.participant_id, t_ns, "key_up",
                                                  {"key": key, "agent": str(agent)}, self._episode_id()))
+
+    def _seats_for(self, agent: Any) -> Any:
+        if agent is None:
+            return self.inputs.items()
+        seat = self.inputs.get(self.env.agent(agent))
+        return () if seat is None else ((self.env.agent(agent), seat),)
+
+    def replace_seat(self, agent: Any, seat: Any, now: float) -> None:
+        """Hand a seat to someone else mid-game (an AI taking over from a player who left)."""
+        native = self.env.agent(agent)
+        self.inputs.pop(native, None)
+        self.policies.pop(native, None)
+        self._held_actions.pop(native, None)
+        self._assign(native, seat)
+        self._plan = tuple((a, self.inputs.get(a), self.policies.get(a)) for a in self._agents)
+        self.event("seat_replaced", now, {"agent": str(agent), "by": self.seats[str(native)]})
 
     def release_all(self, now: float) -> None:
         """Forget held keys, e.g. when the window loses focus and key-ups will never arrive."""

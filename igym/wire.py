@@ -1,0 +1,121 @@
+"""The network protocol: one msgpack message schema for server, desktop and web clients.
+
+Every message is a msgpack map with a type ``t``. Everything a client sends is checked by
+:func:`parse_client` before the server acts on it — size, type, fields, value ranges —
+and a violation raises :class:`ProtocolError` carrying the WebSocket close code and a
+reason; the server closes that one connection and everything else goes on.
+
+Client → server:
+  hello  {t, v: protocol version, pid: participant id, token?: reconnect token}
+  key    {t, seat: agent, k: key name, d: 1 down / 0 up}
+  ack    {t, n: frame number received}
+  pong   {t, n: ping number}
+  focus  {t, f: 1 gained / 0 lost}
+  ready  {t}                                  (leave an info screen / start)
+
+Server → client:
+  welcome {t, pid, token, experiment}
+  scene   {t, i: scene index, kind: "game", name, seat, canvas: [w, h], keys: [...], bg: [r, g, b]}
+  lobby   {t, waiting: people still missing, elapsed: s, timeout: s}
+  frame   {t, n: frame number, base: acked frame it is a delta of (-1: whole), d: render.encode bytes}
+  status  {t, text}                           ("partner reconnecting", ...)
+  ping    {t, n}
+  end     {t, outcome, text}
+  error   {t, reason}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgpack
+
+PROTOCOL_VERSION = 1
+MAX_MESSAGE_BYTES = 4096  # what a client may send; frames from the server are not capped by this
+MAX_KEY_NAME = 32
+MAX_ID = 64
+
+# WebSocket close codes (RFC 6455 and the private range).
+CLOSE_POLICY = 1008  # malformed message, wrong seat
+CLOSE_TOO_BIG = 1009
+CLOSE_VERSION = 4000
+CLOSE_REPLACED = 4001  # the same participant connected again elsewhere
+CLOSE_ENDED = 1000
+
+
+class ProtocolError(Exception):
+    """A client broke the protocol: close its connection with ``code`` and ``reason``."""
+
+    def __init__(self, reason: str, code: int = CLOSE_POLICY) -> None:
+        super().__init__(reason)
+        self.reason = reason[:120]  # close reasons must fit in a control frame
+        self.code = code
+
+
+def pack(message: dict[str, Any]) -> bytes:
+    return msgpack.packb(message, use_bin_type=True)
+
+
+def unpack(data: bytes) -> dict[str, Any]:
+    """Decode a server message (the client side trusts the server's schema)."""
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+def _int(message: dict, field: str, low: int, high: int) -> int:
+    value = message.get(field)
+    if type(value) is not int or not low <= value <= high:
+        raise ProtocolError(f"{message.get('t')}: field {field!r} must be an int in {low}..{high}")
+    return value
+
+
+def _str(message: dict, field: str, limit: int, optional: bool = False) -> str | None:
+    value = message.get(field)
+    if value is None and optional:
+        return None
+    if type(value) is not str or not 0 < len(value) <= limit:
+        raise ProtocolError(f"{message.get('t')}: field {field!r} must be a string of 1..{limit} characters")
+    return value
+
+
+_FIELDS = {
+    "hello": {"t", "v", "pid", "token"},
+    "key": {"t", "seat", "k", "d"},
+    "ack": {"t", "n"},
+    "pong": {"t", "n"},
+    "focus": {"t", "f"},
+    "ready": {"t"},
+}
+
+
+def parse_client(data: Any) -> dict[str, Any]:
+    """Validate one message from a client; returns it, or raises ProtocolError."""
+    if isinstance(data, str):
+        raise ProtocolError("text frames are not accepted: send binary msgpack")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit",
+                            CLOSE_TOO_BIG)
+    try:
+        message = msgpack.unpackb(data, raw=False, strict_map_key=True)
+    except Exception as error:  # noqa: BLE001 — msgpack raises many kinds
+        raise ProtocolError(f"not msgpack: {type(error).__name__}") from None
+    if not isinstance(message, dict):
+        raise ProtocolError("a message must be a msgpack map")
+    kind = message.get("t")
+    if kind not in _FIELDS:
+        raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
+    extra = set(message) - _FIELDS[kind]
+    if extra:
+        raise ProtocolError(f"{kind}: unknown field(s) {sorted(map(str, extra))[:3]}")
+    if kind == "hello":
+        _int(message, "v", 0, 2**16)
+        _str(message, "pid", MAX_ID)
+        _str(message, "token", MAX_ID, optional=True)
+    elif kind == "key":
+        _str(message, "seat", MAX_ID)
+        _str(message, "k", MAX_KEY_NAME)
+        _int(message, "d", 0, 1)
+    elif kind in ("ack", "pong"):
+        _int(message, "n", 0, 2**53)
+    elif kind == "focus":
+        _int(message, "f", 0, 1)
+    return message

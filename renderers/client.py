@@ -1,0 +1,186 @@
+"""The desktop client of the igym server: shows lobby, game and end screens, sends keys.
+
+It keeps the participant id and the reconnect token, so when the connection drops it
+reconnects by itself (backoff 0.5 s doubling to 5 s) and the server resumes the game where
+it was. Frames arrive as deltas from the last frame this client acknowledged; the client
+keeps the recent frames it acknowledged so any of them can be a base.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import pygame
+import websockets
+from websockets.asyncio.client import connect
+
+from igym import render, wire
+from igym.autopilot import Autopilot
+
+from .draw import FrameRenderer
+from .window import Window, fit_window
+
+KEEP_FRAMES = 64
+
+
+@dataclass
+class ClientState:
+    """What the server told us so far."""
+
+    pid: str
+    token: str | None = None
+    scene: dict[str, Any] | None = None
+    frames: dict[int, render.Frame] = field(default_factory=dict)
+    frame: render.Frame | None = None
+    previous: render.Frame | None = None
+    frame_at: float = 0.0
+    lobby: dict[str, Any] | None = None
+    status: str = ""
+    end: dict[str, Any] | None = None
+    frames_received: int = 0
+    bytes_received: int = 0
+
+
+async def _receive(connection: Any, state: ClientState) -> None:
+    async for data in connection:
+        message = wire.unpack(data)
+        kind = message.get("t")
+        if kind == "frame":
+            base = message["base"]
+            previous = state.frames.get(base) if base >= 0 else None
+            if base >= 0 and previous is None:
+                continue  # a base we no longer have: the next frame after our ack will be whole
+            frame = render.decode(message["d"], previous)
+            state.frames[message["n"]] = frame
+            state.frames.pop(message["n"] - KEEP_FRAMES, None)
+            state.previous, state.frame, state.frame_at = state.frame, frame, time.monotonic()
+            state.frames_received += 1
+            state.bytes_received += len(data)
+            state.lobby = None
+            await connection.send(wire.pack({"t": "ack", "n": message["n"]}))
+        elif kind == "ping":
+            await connection.send(wire.pack({"t": "pong", "n": message["n"]}))
+        elif kind == "welcome":
+            state.token = message["token"]
+        elif kind == "scene":
+            state.scene = message
+            state.frames.clear()
+            state.frame = state.previous = None
+        elif kind == "lobby":
+            state.lobby = message
+        elif kind == "status":
+            state.status = message["text"]
+        elif kind == "end":
+            state.end = message
+        elif kind == "error":
+            state.status = message.get("reason", "error")
+
+
+class _Screen:
+    """The window, created when the first scene says how big the canvas is."""
+
+    def __init__(self, headless: bool, fullscreen: bool) -> None:
+        self.headless = headless
+        self.fullscreen = fullscreen
+        self.window: Window | None = None
+        self.renderer: FrameRenderer | None = None
+        self.scene: dict[str, Any] | None = None
+        self.font: pygame.font.Font | None = None
+
+    def show(self, state: ClientState) -> None:
+        if self.window is None:
+            canvas = tuple(state.scene["canvas"]) if state.scene else (800, 450)
+            self.window = Window(fit_window(canvas), headless=self.headless, fullscreen=self.fullscreen,
+                                 title="igym")
+            self.font = pygame.font.Font(None, 32)
+        if state.scene is not None and state.scene is not self.scene:
+            self.scene = state.scene
+            self.renderer = FrameRenderer(self.window.surface, tuple(state.scene["canvas"]),
+                                          background=tuple(state.scene.get("bg", (0, 0, 0))))
+        surface = self.window.surface
+        if state.frame is not None and self.renderer is not None and state.lobby is None:
+            fps = state.scene.get("fps", 30) if state.scene else 30
+            alpha = min(1.0, (time.monotonic() - state.frame_at) * fps)
+            self.renderer.draw(state.frame, state.previous, alpha)
+        else:
+            surface.fill((20, 20, 24))
+        text = self._message(state)
+        if text:
+            label = self.font.render(text, True, (240, 240, 240))
+            surface.blit(label, label.get_rect(center=surface.get_rect().center))
+        self.window.flip()
+
+    @staticmethod
+    def _message(state: ClientState) -> str:
+        if state.end is not None:
+            return state.end.get("text", "The study is complete.")
+        if state.lobby is not None:
+            left = max(0, state.lobby["timeout"] - state.lobby["elapsed"])
+            return f"Waiting for {state.lobby['waiting']} more — {int(left) // 60}:{int(left) % 60:02d}"
+        if state.status:
+            return state.status
+        if state.frame is None:
+            return "Connecting…"
+        return ""
+
+
+async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: bool = False,
+                     autopilot_seed: int | None = None, display_fps: float = 60.0,
+                     screenshot: str | None = None, max_reconnect_s: float = 60.0) -> ClientState:
+    """Play the experiment hosted at ``url`` until the server says it ended."""
+    state = ClientState(pid)
+    screen = _Screen(headless, fullscreen)
+    autopilot: Autopilot | None = None
+    backoff = 0.5
+    lost_since: float | None = None
+    period = 1.0 / display_fps
+    while state.end is None:
+        try:
+            async with connect(url, compression=None, max_size=2**22, ping_interval=None) as connection:
+                await connection.send(wire.pack({"t": "hello", "v": wire.PROTOCOL_VERSION, "pid": pid,
+                                                 **({"token": state.token} if state.token else {})}))
+                receiver = asyncio.create_task(_receive(connection, state))
+                backoff, lost_since = 0.5, None
+                held: set[str] = set()
+                while not receiver.done():
+                    keys = set(state.scene["keys"]) if state.scene else set()
+                    seat = state.scene["seat"] if state.scene else None
+                    if autopilot_seed is not None and keys and (autopilot is None or set(autopilot.keys) != keys):
+                        autopilot = Autopilot(keys, autopilot_seed)
+                    screen.show(state)
+                    events = []
+                    for event in screen.window.poll():
+                        if event.kind in ("down", "up") and event.key in keys:
+                            events.append((event.key, event.kind == "down"))
+                        elif event.kind == "quit":
+                            await connection.close()
+                            state.end = {"outcome": "quit", "text": "quit"}
+                        elif event.kind == "focus":
+                            await connection.send(wire.pack({"t": "focus", "f": int(event.gained)}))
+                    if autopilot is not None and state.frame is not None:
+                        presses, releases = autopilot.poll(time.monotonic())
+                        events += [(k, False) for k in releases] + [(k, True) for k in presses]
+                    for key, down in events:
+                        if seat is not None and (down != (key in held)):
+                            (held.add if down else held.discard)(key)
+                            await connection.send(wire.pack({"t": "key", "seat": seat, "k": key, "d": int(down)}))
+                    await asyncio.sleep(period)
+                receiver.result()
+        except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake):
+            pass
+        if state.end is None:
+            lost_since = lost_since or time.monotonic()
+            if time.monotonic() - lost_since > max_reconnect_s:
+                state.end = {"outcome": "connection_lost", "text": "The connection to the server was lost."}
+                break
+            await asyncio.sleep(backoff)
+            backoff = min(5.0, backoff * 2)
+    if screen.window is not None:
+        screen.show(state)
+        if screenshot:
+            screen.window.screenshot(screenshot)
+        screen.window.close()
+    return state

@@ -1,0 +1,54 @@
+"""``python -m igym.server EXPERIMENT``: host an experiment for participants on the network.
+
+    python -m igym.server examples/slime_volleyball/human_human.py --port 8765 --data hh.sqlite
+
+Participants connect with ``python -m igym.play --connect ws://HOST:PORT``. The admin
+token for ``GET /status`` is ``--admin-token`` or a new random one printed at start.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from igym.data import SqliteSink
+from igym.errors import IgymError
+from igym.loader import load_experiment
+
+from .app import IgymServer, serve_forever
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m igym.server", description=__doc__.split("\n\n")[0])
+    parser.add_argument("experiment", help="experiment file (.py)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--data", help="SQLite file (default igym-data/<experiment>.sqlite)")
+    parser.add_argument("--admin-token", help="token for GET /status (default: a new random one, printed)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        experiment = load_experiment(args.experiment)
+    except IgymError as error:
+        print(f"igym: {error}", file=sys.stderr)
+        return 2
+    data = Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite"
+    sink = SqliteSink(data)
+    server = IgymServer(experiment, sink, args.admin_token)
+    print(f"igym server: {experiment.id} on ws://{args.host}:{args.port}", flush=True)
+    print(f"status: http://{args.host}:{args.port}/status?token={server.admin_token}", flush=True)
+    print(f"data: {data.resolve()}", flush=True)
+    try:
+        asyncio.run(serve_forever(server, args.host, args.port))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sink.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

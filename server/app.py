@@ -1,0 +1,285 @@
+"""The igym server: participants connect over WebSocket and play the experiment's scenes.
+
+One asyncio process. Each participant has a flow task that walks them through the
+experiment's scenes (lobby → room → next scene → end) independently of their connection,
+so a dropped connection can come back (same participant id + reconnect token) and pick up
+where it was. Every message from a client is validated by :mod:`igym.wire`; a violation
+closes that connection with a close code and a reason, is logged and counted, and nothing
+else is disturbed. Data goes to one SQLite file in the desktop's schema.
+
+``GET /status?token=...`` returns JSON (rooms, participants, lobby sizes, tick lateness
+percentiles, bytes sent, messages rejected); the token is ``--admin-token`` or printed at
+start. There is no default password.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+import logging
+import secrets
+import time
+from typing import Any
+
+import websockets
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+
+from igym import wire
+from igym.data import SqliteSink
+from igym.experiment import Experiment, Game
+
+from .rooms import Lobby, Member, Room
+
+log = logging.getLogger("igym.server")
+PING_EVERY_S = 1.0
+HELLO_TIMEOUT_S = 10.0
+
+
+class Stats:
+    """Counters for /status: tick lateness (a sorted sample window), bytes, rejections."""
+
+    def __init__(self, window: int = 20000) -> None:
+        self.window = window
+        self._late: list[float] = []
+        self._late_sorted: list[float] = []
+        self.bytes_sent = 0
+        self.frames_sent = 0
+        self.rejected = 0
+        self.started = time.monotonic()
+
+    def lateness(self, seconds: float) -> None:
+        self._late.append(seconds)
+        if len(self._late) > self.window:
+            del self._late[: self.window // 2]
+
+    def sent(self, size: int) -> None:
+        self.bytes_sent += size
+        self.frames_sent += 1
+
+    def percentiles(self) -> dict[str, float]:
+        values = sorted(self._late)
+        if not values:
+            return {}
+        pick = lambda q: round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 3)  # noqa: E731
+        return {"p50_ms": pick(0.5), "p90_ms": pick(0.9), "p99_ms": pick(0.99), "max_ms": round(values[-1] * 1000, 3),
+                "samples": len(values)}
+
+
+class Participant:
+    """One person across connections: id, reconnect token, where they are in the experiment."""
+
+    def __init__(self, pid: str) -> None:
+        self.pid = pid
+        self.token = secrets.token_hex(12)
+        self.connection: ServerConnection | None = None
+        self.scene_index = 0
+        self.room: Room | None = None
+        self.member: Member | None = None
+        self.flow: asyncio.Task | None = None
+        self.outcomes: list[str] = []
+        self.finished = False
+        self.ping_sent: dict[int, float] = {}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        connection = self.connection
+        if connection is None:
+            return
+        try:
+            await connection.send(wire.pack(message))
+        except websockets.ConnectionClosed:
+            pass
+
+
+class IgymServer:
+    """Hosts one experiment for participants who connect over WebSocket."""
+
+    def __init__(self, experiment: Experiment, sink: SqliteSink, admin_token: str | None = None) -> None:
+        self.experiment = experiment
+        self.sink = sink
+        self.admin_token = admin_token or secrets.token_urlsafe(16)
+        self.stats = Stats()
+        self.participants: dict[str, Participant] = {}
+        self.lobbies: dict[int, Lobby] = {}
+        self.rooms: set[Room] = set()
+
+    # --- HTTP -----------------------------------------------------------------------------
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Answer ``GET /status`` over plain HTTP; let WebSocket upgrades through."""
+        path, _, query = request.path.partition("?")
+        if path != "/status":
+            return None
+        params = dict(p.partition("=")[::2] for p in query.split("&") if p)
+        token = params.get("token") or request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not secrets.compare_digest(token, self.admin_token):
+            return connection.respond(http.HTTPStatus.UNAUTHORIZED, "status needs ?token=ADMIN_TOKEN\n")
+        body = json.dumps(self.status()).encode()
+        return Response(200, "OK", Headers({"Content-Type": "application/json",
+                                             "Content-Length": str(len(body))}), body)
+
+    def status(self) -> dict[str, Any]:
+        live = [r for r in self.rooms if not r.done.done()]
+        return {
+            "experiment": self.experiment.id,
+            "uptime_s": round(time.monotonic() - self.stats.started, 1),
+            "rooms": len(live),
+            "participants": {"connected": sum(p.connection is not None for p in self.participants.values()),
+                             "known": len(self.participants),
+                             "finished": sum(p.finished for p in self.participants.values())},
+            "lobbies": {str(i): len(lobby.waiting) for i, lobby in self.lobbies.items()},
+            "tick_lateness": self.stats.percentiles(),
+            "bytes_sent": self.stats.bytes_sent,
+            "frames_sent": self.stats.frames_sent,
+            "messages_rejected": self.stats.rejected,
+        }
+
+    # --- WebSocket ------------------------------------------------------------------------
+
+    async def handler(self, connection: ServerConnection) -> None:
+        participant: Participant | None = None
+        try:
+            hello = wire.parse_client(await asyncio.wait_for(connection.recv(), HELLO_TIMEOUT_S))
+            if hello["t"] != "hello":
+                raise wire.ProtocolError("the first message must be hello")
+            if hello["v"] != wire.PROTOCOL_VERSION:
+                raise wire.ProtocolError(f"protocol version {hello['v']} is not {wire.PROTOCOL_VERSION}: "
+                                         f"update the client", wire.CLOSE_VERSION)
+            participant = self._attach(hello, connection)
+            await participant.send({"t": "welcome", "pid": participant.pid, "token": participant.token,
+                                    "experiment": self.experiment.id})
+            if participant.room is not None and participant.member is not None:
+                await participant.send(participant.room.scene_message(participant.member))
+                await participant.room.rejoined(participant.member)
+            if participant.flow is None:
+                participant.flow = asyncio.create_task(self._flow(participant))
+            pinger = asyncio.create_task(self._ping(participant, connection))
+            try:
+                async for data in connection:
+                    self._dispatch(participant, wire.parse_client(data))
+            finally:
+                pinger.cancel()
+        except wire.ProtocolError as error:
+            self.stats.rejected += 1
+            log.warning("closing %s: %s", participant.pid if participant else connection.remote_address, error.reason)
+            await connection.close(error.code, error.reason)
+        except (asyncio.TimeoutError, websockets.ConnectionClosed):
+            pass
+        finally:
+            if participant is not None and participant.connection is connection:
+                participant.connection = None
+                self._record(participant, "disconnect", {})
+                if participant.room is not None and participant.member is not None and not participant.finished:
+                    asyncio.create_task(participant.room.dropped(participant.member))
+
+    def _attach(self, hello: dict[str, Any], connection: ServerConnection) -> Participant:
+        pid = hello["pid"]
+        participant = self.participants.get(pid)
+        if participant is None:
+            participant = Participant(pid)
+            self.participants[pid] = participant
+            self.sink.add_participant(pid, self.experiment.id, {"remote": str(connection.remote_address)})
+        elif hello.get("token") != participant.token:
+            if participant.finished:
+                raise wire.ProtocolError(f"participant {pid} already completed this study", wire.CLOSE_ENDED)
+            raise wire.ProtocolError(f"participant {pid} is known: reconnect with its token")
+        old = participant.connection
+        participant.connection = connection
+        if old is not None:
+            asyncio.create_task(old.close(wire.CLOSE_REPLACED, "replaced by a newer connection"))
+        self._record(participant, "connect", {"reconnect": "token" in hello})
+        return participant
+
+    def _dispatch(self, participant: Participant, message: dict[str, Any]) -> None:
+        kind = message["t"]
+        member, room = participant.member, participant.room
+        if kind == "key":
+            if member is None or room is None:
+                return  # keys between scenes mean nothing
+            if message["seat"] != member.agent:
+                raise wire.ProtocolError(f"key for seat {message['seat']!r}, but this connection plays "
+                                         f"{member.agent!r}")
+            room.key(member, message["k"], message["d"] == 1)
+        elif kind == "ack":
+            if member is not None and room is not None:
+                room.ack(member, message["n"])
+        elif kind == "pong":
+            sent = participant.ping_sent.pop(message["n"], None)
+            if sent is not None:
+                self._record(participant, "rtt", {"ms": round((time.monotonic() - sent) * 1000, 3)})
+        elif kind == "focus":
+            self._record(participant, "focus_gained" if message["f"] else "focus_lost", {})
+        elif kind == "hello":
+            raise wire.ProtocolError("hello twice on one connection")
+
+    async def _ping(self, participant: Participant, connection: ServerConnection) -> None:
+        number = 0
+        while participant.connection is connection:
+            number += 1
+            participant.ping_sent[number] = time.monotonic()
+            if len(participant.ping_sent) > 30:
+                participant.ping_sent.pop(min(participant.ping_sent))
+            await participant.send({"t": "ping", "n": number})
+            await asyncio.sleep(PING_EVERY_S)
+
+    def _record(self, participant: Participant, kind: str, data: dict[str, Any]) -> None:
+        from igym.records import EventRecord
+        self.sink.write([EventRecord(participant.pid, time.monotonic_ns(), kind, data or None)])
+
+    # --- the experiment -----------------------------------------------------------------
+
+    async def _flow(self, participant: Participant) -> None:
+        """Walk one participant through the scenes; each Game scene ends with an outcome."""
+        scenes = self.experiment.scenes
+        outcome = "played"
+        while participant.scene_index < len(scenes):
+            index = participant.scene_index
+            scene = scenes[index]
+            if isinstance(scene, Game):
+                outcome = await self._play(participant, index, scene)
+                self._record(participant, "scene_outcome", {"scene": index, "name": scene.name, "outcome": outcome})
+                participant.outcomes.append(outcome)
+                if outcome != "played":
+                    break
+            participant.scene_index += 1
+        participant.finished = True
+        self.sink.commit()
+        texts = {"played": "Thank you — the study is complete.",
+                 "timed_out": "Nobody else arrived in time to play. Thank you for waiting.",
+                 "partner_left": "Your partner left the game. Thank you for playing.",
+                 "disconnected": "You were away too long, so the game ended.",
+                 "error": "Something went wrong on the server; your data so far is saved."}
+        await participant.send({"t": "end", "outcome": outcome, "text": texts.get(outcome, outcome)})
+        if participant.connection is not None:
+            await participant.connection.close(wire.CLOSE_ENDED, "study complete")
+
+    async def _play(self, participant: Participant, index: int, game: Game) -> str:
+        humans = game.human_agents()
+        if len(humans) <= 1:
+            room = Room(self, index, game, {humans[0]: participant} if humans else {}, {})
+        else:
+            lobby = self.lobbies.setdefault(index, Lobby(self, index, game))
+            room = await lobby.join(participant)
+            if room is None:
+                return "timed_out"
+        self.rooms.add(room)
+        if participant.member is not None:
+            await participant.send(room.scene_message(participant.member))
+            participant.member.pending.set()
+        outcomes = await asyncio.shield(room.done)
+        self.rooms.discard(room)
+        member = participant.member
+        participant.room = None
+        participant.member = None
+        return outcomes.get(member.agent, "played") if member is not None else "disconnected"
+
+
+async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio.Future | None = None) -> None:
+    """Run until cancelled."""
+    async with serve(server.handler, host, port, process_request=server.process_request, compression=None,
+                     max_size=wire.MAX_MESSAGE_BYTES, ping_interval=None) as ws_server:
+        if ready is not None:
+            ready.set_result(ws_server)
+        await asyncio.Future()

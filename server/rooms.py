@@ -1,0 +1,263 @@
+"""Lobbies and rooms: who plays with whom, and the authoritative game of each group.
+
+A :class:`Room` owns one sans-I/O :class:`~igym.session.Session` and its own clock task:
+it wakes on absolute deadlines (``t0 + k / fps``: no drift), records how late it woke,
+feeds the session, stores its records, and hands each member the newest frame. A member
+whose connection lags is never sent a backlog: its sender always takes the newest frame
+and encodes it as a delta from the last frame that member acknowledged (or whole).
+
+A :class:`Lobby` per multiplayer Game scene groups participants first come, first served;
+at the scene's timeout it fills empty seats with the scene's ``fill`` or lets the waiting
+person go with outcome ``timed_out``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from igym import render, wire
+from igym.experiment import Game
+from igym.session import Session
+
+if TYPE_CHECKING:
+    from .app import IgymServer, Participant
+
+log = logging.getLogger("igym.server")
+HISTORY = 64  # frames a room remembers, so deltas can be made from any recently acknowledged one
+
+
+class Member:
+    """A participant's place in a room: seat, newest-frame slot, last acknowledged frame."""
+
+    def __init__(self, participant: "Participant", agent: str) -> None:
+        self.participant = participant
+        self.agent = agent
+        self.acked = -1
+        self.pending = asyncio.Event()
+        self.sender: asyncio.Task | None = None
+        self.gone_since: float | None = None
+
+
+class Room:
+    """One group's game: the authoritative session, its clock, and its members' senders."""
+
+    def __init__(self, server: "IgymServer", scene_index: int, game: Game,
+                 members: dict[str, "Participant"], fills: dict[str, Any]) -> None:
+        self.server = server
+        self.scene_index = scene_index
+        seats = {a: ("human" if str(a) in members else fills.get(str(a), s)) for a, s in game.seats.items()}
+        self.game = dataclasses.replace(game, seats=seats)
+        owner = next(iter(members.values())).pid if members else "server"
+        self.session = Session(self.game, owner, scene=f"{scene_index}:{game.name}")
+        for agent, participant in members.items():
+            self.session.seats[agent] = {"kind": "human", "participant": participant.pid}
+        self.members = {agent: Member(p, agent) for agent, p in members.items()}
+        self.frames: dict[int, render.Frame] = {}
+        self.frame_number = -1
+        self._shown: render.Frame | None = None
+        self.done = asyncio.get_running_loop().create_future()
+        self.outcomes: dict[str, str] = {}
+        self.task = asyncio.create_task(self._run())
+        for member in self.members.values():
+            member.participant.room = self
+            member.participant.member = member
+            self._start_sender(member)
+
+    # --- clock --------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        session, sink, stats = self.session, self.server.sink, self.server.stats
+        period = 1.0 / self.game.fps
+        start = time.monotonic()
+        session.tick(start)
+        self._publish()
+        ticks = 0
+        try:
+            while not session.finished:
+                ticks += 1
+                deadline = start + ticks * period
+                delay = deadline - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                now = time.monotonic()
+                stats.lateness(now - deadline)
+                if session.paused:
+                    continue
+                steps = session.tick(now)
+                session.note_frame(now)
+                sink.write(session.take_records())
+                if steps:
+                    self._publish()
+        except Exception:  # noqa: BLE001 — a broken env must not take the server down
+            log.exception("room %s crashed", id(self))
+            session.abort(time.monotonic(), "error")
+            self.outcomes = {a: "error" for a in self.members}
+        finally:
+            sink.write(session.take_records())
+            sink.commit()
+            for member in self.members.values():
+                self.outcomes.setdefault(member.agent, "played")
+                if member.sender is not None:
+                    member.sender.cancel()
+            if not self.done.done():
+                self.done.set_result(self.outcomes)
+
+    def _publish(self) -> None:
+        frame = self.session.frame
+        if frame is None or frame is self._shown:
+            return
+        self._shown = frame
+        self.frame_number += 1
+        self.frames[self.frame_number] = frame
+        self.frames.pop(self.frame_number - HISTORY, None)
+        for member in self.members.values():
+            member.pending.set()
+
+    # --- members ------------------------------------------------------------------------
+
+    def _start_sender(self, member: Member) -> None:
+        if member.sender is None or member.sender.done():
+            member.sender = asyncio.create_task(self._send_frames(member))
+
+    async def _send_frames(self, member: Member) -> None:
+        """Send this member the newest frame whenever there is one (never a backlog)."""
+        while True:
+            await member.pending.wait()
+            member.pending.clear()
+            connection = member.participant.connection
+            if connection is None:
+                continue
+            number = self.frame_number
+            base = member.acked if member.acked in self.frames else -1
+            data = render.encode(self.frames[number], self.frames[base] if base >= 0 else None)
+            message = wire.pack({"t": "frame", "n": number, "base": base, "d": data})
+            self.server.stats.sent(len(message))
+            try:
+                await connection.send(message)
+            except Exception:  # noqa: BLE001 — the connection went away; the handler notices
+                await asyncio.sleep(0)
+
+    def key(self, member: Member, key: str, down: bool) -> None:
+        now = time.monotonic()
+        if down:
+            self.session.press(key, now, member.agent)
+        else:
+            self.session.release(key, now, member.agent)
+
+    def ack(self, member: Member, number: int) -> None:
+        if number > member.acked and number <= self.frame_number:
+            member.acked = number
+
+    def scene_message(self, member: Member) -> dict[str, Any]:
+        keymap = self.game.keymaps.get(member.agent)
+        return {"t": "scene", "i": self.scene_index, "kind": "game", "name": self.game.name,
+                "seat": member.agent, "canvas": list(self.game.canvas), "bg": list(self.game.background),
+                "keys": sorted(keymap.keys) if keymap else [], "fps": self.game.fps}
+
+    async def dropped(self, member: Member) -> None:
+        """A member's connection closed mid-game: pause, wait out the grace window, apply the rule."""
+        if self.done.done():
+            return
+        now = time.monotonic()
+        member.gone_since = now
+        member.acked = -1
+        self.session.pause(now)
+        self.session.event("disconnect", now, {"agent": member.agent, "participant": member.participant.pid})
+        await self._tell_others(member, "partner reconnecting")
+        grace = self.game.grace_s
+        deadline = now + grace
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(0.1, grace))
+            if member.gone_since is None or self.done.done():
+                return
+        now = time.monotonic()
+        if self.game.dropout == "ai":
+            self.session.replace_seat(member.agent, self.game.fill, now)
+            self.outcomes[member.agent] = "disconnected"
+            del self.members[member.agent]
+            member.participant.room = None
+            if all(m.gone_since is None for m in self.members.values()):
+                self.session.resume(now)
+            await self._tell_others(member, "your partner left; an AI took their place")
+        else:
+            self.outcomes = {a: ("disconnected" if a == member.agent or m.gone_since is not None else "partner_left")
+                             for a, m in self.members.items()}
+            self.session.resume(now)
+            self.session.abort(now, "partner_left")
+
+    async def rejoined(self, member: Member) -> None:
+        """The member is back (same participant id and token): full frame, resume if all are here."""
+        member.gone_since = None
+        member.acked = -1
+        now = time.monotonic()
+        self.session.event("reconnect", now, {"agent": member.agent, "participant": member.participant.pid})
+        self._start_sender(member)
+        member.pending.set()
+        if all(m.gone_since is None for m in self.members.values()):
+            self.session.resume(now)
+            await self._tell_others(None, "")
+
+    async def _tell_others(self, about: Member | None, text: str) -> None:
+        for other in list(self.members.values()):
+            if other is not about and other.participant.connection is not None:
+                await other.participant.send({"t": "status", "text": text})
+
+
+class Lobby:
+    """The waiting room of one multiplayer Game scene: first come, first served."""
+
+    def __init__(self, server: "IgymServer", scene_index: int, game: Game) -> None:
+        self.server = server
+        self.scene_index = scene_index
+        self.game = game
+        self.seats = game.human_agents()
+        self.waiting: list[tuple["Participant", float, asyncio.Future]] = []
+
+    async def join(self, participant: "Participant") -> Room | None:
+        """Wait for a group; returns the room, or None when the wait timed out with no fill."""
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        joined = time.monotonic()
+        self.waiting.append((participant, joined, future))
+        self._match()
+        while not future.done():
+            elapsed = time.monotonic() - joined
+            if elapsed >= self.game.lobby_timeout_s:
+                self._timeout(participant)
+                break
+            await participant.send({"t": "lobby", "waiting": len(self.seats) - len(self.waiting),
+                                    "elapsed": round(elapsed, 1), "timeout": self.game.lobby_timeout_s})
+            try:
+                await asyncio.wait_for(asyncio.shield(future), timeout=min(1.0, self.game.lobby_timeout_s - elapsed))
+            except asyncio.TimeoutError:
+                pass
+        return future.result()
+
+    def leave(self, participant: "Participant") -> None:
+        for entry in list(self.waiting):
+            if entry[0] is participant and not entry[2].done():
+                self.waiting.remove(entry)
+                entry[2].set_result(None)
+
+    def _match(self) -> None:
+        while len(self.waiting) >= len(self.seats):
+            group, self.waiting = self.waiting[:len(self.seats)], self.waiting[len(self.seats):]
+            members = {agent: entry[0] for agent, entry in zip(self.seats, group)}
+            room = Room(self.server, self.scene_index, self.game, members, {})
+            for entry in group:
+                entry[2].set_result(room)
+
+    def _timeout(self, participant: "Participant") -> None:
+        if self.game.fill is None:
+            self.leave(participant)
+            return
+        group = [e for e in self.waiting if not e[2].done()]
+        self.waiting = []
+        members = {agent: entry[0] for agent, entry in zip(self.seats, group)}
+        fills = {agent: self.game.fill for agent in self.seats[len(group):]}
+        room = Room(self.server, self.scene_index, self.game, members, fills)
+        for entry in group:
+            entry[2].set_result(room)
