@@ -38,11 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite"
     sink = SqliteSink(data)
     server = IgymServer(experiment, sink, args.admin_token)
-    print(f"igym server: {experiment.id} on ws://{args.host}:{args.port}", flush=True)
-    print(f"status: http://{args.host}:{args.port}/status?token={server.admin_token}", flush=True)
-    print(f"data: {data.resolve()}", flush=True)
+
+    def listening(port: int) -> None:  # printed once the socket is bound: clients may connect now
+        print(f"igym server: {experiment.id} on ws://{args.host}:{port}", flush=True)
+        print(f"status: http://{args.host}:{port}/status?token={server.admin_token}", flush=True)
+        print(f"data: {data.resolve()}", flush=True)
+
     try:
-        asyncio.run(serve_forever(server, args.host, args.port))
+        asyncio.run(serve_forever(server, args.host, args.port, on_listening=listening))
     except KeyboardInterrupt:
         pass
     finally:

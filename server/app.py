@@ -276,10 +276,13 @@ class IgymServer:
         return outcomes.get(member.agent, "played") if member is not None else "disconnected"
 
 
-async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio.Future | None = None) -> None:
-    """Run until cancelled."""
+async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio.Future | None = None,
+                        on_listening: Any = None) -> None:
+    """Listen on ``host:port`` and serve until cancelled; ``ready``/``on_listening`` fire once bound."""
     async with serve(server.handler, host, port, process_request=server.process_request, compression=None,
                      max_size=wire.MAX_MESSAGE_BYTES, ping_interval=None) as ws_server:
         if ready is not None:
             ready.set_result(ws_server)
+        if on_listening is not None:
+            on_listening(ws_server.sockets[0].getsockname()[1])
         await asyncio.Future()

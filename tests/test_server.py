@@ -1,0 +1,331 @@
+"""The igym server for real: websockets on 127.0.0.1, real clients, a real SQLite file."""
+
+import asyncio
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import msgpack
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+
+from igym import wire
+from igym.data import SqliteSink
+from igym.loader import import_file
+from igym.server.app import IgymServer, serve_forever
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENT = ROOT / "tests" / "experiments" / "net_slime.py"
+
+
+def load(monkeypatch, **settings):
+    for key, value in settings.items():
+        monkeypatch.setenv(f"NET_{key.upper()}", str(value))
+    for name in [n for n in sys.modules if n.endswith("net_slime")]:
+        del sys.modules[name]  # re-read the rules from the environment
+    return import_file(EXPERIMENT).experiment
+
+
+async def start(experiment, path):
+    sink = SqliteSink(path)
+    server = IgymServer(experiment, sink, "secret")
+    ready = asyncio.get_running_loop().create_future()
+    task = asyncio.create_task(serve_forever(server, "127.0.0.1", 0, ready))
+    ws_server = await ready
+    port = ws_server.sockets[0].getsockname()[1]
+    return server, task, f"ws://127.0.0.1:{port}", port
+
+
+async def stop(server, task):
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+    server.sink.close()
+
+
+def steps_by_agent(path):
+    db = sqlite3.connect(path)
+    return {a: [s for (s,) in db.execute("SELECT step FROM steps WHERE agent=? ORDER BY step", (a,))]
+            for a in ("agent_left", "agent_right")}
+
+
+def outcomes(path):
+    db = sqlite3.connect(path)
+    return {p: json.loads(d)["outcome"] for p, d in
+            db.execute("SELECT participant_id, data FROM events WHERE kind='scene_outcome'")}
+
+
+class RawClient:
+    """A hand-driven client: hello, then whatever the test sends."""
+
+    def __init__(self, url, pid, token=None):
+        self.url, self.pid, self.token = url, pid, token
+        self.messages = []
+
+    async def open(self):
+        self.connection = await connect(self.url, compression=None, ping_interval=None)
+        hello = {"t": "hello", "v": wire.PROTOCOL_VERSION, "pid": self.pid}
+        if self.token:
+            hello["token"] = self.token
+        await self.connection.send(wire.pack(hello))
+        self.reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self):
+        try:
+            async for data in self.connection:
+                message = wire.unpack(data)
+                self.messages.append(message)
+                if message["t"] == "welcome":
+                    self.token = message["token"]
+                elif message["t"] == "frame":
+                    await self.connection.send(wire.pack({"t": "ack", "n": message["n"]}))
+        except websockets.ConnectionClosed:
+            pass
+
+    def seen(self, kind):
+        return [m for m in self.messages if m["t"] == kind]
+
+    async def wait_for(self, kind, timeout=20, count=1):
+        deadline = time.monotonic() + timeout
+        while len(self.seen(kind)) < count:
+            assert time.monotonic() < deadline, f"{self.pid}: no {kind} ({[m['t'] for m in self.messages][-5:]})"
+            await asyncio.sleep(0.02)
+        return self.seen(kind)[count - 1]
+
+
+def test_two_desktop_clients_finish_and_every_step_is_stored(tmp_path, monkeypatch):
+    experiment = load(monkeypatch, steps=90)
+    path = tmp_path / "hh.sqlite"
+
+    async def main():
+        server, task, url, port = await start(experiment, path)
+        # Two real desktop clients, each its own process (one pygame window per process).
+        clients = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "igym.play", "--connect", url, "--headless", "--autopilot", "--participant", pid,
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for pid in ("A", "B")]
+        outputs = await asyncio.wait_for(asyncio.gather(*(c.communicate() for c in clients)), 60)
+        states = [(c.returncode, out.decode()) for c, (out, _err) in zip(clients, outputs)]
+        fetch = lambda token: urllib.request.urlopen(f"http://127.0.0.1:{port}/status?token={token}", timeout=5)  # noqa: E731
+        status = json.loads((await asyncio.to_thread(fetch, "secret")).read())  # the loop must keep serving
+        with pytest.raises(urllib.error.HTTPError):
+            await asyncio.to_thread(fetch, "wrong")
+        await stop(server, task)
+        return states, status
+
+    states, status = asyncio.run(main())
+    assert all(code == 0 and "outcome: played" in text for code, text in states), states
+    assert steps_by_agent(path) == {"agent_left": list(range(1, 91)), "agent_right": list(range(1, 91))}
+    sources = dict(sqlite3.connect(path).execute("SELECT agent, group_concat(DISTINCT source) FROM steps GROUP BY agent"))
+    assert all("human" in s for s in sources.values())  # both people's keys reached their own seats
+    assert outcomes(path) == {"A": "played", "B": "played"}
+    assert status["participants"]["finished"] == 2 and status["tick_lateness"]["samples"] >= 90
+    assert status["bytes_sent"] / status["frames_sent"] < 400
+
+
+def test_lobby_timeout_fills_the_seat_with_ai(tmp_path, monkeypatch):
+    experiment = load(monkeypatch, fill="random", lobby_s=1, steps=30)
+    path = tmp_path / "fill.sqlite"
+
+    async def main():
+        server, task, url, _ = await start(experiment, path)
+        client = await RawClient(url, "alone").open()
+        await client.wait_for("lobby")
+        end = await client.wait_for("end", timeout=20)
+        await stop(server, task)
+        return client, end
+
+    client, end = asyncio.run(main())
+    assert end["outcome"] == "played"
+    assert client.seen("lobby")[0]["waiting"] == 1
+    seats = json.loads(sqlite3.connect(path).execute("SELECT seats FROM episodes").fetchone()[0])
+    assert seats["agent_left"]["participant"] == "alone" and seats["agent_right"]["kind"] == "random"
+    assert steps_by_agent(path)["agent_right"] == list(range(1, 31))
+
+
+def test_lobby_timeout_without_fill_ends_with_timed_out(tmp_path, monkeypatch):
+    experiment = load(monkeypatch, lobby_s=0.5)
+    path = tmp_path / "timeout.sqlite"
+
+    async def main():
+        server, task, url, _ = await start(experiment, path)
+        client = await RawClient(url, "lonely").open()
+        end = await client.wait_for("end", timeout=10)
+        await stop(server, task)
+        return end
+
+    assert asyncio.run(main())["outcome"] == "timed_out"
+    assert outcomes(path) == {"lonely": "timed_out"}
+
+
+def test_disconnect_pause_reconnect_finish_without_losing_or_repeating_a_step(tmp_path, monkeypatch):
+    experiment = load(monkeypatch, steps=90, grace_s=5)
+    path = tmp_path / "reconnect.sqlite"
+
+    async def main():
+        server, task, url, _ = await start(experiment, path)
+        a, b = await RawClient(url, "A").open(), await RawClient(url, "B").open()
+        await a.wait_for("frame", count=20)
+        await a.connection.close()  # A's network drops mid-episode
+        await b.wait_for("status")
+        assert b.seen("status")[-1]["text"] == "partner reconnecting"
+        frames_while_gone = len(b.seen("frame"))
+        await asyncio.sleep(0.5)
+        assert len(b.seen("frame")) <= frames_while_gone + 1  # the game is paused
+        again = await RawClient(url, "A", token=a.token).open()
+        await again.wait_for("scene")
+        first = await again.wait_for("frame")
+        assert first["base"] == -1  # a returning client gets a whole frame
+        ends = [await c.wait_for("end", timeout=30) for c in (again, b)]
+        await stop(server, task)
+        return ends
+
+    ends = asyncio.run(main())
+    assert [e["outcome"] for e in ends] == ["played", "played"]
+    assert steps_by_agent(path) == {"agent_left": list(range(1, 91)), "agent_right": list(range(1, 91))}
+    kinds = [k for (k,) in sqlite3.connect(path).execute("SELECT kind FROM events ORDER BY event_id")]
+    assert kinds.index("pause") < kinds.index("reconnect") < kinds.index("resume")
+
+
+def test_gone_beyond_the_grace_window_ends_with_outcomes_for_both(tmp_path, monkeypatch):
+    experiment = load(monkeypatch, steps=300, grace_s=0.5)
+    path = tmp_path / "gone.sqlite"
+
+    async def main():
+        server, task, url, _ = await start(experiment, path)
+        a, b = await RawClient(url, "A").open(), await RawClient(url, "B").open()
+        await b.wait_for("frame", count=10)
+        await a.connection.close()
+        end = await b.wait_for("end", timeout=10)
+        await asyncio.sleep(0.2)
+        await stop(server, task)
+        return end
+
+    assert asyncio.run(main())["outcome"] == "partner_left"
+    assert outcomes(path) == {"A": "disconnected", "B": "partner_left"}
+    assert sqlite3.connect(path).execute("SELECT outcome FROM episodes").fetchone() == ("partner_left",)
+
+
+def test_dropout_ai_takes_over_the_seat(tmp_path, monkeypatch):
+    experiment = load(monkeypatch, steps=120, grace_s=0.3, fill="random", dropout="ai")
+    path = tmp_path / "takeover.sqlite"
+
+    async def main():
+        server, task, url, _ = await start(experiment, path)
+        a, b = await RawClient(url, "A").open(), await RawClient(url, "B").open()
+        await b.wait_for("frame", count=10)
+        await a.connection.close()
+        end = await b.wait_for("end", timeout=20)
+        await stop(server, task)
+        return end
+
+    assert asyncio.run(main())["outcome"] == "played"
+    db = sqlite3.connect(path)
+    sources = [s for (s,) in db.execute("SELECT source FROM steps WHERE agent='agent_left' ORDER BY step")]
+    assert sources[-1] == "policy" and len(sources) == 120
+    assert outcomes(path)["A"] == "disconnected"
+
+
+def _garbage(rng, seat):
+    choice = rng.randrange(8)
+    if choice == 0:
+        return rng.randbytes(rng.randrange(1, 64))
+    if choice == 1:
+        return b"\x00" * (wire.MAX_MESSAGE_BYTES + 1)
+    if choice == 2:
+        return msgpack.packb({"t": "key", "seat": "agent_right", "k": "up", "d": 1})  # not its seat
+    if choice == 3:
+        return msgpack.packb({"t": rng.choice(["key", "ack", "x", 5]), "n": "many"})
+    if choice == 4:
+        return msgpack.packb([1, 2, 3])
+    if choice == 5:
+        return msgpack.packb({"t": "key", "seat": seat, "k": "x" * 100, "d": 1})
+    if choice == 6:
+        return msgpack.packb({"t": "ack", "n": -5})
+    return msgpack.packb({"t": "hello", "v": 1, "pid": "again"})
+
+
+def test_fuzz_closes_only_the_rogue_while_another_room_plays(tmp_path, monkeypatch):
+    experiment = load(monkeypatch, steps=150, fill="random", lobby_s=0.2)
+    path = tmp_path / "fuzz.sqlite"
+    rng = random.Random(7)
+
+    async def main():
+        server, task, url, port = await start(experiment, path)
+        honest = await RawClient(url, "honest").open()
+        await honest.wait_for("frame")  # a room with an AI partner is playing
+        rogue = await RawClient(url, "rogue").open()
+        await rogue.wait_for("frame")
+        sent = closes = oversized = 0
+        connection = rogue.connection
+        token = rogue.token
+        while sent < 10_000:
+            if rng.random() < 0.3:
+                await connection.send(wire.pack({"t": "ack", "n": 0}))  # valid traffic in between
+            garbage = _garbage(rng, "agent_left")
+            oversized += len(garbage) > wire.MAX_MESSAGE_BYTES  # websockets itself refuses these (max_size)
+            try:
+                await connection.send(garbage)
+            except (websockets.ConnectionClosed, AttributeError, OSError):
+                pass  # AttributeError: websockets' client can trip over a transport the server aborted
+            sent += 1
+            await asyncio.wait_for(connection.wait_closed(), 5)  # every bad message closes the connection
+            closes += 1
+            connection = await connect(url, compression=None, ping_interval=None, max_size=2**22)
+            await connection.send(wire.pack({"t": "hello", "v": 1, "pid": "rogue", "token": token}))
+        end = await honest.wait_for("end", timeout=60)
+        rejected = server.stats.rejected
+        await stop(server, task)
+        return end, closes, rejected, oversized
+
+    end, closes, rejected, oversized = asyncio.run(main())
+    assert end["outcome"] == "played"
+    assert closes == 10_000 and rejected == closes - oversized
+    assert steps_by_agent(path)["agent_left"][:150] == list(range(1, 151))
+
+
+def _free_port():
+    import socket
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_sigkill_server_keeps_what_it_committed(tmp_path):
+    path = tmp_path / "killed.sqlite"
+    port = _free_port()
+    env = {**os.environ, "NET_STEPS": "3000", "NET_FILL": "random", "NET_LOBBY_S": "0.2"}
+    server = subprocess.Popen([sys.executable, "-m", "igym.server", str(EXPERIMENT), "--port", str(port),
+                               "--data", str(path)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True)
+
+    async def play_then_kill():
+        assert "ws://" in server.stdout.readline()
+        client = await RawClient(f"ws://127.0.0.1:{port}", "K").open()
+        await client.wait_for("frame", count=5)
+        started = time.monotonic()
+        await asyncio.sleep(3.0)
+        frames = len(client.seen("frame"))
+        server.send_signal(signal.SIGKILL)
+        return frames, time.monotonic() - started
+
+    try:
+        frames, played_s = asyncio.run(play_then_kill())
+    finally:
+        server.kill()
+        server.wait(5)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    stored = db.execute("SELECT count(*) FROM steps WHERE agent='agent_left'").fetchone()[0]
+    assert stored >= frames - 30 - 3  # at most the last second (30 steps at 30 Hz) is lost
+    assert db.execute("SELECT participant_id FROM participants").fetchall() == [("K",)]
