@@ -82,6 +82,7 @@ class Participant:
         self.outcomes: list[str] = []
         self.finished = False
         self.ping_sent: dict[int, float] = {}
+        self.last_seat: str | None = None  # the seat of the last game, for keys that arrive just after it
 
     async def send(self, message: dict[str, Any]) -> None:
         connection = self.connection
@@ -196,12 +197,11 @@ class IgymServer:
         kind = message["t"]
         member, room = participant.member, participant.room
         if kind == "key":
-            if member is None or room is None:
-                return  # keys between scenes mean nothing
-            if message["seat"] != member.agent:
-                raise wire.ProtocolError(f"key for seat {message['seat']!r}, but this connection plays "
-                                         f"{member.agent!r}")
-            room.key(member, message["k"], message["d"] == 1)
+            seat = member.agent if member is not None else participant.last_seat
+            if message["seat"] != seat:
+                raise wire.ProtocolError(f"key for seat {message['seat']!r}, but this connection plays {seat!r}")
+            if member is not None and room is not None:
+                room.key(member, message["k"], message["d"] == 1)  # between scenes keys mean nothing
         elif kind == "ack":
             if member is not None and room is not None:
                 room.ack(member, message["n"])
@@ -273,6 +273,8 @@ class IgymServer:
         member = participant.member
         participant.room = None
         participant.member = None
+        if member is not None:
+            participant.last_seat = member.agent
         return outcomes.get(member.agent, "played") if member is not None else "disconnected"
 
 
