@@ -31,7 +31,7 @@ from igym import wire
 from igym.data import SqliteSink
 from igym.experiment import Experiment, Game
 
-from .rooms import Lobby, Member, Room
+from .rooms import Lobby, Member, Metronome, Room
 
 log = logging.getLogger("igym.server")
 PING_EVERY_S = 1.0
@@ -105,6 +105,13 @@ class IgymServer:
         self.participants: dict[str, Participant] = {}
         self.lobbies: dict[int, Lobby] = {}
         self.rooms: set[Room] = set()
+        self._metronomes: dict[float, Metronome] = {}
+
+    def metronome(self, fps: float) -> Metronome:
+        """The shared clock of all rooms that step at ``fps``."""
+        if fps not in self._metronomes:
+            self._metronomes[fps] = Metronome(fps, self.stats)
+        return self._metronomes[fps]
 
     # --- HTTP -----------------------------------------------------------------------------
 

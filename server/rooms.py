@@ -61,7 +61,11 @@ class Room:
         self._shown: render.Frame | None = None
         self.done = asyncio.get_running_loop().create_future()
         self.outcomes: dict[str, str] = {}
-        self.task = asyncio.create_task(self._run())
+        self._encoded: dict[int, bytes] = {}
+        metronome = server.metronome(self.game.fps)
+        self.session.tick(metronome.last_deadline)  # starts the first episode on the grid
+        self._publish()
+        metronome.rooms.add(self)
         for member in self.members.values():
             member.participant.room = self
             member.participant.member = member
@@ -69,48 +73,44 @@ class Room:
 
     # --- clock --------------------------------------------------------------------------
 
-    async def _run(self) -> None:
-        session, sink, stats = self.session, self.server.sink, self.server.stats
-        period = 1.0 / self.game.fps
-        start = time.monotonic()
-        session.tick(start)
-        self._publish()
-        ticks = 0
+    def tick(self, deadline: float) -> None:
+        """One beat of the server's metronome: step the game to ``deadline``, publish, store."""
+        session = self.session
+        if self.done.done():
+            return
         try:
-            while not session.finished:
-                ticks += 1
-                deadline = start + ticks * period
-                delay = deadline - time.monotonic()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                now = time.monotonic()
-                stats.lateness(now - deadline)
-                if session.paused:
-                    continue
-                steps = session.tick(now)
-                session.note_frame(now)
-                sink.write(session.take_records())
+            if not session.paused:
+                # The session's clock is the ideal grid time: steps are stamped on their deadlines.
+                steps = session.tick(deadline)
+                session.note_frame(time.monotonic())
                 if steps:
                     self._publish()
+            self.server.sink.write(session.take_records())
         except Exception:  # noqa: BLE001 — a broken env must not take the server down
             log.exception("room %s crashed", id(self))
             session.abort(time.monotonic(), "error")
             self.outcomes = {a: "error" for a in self.members}
-        finally:
-            sink.write(session.take_records())
-            sink.commit()
-            for member in self.members.values():
-                self.outcomes.setdefault(member.agent, "played")
-                if member.sender is not None:
-                    member.sender.cancel()
-            if not self.done.done():
-                self.done.set_result(self.outcomes)
+        if session.finished:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.server.metronome(self.game.fps).rooms.discard(self)
+        sink = self.server.sink
+        sink.write(self.session.take_records())
+        sink.commit()
+        for member in self.members.values():
+            self.outcomes.setdefault(member.agent, "played")
+            if member.sender is not None:
+                member.sender.cancel()
+        if not self.done.done():
+            self.done.set_result(self.outcomes)
 
     def _publish(self) -> None:
         frame = self.session.frame
         if frame is None or frame is self._shown:
             return
         self._shown = frame
+        self._encoded.clear()
         self.frame_number += 1
         self.frames[self.frame_number] = frame
         self.frames.pop(self.frame_number - HISTORY, None)
@@ -133,8 +133,11 @@ class Room:
                 continue
             number = self.frame_number
             base = member.acked if member.acked in self.frames else -1
-            data = render.encode(self.frames[number], self.frames[base] if base >= 0 else None)
-            message = wire.pack({"t": "frame", "n": number, "base": base, "d": data})
+            message = self._encoded.get(base)
+            if message is None:  # members who acknowledged the same frame share one encoding
+                data = render.encode(self.frames[number], self.frames[base] if base >= 0 else None)
+                message = wire.pack({"t": "frame", "n": number, "base": base, "d": data})
+                self._encoded[base] = message
             self.server.stats.sent(len(message))
             try:
                 await connection.send(message)
@@ -188,6 +191,7 @@ class Room:
                              for a, m in self.members.items()}
             self.session.resume(now)
             self.session.abort(now, "partner_left")
+            self._finish()
 
     async def rejoined(self, member: Member) -> None:
         """The member is back (same participant id and token): full frame, resume if all are here."""
@@ -205,6 +209,39 @@ class Room:
         for other in list(self.members.values()):
             if other is not about and other.participant.connection is not None:
                 await other.participant.send({"t": "status", "text": text})
+
+
+class Metronome:
+    """One clock for every room of a given fps: a single timer wakes them all on each deadline.
+
+    Deadlines are absolute (``t0 + k / fps``): no drift. How late each room's tick runs
+    after its deadline is the tick lateness the server reports.
+    """
+
+    def __init__(self, fps: float, stats: Any) -> None:
+        self.period = 1.0 / fps
+        self.stats = stats
+        self.rooms: set[Room] = set()
+        self.t0 = time.monotonic()
+        self.beats = 0
+        self.last_deadline = self.t0
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            self.beats += 1
+            deadline = self.t0 + self.beats * self.period
+            delay = deadline - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            elif delay < -1.0:  # stalled for over a second (machine asleep): skip, don't sprint
+                self.beats += int(-delay / self.period)
+                continue
+            self.last_deadline = deadline
+            lateness = self.stats.lateness
+            for room in list(self.rooms):
+                lateness(time.monotonic() - deadline)
+                room.tick(deadline)
 
 
 class Lobby:

@@ -114,7 +114,12 @@ def test_two_desktop_clients_finish_and_every_step_is_stored(tmp_path, monkeypat
         clients = [await asyncio.create_subprocess_exec(
             sys.executable, "-m", "igym.play", "--connect", url, "--headless", "--autopilot", "--participant", pid,
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for pid in ("A", "B")]
-        outputs = await asyncio.wait_for(asyncio.gather(*(c.communicate() for c in clients)), 60)
+        try:
+            outputs = await asyncio.wait_for(asyncio.gather(*(c.communicate() for c in clients)), 60)
+        except asyncio.TimeoutError:
+            for client in clients:
+                client.kill()
+            raise AssertionError(f"clients did not finish; server status: {server.status()}")
         states = [(c.returncode, out.decode()) for c, (out, _err) in zip(clients, outputs)]
         fetch = lambda token: urllib.request.urlopen(f"http://127.0.0.1:{port}/status?token={token}", timeout=5)  # noqa: E731
         status = json.loads((await asyncio.to_thread(fetch, "secret")).read())  # the loop must keep serving
