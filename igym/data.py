@@ -146,7 +146,8 @@ class SqliteSink:
         if self._episode_ended or time.monotonic() - self._last_commit >= self.commit_every_s:
             self.commit()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write pending records into the open transaction now (committed by the next commit)."""
         records, self._pending = self._pending, []
         if not records:
             return
@@ -174,7 +175,7 @@ class SqliteSink:
 
     def commit(self) -> None:
         """Write what is pending and make it durable against a process crash."""
-        self._flush()
+        self.flush()
         self._episode_ended = False
         if self._open:
             self.db.execute("COMMIT")

@@ -79,6 +79,12 @@ async def _receive(connection: Any, state: ClientState) -> None:
             state.status = message.get("reason", "error")
 
 
+def _final(connection: Any) -> bool:
+    """Whether the server closed this connection for good (not a network failure)."""
+    code = getattr(connection, "close_code", None)
+    return code in (wire.CLOSE_ENDED, wire.CLOSE_POLICY, wire.CLOSE_TOO_BIG, wire.CLOSE_VERSION, wire.CLOSE_REPLACED)
+
+
 class _Screen:
     """The window, created when the first scene says how big the canvas is."""
 
@@ -171,6 +177,10 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                 receiver.result()
         except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake):
             pass
+        if state.end is None and _final(locals().get("connection")):
+            # The server closed on purpose (study complete, refused, wrong version): don't retry.
+            state.end = {"outcome": "closed", "text": f"The server closed the connection: "
+                                                      f"{connection.close_reason or connection.close_code}"}
         if state.end is None:
             lost_since = lost_since or time.monotonic()
             if time.monotonic() - lost_since > max_reconnect_s:

@@ -110,7 +110,7 @@ class IgymServer:
     def metronome(self, fps: float) -> Metronome:
         """The shared clock of all rooms that step at ``fps``."""
         if fps not in self._metronomes:
-            self._metronomes[fps] = Metronome(fps, self.stats)
+            self._metronomes[fps] = Metronome(fps, self.stats, self.sink)
         return self._metronomes[fps]
 
     # --- HTTP -----------------------------------------------------------------------------
@@ -159,7 +159,6 @@ class IgymServer:
             await participant.send({"t": "welcome", "pid": participant.pid, "token": participant.token,
                                     "experiment": self.experiment.id})
             if participant.room is not None and participant.member is not None:
-                await participant.send(participant.room.scene_message(participant.member))
                 await participant.room.rejoined(participant.member)
             if participant.flow is None:
                 participant.flow = asyncio.create_task(self._flow(participant))
@@ -272,9 +271,6 @@ class IgymServer:
             if room is None:
                 return "timed_out"
         self.rooms.add(room)
-        if participant.member is not None:
-            await participant.send(room.scene_message(participant.member))
-            participant.member.pending.set()
         outcomes = await asyncio.shield(room.done)
         self.rooms.discard(room)
         member = participant.member

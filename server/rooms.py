@@ -40,6 +40,7 @@ class Member:
         self.pending = asyncio.Event()
         self.sender: asyncio.Task | None = None
         self.gone_since: float | None = None
+        self.needs_scene = True  # the scene message must reach the client before any frame
 
 
 class Room:
@@ -62,10 +63,10 @@ class Room:
         self.done = asyncio.get_running_loop().create_future()
         self.outcomes: dict[str, str] = {}
         self._encoded: dict[int, bytes] = {}
+        self.slot = 0
         metronome = server.metronome(self.game.fps)
-        self.session.tick(metronome.last_deadline)  # starts the first episode on the grid
+        self.session.tick(metronome.add(self))  # starts the first episode on its slot's grid
         self._publish()
-        metronome.rooms.add(self)
         for member in self.members.values():
             member.participant.room = self
             member.participant.member = member
@@ -94,7 +95,7 @@ class Room:
             self._finish()
 
     def _finish(self) -> None:
-        self.server.metronome(self.game.fps).rooms.discard(self)
+        self.server.metronome(self.game.fps).remove(self)
         sink = self.server.sink
         sink.write(self.session.take_records())
         sink.commit()
@@ -131,6 +132,9 @@ class Room:
             connection = member.participant.connection
             if connection is None:
                 continue
+            if member.needs_scene:
+                member.needs_scene = False
+                await member.participant.send(self.scene_message(member))
             number = self.frame_number
             base = member.acked if member.acked in self.frames else -1
             message = self._encoded.get(base)
@@ -197,6 +201,7 @@ class Room:
         """The member is back (same participant id and token): full frame, resume if all are here."""
         member.gone_since = None
         member.acked = -1
+        member.needs_scene = True
         now = time.monotonic()
         self.session.event("reconnect", now, {"agent": member.agent, "participant": member.participant.pid})
         self._start_sender(member)
@@ -212,36 +217,55 @@ class Room:
 
 
 class Metronome:
-    """One clock for every room of a given fps: a single timer wakes them all on each deadline.
+    """One clock for every room of a given fps, with rooms spread over phase slots.
 
-    Deadlines are absolute (``t0 + k / fps``): no drift. How late each room's tick runs
-    after its deadline is the tick lateness the server reports.
+    Deadlines are absolute (``t0 + k / fps``: no drift). A period is cut into ``SLOTS``
+    phases and each new room joins the emptiest one, so rooms do not all wake on the same
+    instant and wait for each other: a room's tick lateness is its own work plus that of
+    its few slot-mates, not of the whole server. One timer serves all rooms, and the
+    data of each beat is written right away (committed once a second), so no beat pays
+    for a whole second of writes.
     """
 
-    def __init__(self, fps: float, stats: Any) -> None:
+    SLOTS = 8
+
+    def __init__(self, fps: float, stats: Any, sink: Any) -> None:
         self.period = 1.0 / fps
+        self.slot_period = self.period / self.SLOTS
         self.stats = stats
-        self.rooms: set[Room] = set()
+        self.sink = sink
+        self.slots: list[set[Room]] = [set() for _ in range(self.SLOTS)]
         self.t0 = time.monotonic()
         self.beats = 0
-        self.last_deadline = self.t0
         self.task = asyncio.create_task(self._run())
+
+    def add(self, room: "Room") -> float:
+        """Put ``room`` in the emptiest slot; returns that slot's latest deadline (its start time)."""
+        slot = min(range(self.SLOTS), key=lambda i: len(self.slots[i]))
+        self.slots[slot].add(room)
+        room.slot = slot
+        index = int((time.monotonic() - self.t0) / self.slot_period)
+        index -= (index - slot) % self.SLOTS
+        return self.t0 + index * self.slot_period
+
+    def remove(self, room: "Room") -> None:
+        self.slots[room.slot].discard(room)
 
     async def _run(self) -> None:
         while True:
             self.beats += 1
-            deadline = self.t0 + self.beats * self.period
+            deadline = self.t0 + self.beats * self.slot_period
             delay = deadline - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            elif delay < -1.0:  # stalled for over a second (machine asleep): skip, don't sprint
-                self.beats += int(-delay / self.period)
+            rooms = self.slots[self.beats % self.SLOTS]
+            if not rooms:
                 continue
-            self.last_deadline = deadline
             lateness = self.stats.lateness
-            for room in list(self.rooms):
+            for room in list(rooms):
                 lateness(time.monotonic() - deadline)
                 room.tick(deadline)
+            self.sink.flush()
 
 
 class Lobby:
