@@ -273,6 +273,8 @@ def encode(frame: Frame, previous: Frame | None = None) -> bytes:
     for shape in frame.shapes:
         ids.append(shape.id)
         old = before.get(shape.id)
+        if old is shape:
+            continue  # the same object (a static court): nothing to compare
         if old is None or type(old) is not type(shape):
             changed.append(_shape_to_wire(shape))
         elif old != shape:

@@ -44,6 +44,14 @@ class ClientState:
     bytes_received: int = 0
 
 
+async def _reply(connection: Any, message: dict[str, Any]) -> None:
+    """Send an ack or pong; if the server is closing, keep reading what it already sent."""
+    try:
+        await connection.send(wire.pack(message))
+    except websockets.ConnectionClosed:
+        pass
+
+
 async def _receive(connection: Any, state: ClientState) -> None:
     async for data in connection:
         message = wire.unpack(data)
@@ -60,9 +68,9 @@ async def _receive(connection: Any, state: ClientState) -> None:
             state.frames_received += 1
             state.bytes_received += len(data)
             state.lobby = None
-            await connection.send(wire.pack({"t": "ack", "n": message["n"]}))
+            await _reply(connection, {"t": "ack", "n": message["n"]})
         elif kind == "ping":
-            await connection.send(wire.pack({"t": "pong", "n": message["n"]}))
+            await _reply(connection, {"t": "pong", "n": message["n"]})
         elif kind == "welcome":
             state.token = message["token"]
         elif kind == "scene":

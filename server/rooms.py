@@ -3,8 +3,9 @@
 A :class:`Room` owns one sans-I/O :class:`~igym.session.Session` and its own clock task:
 it wakes on absolute deadlines (``t0 + k / fps``: no drift), records how late it woke,
 feeds the session, stores its records, and hands each member the newest frame. A member
-whose connection lags is never sent a backlog: its sender always takes the newest frame
-and encodes it as a delta from the last frame that member acknowledged (or whole).
+whose connection lags is never sent a backlog: each new frame goes out with websockets'
+``broadcast`` (which skips a connection whose buffer is full) as a delta from the last frame
+that member acknowledged (or whole).
 
 A :class:`Lobby` per multiplayer Game scene groups participants first come, first served;
 at the scene's timeout it fills empty seats with the scene's ``fill`` or lets the waiting
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from igym import render, wire
 from igym.experiment import Game
 from igym.session import Session
+from websockets.asyncio.server import broadcast
 
 if TYPE_CHECKING:
     from .app import IgymServer, Participant
@@ -37,14 +39,12 @@ class Member:
         self.participant = participant
         self.agent = agent
         self.acked = -1
-        self.pending = asyncio.Event()
-        self.sender: asyncio.Task | None = None
         self.gone_since: float | None = None
         self.needs_scene = True  # the scene message must reach the client before any frame
 
 
 class Room:
-    """One group's game: the authoritative session, its clock, and its members' senders."""
+    """One group's game: the authoritative session, its place on the clock, its members."""
 
     def __init__(self, server: "IgymServer", scene_index: int, game: Game,
                  members: dict[str, "Participant"], fills: dict[str, Any]) -> None:
@@ -62,7 +62,6 @@ class Room:
         self._shown: render.Frame | None = None
         self.done = asyncio.get_running_loop().create_future()
         self.outcomes: dict[str, str] = {}
-        self._encoded: dict[int, bytes] = {}
         self.slot = 0
         metronome = server.metronome(self.game.fps)
         self.session.tick(metronome.add(self))  # starts the first episode on its slot's grid
@@ -70,7 +69,6 @@ class Room:
         for member in self.members.values():
             member.participant.room = self
             member.participant.member = member
-            self._start_sender(member)
 
     # --- clock --------------------------------------------------------------------------
 
@@ -101,8 +99,6 @@ class Room:
         sink.commit()
         for member in self.members.values():
             self.outcomes.setdefault(member.agent, "played")
-            if member.sender is not None:
-                member.sender.cancel()
         if not self.done.done():
             self.done.set_result(self.outcomes)
 
@@ -111,42 +107,37 @@ class Room:
         if frame is None or frame is self._shown:
             return
         self._shown = frame
-        self._encoded.clear()
         self.frame_number += 1
         self.frames[self.frame_number] = frame
         self.frames.pop(self.frame_number - HISTORY, None)
-        for member in self.members.values():
-            member.pending.set()
+        self._send_newest(list(self.members.values()))
 
-    # --- members ------------------------------------------------------------------------
+    def _send_newest(self, members: list[Member]) -> None:
+        """Send the newest frame, as a delta from each member's last acknowledged frame.
 
-    def _start_sender(self, member: Member) -> None:
-        if member.sender is None or member.sender.done():
-            member.sender = asyncio.create_task(self._send_frames(member))
-
-    async def _send_frames(self, member: Member) -> None:
-        """Send this member the newest frame whenever there is one (never a backlog)."""
-        while True:
-            await member.pending.wait()
-            member.pending.clear()
+        Members who acknowledged the same frame share one encoding. ``broadcast`` never
+        waits: a connection whose send buffer is full skips this frame, and its next frame
+        is a delta from what it last acknowledged — a lagging client gets the newest
+        picture, never a growing queue.
+        """
+        number = self.frame_number
+        groups: dict[int, list[Any]] = {}
+        for member in members:
             connection = member.participant.connection
             if connection is None:
                 continue
             if member.needs_scene:
                 member.needs_scene = False
-                await member.participant.send(self.scene_message(member))
-            number = self.frame_number
+                broadcast([connection], wire.pack(self.scene_message(member)))
             base = member.acked if member.acked in self.frames else -1
-            message = self._encoded.get(base)
-            if message is None:  # members who acknowledged the same frame share one encoding
-                data = render.encode(self.frames[number], self.frames[base] if base >= 0 else None)
-                message = wire.pack({"t": "frame", "n": number, "base": base, "d": data})
-                self._encoded[base] = message
-            self.server.stats.sent(len(message))
-            try:
-                await connection.send(message)
-            except Exception:  # noqa: BLE001 — the connection went away; the handler notices
-                await asyncio.sleep(0)
+            groups.setdefault(base, []).append(connection)
+        stats = self.server.stats
+        for base, connections in groups.items():
+            data = render.encode(self.frames[number], self.frames[base] if base >= 0 else None)
+            message = wire.pack({"t": "frame", "n": number, "base": base, "d": data})
+            broadcast(connections, message)
+            for _ in connections:
+                stats.sent(len(message))
 
     def key(self, member: Member, key: str, down: bool) -> None:
         now = time.monotonic()
@@ -204,8 +195,8 @@ class Room:
         member.needs_scene = True
         now = time.monotonic()
         self.session.event("reconnect", now, {"agent": member.agent, "participant": member.participant.pid})
-        self._start_sender(member)
-        member.pending.set()
+        if self.frame_number >= 0:
+            self._send_newest([member])
         if all(m.gone_since is None for m in self.members.values()):
             self.session.resume(now)
             await self._tell_others(None, "")
