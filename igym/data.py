@@ -75,6 +75,12 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT
 );
 CREATE INDEX IF NOT EXISTS events_by_participant ON events (participant_id, t_ns);
+CREATE TABLE IF NOT EXISTS uploads (
+    batch_id TEXT PRIMARY KEY,
+    participant_id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    records INTEGER NOT NULL
+);
 """
 
 _STEP_SQL = ("INSERT OR IGNORE INTO steps (episode_id, step, agent, t_ns, action, source, reward, terminated, "
@@ -172,6 +178,28 @@ class SqliteSink:
                 raise TypeError(f"not a record: {record!r}")
         if steps:
             self.db.executemany(_STEP_SQL, steps)
+
+    def store_batch(self, batch_id: str, participant_id: str, records: list[Record]) -> bool:
+        """Store an uploaded batch once and commit before returning (so the ack means "on disk").
+
+        Returns False for a batch id already stored: a page that resends after a reload
+        gets its acknowledgement again, and nothing is written twice.
+        """
+        self.flush()
+        self._begin()
+        cursor = self.db.execute("INSERT OR IGNORE INTO uploads (batch_id, participant_id, received_at, records) "
+                                 "VALUES (?,?,?,?)", (batch_id, participant_id, time.time(), len(records)))
+        new = cursor.rowcount == 1
+        if new:
+            self._pending = list(records)
+        self.commit()
+        return new
+
+    def episode_owner(self, episode_id: str) -> str | None:
+        """The participant an episode belongs to, if it is in the file."""
+        self.flush()
+        row = self.db.execute("SELECT participant_id FROM episodes WHERE episode_id=?", (episode_id,)).fetchone()
+        return row[0] if row else None
 
     def commit(self) -> None:
         """Write what is pending and make it durable against a process crash."""

@@ -6,7 +6,10 @@ and a violation raises :class:`ProtocolError` carrying the WebSocket close code 
 reason; the server closes that one connection and everything else goes on.
 
 Client → server:
-  hello  {t, v: protocol version, pid: participant id, token?: reconnect token}
+  hello  {t, v: protocol version, pid: participant id, token?: reconnect token,
+          mode?: "play" (default: the server runs the scenes) | "upload" (a solo web page
+          runs them and only sends its records)}
+  records {t, b: batch id, r: [records in igym.records.to_wire form]}   (servers run with --collect)
   key    {t, seat: agent, k: key name, d: 1 down / 0 up}
   ack    {t, n: frame number received}
   pong   {t, n: ping number}
@@ -19,6 +22,7 @@ Server → client:
   lobby   {t, waiting: people still missing, elapsed: s, timeout: s}
   frame   {t, n: frame number, base: acked frame it is a delta of (-1: whole), d: render.encode bytes}
   status  {t, text}                           ("partner reconnecting", ...)
+  stored  {t, b: batch id}                    (the batch is committed to disk; safe to forget)
   ping    {t, n}
   end     {t, outcome, text}
   error   {t, reason}
@@ -32,6 +36,8 @@ import msgpack
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 4096  # what a client may send; frames from the server are not capped by this
+MAX_UPLOAD_BYTES = 1 << 20  # a batch of records from a web page (about a second of play)
+MAX_BATCH_RECORDS = 5000
 MAX_KEY_NAME = 32
 MAX_ID = 64
 
@@ -78,7 +84,8 @@ def _str(message: dict, field: str, limit: int, optional: bool = False) -> str |
 
 
 _FIELDS = {
-    "hello": {"t", "v", "pid", "token"},
+    "hello": {"t", "v", "pid", "token", "mode"},
+    "records": {"t", "b", "r"},
     "key": {"t", "seat", "k", "d"},
     "ack": {"t", "n"},
     "pong": {"t", "n"},
@@ -91,8 +98,8 @@ def parse_client(data: Any) -> dict[str, Any]:
     """Validate one message from a client; returns it, or raises ProtocolError."""
     if isinstance(data, str):
         raise ProtocolError("text frames are not accepted: send binary msgpack")
-    if len(data) > MAX_MESSAGE_BYTES:
-        raise ProtocolError(f"message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit",
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise ProtocolError(f"message of {len(data)} bytes is over the {MAX_UPLOAD_BYTES}-byte limit",
                             CLOSE_TOO_BIG)
     try:
         message = msgpack.unpackb(data, raw=False, strict_map_key=True)
@@ -103,6 +110,9 @@ def parse_client(data: Any) -> dict[str, Any]:
     kind = message.get("t")
     if kind not in _FIELDS:
         raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
+    if kind != "records" and len(data) > MAX_MESSAGE_BYTES:
+        raise ProtocolError(f"{kind} message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit",
+                            CLOSE_TOO_BIG)
     extra = set(message) - _FIELDS[kind]
     if extra:
         raise ProtocolError(f"{kind}: unknown field(s) {sorted(map(str, extra))[:3]}")
@@ -110,6 +120,8 @@ def parse_client(data: Any) -> dict[str, Any]:
         _int(message, "v", 0, 2**16)
         _str(message, "pid", MAX_ID)
         _str(message, "token", MAX_ID, optional=True)
+        if message.get("mode", "play") not in ("play", "upload"):
+            raise ProtocolError("hello: mode must be 'play' or 'upload'")
     elif kind == "key":
         _str(message, "seat", MAX_ID)
         _str(message, "k", MAX_KEY_NAME)
@@ -118,4 +130,32 @@ def parse_client(data: Any) -> dict[str, Any]:
         _int(message, "n", 0, 2**53)
     elif kind == "focus":
         _int(message, "f", 0, 1)
+    elif kind == "records":
+        _str(message, "b", MAX_ID)
+        records = message.get("r")
+        if type(records) is not list or not 0 < len(records) <= MAX_BATCH_RECORDS:
+            raise ProtocolError(f"records: field 'r' must be a list of 1..{MAX_BATCH_RECORDS} records")
     return message
+
+
+def records_from_upload(items: list) -> list:
+    """Rebuild uploaded records, checking their shape; a malformed one is a ProtocolError."""
+    from .records import EpisodeRecord, EventRecord, StepRecord, from_wire
+    records = []
+    for item in items:
+        try:
+            record = from_wire(item)
+        except Exception as error:  # noqa: BLE001 — any malformed record
+            raise ProtocolError(f"records: a malformed record ({type(error).__name__})") from None
+        if type(record) is StepRecord:
+            ok = (type(record.episode_id) is str and type(record.step) is int and type(record.t_ns) is int
+                  and len(record.agents) == len(record.sources) == len(record.keys) == len(record.key_t_ns)
+                  and all(type(a) is str for a in record.agents))
+        elif type(record) is EpisodeRecord:
+            ok = type(record.episode_id) is str and type(record.participant_id) is str and type(record.index) is int
+        else:
+            ok = type(record.participant_id) is str and type(record.kind) is str and type(record.t_ns) is int
+        if not ok:
+            raise ProtocolError("records: a record has fields of the wrong type")
+        records.append(record)
+    return records

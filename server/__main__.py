@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--data", help="SQLite file (default igym-data/<experiment>.sqlite)")
     parser.add_argument("--admin-token", help="token for GET /status (default: a new random one, printed)")
+    parser.add_argument("--collect", action="store_true",
+                        help="accept record uploads from solo web pages (hello mode 'upload')")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
@@ -37,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data = Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite"
     sink = SqliteSink(data)
-    server = IgymServer(experiment, sink, args.admin_token)
+    server = IgymServer(experiment, sink, args.admin_token, collect=args.collect)
 
     def listening(port: int) -> None:  # printed once the socket is bound: clients may connect now
         print(f"igym server: {experiment.id} on ws://{args.host}:{port}", flush=True)

@@ -83,6 +83,8 @@ class Participant:
         self.finished = False
         self.ping_sent: dict[int, float] = {}
         self.last_seat: str | None = None  # the seat of the last game, for keys that arrive just after it
+        self.uploading = False  # a solo web page that runs the scenes itself and uploads records
+        self.episodes: set[str] = set()  # episode ids this participant uploaded
 
     async def send(self, message: dict[str, Any]) -> None:
         connection = self.connection
@@ -97,8 +99,10 @@ class Participant:
 class IgymServer:
     """Hosts one experiment for participants who connect over WebSocket."""
 
-    def __init__(self, experiment: Experiment, sink: SqliteSink, admin_token: str | None = None) -> None:
+    def __init__(self, experiment: Experiment, sink: SqliteSink, admin_token: str | None = None,
+                 collect: bool = False) -> None:
         self.experiment = experiment
+        self.collect = collect
         self.sink = sink
         self.admin_token = admin_token or secrets.token_urlsafe(16)
         self.stats = Stats()
@@ -160,7 +164,11 @@ class IgymServer:
                                     "experiment": self.experiment.id})
             if participant.room is not None and participant.member is not None:
                 await participant.room.rejoined(participant.member)
-            if participant.flow is None:
+            if hello.get("mode") == "upload":
+                if not self.collect:
+                    raise wire.ProtocolError("this server does not collect uploads — start it with --collect")
+                participant.uploading = True
+            elif participant.flow is None:
                 participant.flow = asyncio.create_task(self._flow(participant))
             pinger = asyncio.create_task(self._ping(participant, connection))
             try:
@@ -217,8 +225,32 @@ class IgymServer:
                 self._record(participant, "rtt", {"ms": round((time.monotonic() - sent) * 1000, 3)})
         elif kind == "focus":
             self._record(participant, "focus_gained" if message["f"] else "focus_lost", {})
+        elif kind == "records":
+            self._store_upload(participant, message)
         elif kind == "hello":
             raise wire.ProtocolError("hello twice on one connection")
+
+    def _store_upload(self, participant: Participant, message: dict[str, Any]) -> None:
+        """Check an uploaded batch is this participant's own, commit it, acknowledge it."""
+        from igym.records import EpisodeRecord, StepRecord
+        if not participant.uploading:
+            raise wire.ProtocolError("records need hello with mode='upload' on a server started with --collect")
+        records = wire.records_from_upload(message["r"])
+        pid = participant.pid
+        for record in records:
+            if type(record) is EpisodeRecord:
+                if record.participant_id != pid:
+                    raise wire.ProtocolError("records: an episode of another participant")
+                participant.episodes.add(record.episode_id)
+            elif type(record) is StepRecord:
+                if record.episode_id not in participant.episodes:
+                    if self.sink.episode_owner(record.episode_id) != pid:
+                        raise wire.ProtocolError("records: a step of an episode that is not yours")
+                    participant.episodes.add(record.episode_id)
+            elif record.participant_id != pid:
+                raise wire.ProtocolError("records: an event of another participant")
+        self.sink.store_batch(message["b"], pid, records)
+        asyncio.create_task(participant.send({"t": "stored", "b": message["b"]}))
 
     async def _ping(self, participant: Participant, connection: ServerConnection) -> None:
         number = 0
@@ -285,7 +317,7 @@ async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio
                         on_listening: Any = None) -> None:
     """Listen on ``host:port`` and serve until cancelled; ``ready``/``on_listening`` fire once bound."""
     async with serve(server.handler, host, port, process_request=server.process_request, compression=None,
-                     max_size=wire.MAX_MESSAGE_BYTES, ping_interval=None) as ws_server:
+                     max_size=wire.MAX_UPLOAD_BYTES, ping_interval=None) as ws_server:
         if ready is not None:
             ready.set_result(ws_server)
         if on_listening is not None:
