@@ -78,6 +78,7 @@ class Game:
     fill: Any = None
     grace_s: float = 10.0
     dropout: str = "end"
+    max_rtt_ms: float | None = None
     base_dir: Path | None = None
     keymaps: dict[str, KeyMap] = field(init=False, repr=False, default_factory=dict)
 
@@ -121,6 +122,8 @@ class Game:
             raise ExperimentError(f"{where}: grace_s must be a number of seconds ≥ 0")
         if self.dropout not in ("ai", "end"):
             raise ExperimentError(f"{where}: dropout must be 'ai' (fill takes the seat) or 'end', got {self.dropout!r}")
+        if self.max_rtt_ms is not None and not (isinstance(self.max_rtt_ms, (int, float)) and self.max_rtt_ms > 0):
+            raise ExperimentError(f"{where}: max_rtt_ms must be None or a positive number of milliseconds")
         if self.dropout == "ai" and self.fill is None:
             raise ExperimentError(f"{where}: dropout='ai' needs fill= (e.g. fill='random' or a .onnx path)")
         if self.render is not None and not callable(self.render):

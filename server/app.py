@@ -83,6 +83,7 @@ class Participant:
         self.finished = False
         self.ping_sent: dict[int, float] = {}
         self.last_seat: str | None = None  # the seat of the last game, for keys that arrive just after it
+        self.rtts: list[float] = []  # the latest round trips, ms
         self.uploading = False  # a solo web page that runs the scenes itself and uploads records
         self.episodes: set[str] = set()  # episode ids this participant uploaded
 
@@ -222,7 +223,10 @@ class IgymServer:
         elif kind == "pong":
             sent = participant.ping_sent.pop(message["n"], None)
             if sent is not None:
-                self._record(participant, "rtt", {"ms": round((time.monotonic() - sent) * 1000, 3)})
+                rtt_ms = round((time.monotonic() - sent) * 1000, 3)
+                participant.rtts.append(rtt_ms)
+                del participant.rtts[:-20]
+                self._record(participant, "rtt", {"ms": rtt_ms})
         elif kind == "focus":
             self._record(participant, "focus_gained" if message["f"] else "focus_lost", {})
         elif kind == "records":
@@ -288,12 +292,34 @@ class IgymServer:
                  "timed_out": "Nobody else arrived in time to play. Thank you for waiting.",
                  "partner_left": "Your partner left the game. Thank you for playing.",
                  "disconnected": "You were away too long, so the game ended.",
-                 "error": "Something went wrong on the server; your data so far is saved."}
+                 "error": "Something went wrong on the server; your data so far is saved.",
+                 "high_latency": "Your connection is too slow for this study. Thank you for your time."}
         await participant.send({"t": "end", "outcome": outcome, "text": texts.get(outcome, outcome)})
         if participant.connection is not None:
             await participant.connection.close(wire.CLOSE_ENDED, "study complete")
 
+    async def _median_rtt(self, participant: Participant, samples: int = 5) -> float | None:
+        """Measure round trips now: a few quick pings, the median in ms (None if no answers)."""
+        participant.rtts = []
+        for _ in range(samples):
+            number = 10**9 + len(participant.ping_sent) + int(time.monotonic() * 1000)
+            participant.ping_sent[number] = time.monotonic()
+            await participant.send({"t": "ping", "n": number})
+            await asyncio.sleep(0.05)
+        deadline = time.monotonic() + 3.0
+        while len(participant.rtts) < samples and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if not participant.rtts:
+            return None
+        ordered = sorted(participant.rtts)
+        return ordered[len(ordered) // 2]
+
     async def _play(self, participant: Participant, index: int, game: Game) -> str:
+        if game.max_rtt_ms is not None:
+            rtt = await self._median_rtt(participant)
+            self._record(participant, "rtt_gate", {"median_ms": rtt, "max_ms": game.max_rtt_ms})
+            if rtt is None or rtt > game.max_rtt_ms:
+                return "high_latency"
         humans = game.human_agents()
         if len(humans) <= 1:
             room = Room(self, index, game, {humans[0]: participant} if humans else {}, {})

@@ -173,6 +173,35 @@ def test_lobby_timeout_without_fill_ends_with_timed_out(tmp_path, monkeypatch):
     assert outcomes(path) == {"lonely": "timed_out"}
 
 
+@pytest.mark.parametrize("limit_ms, outcome", [(0.001, "high_latency"), (500, "timed_out")])
+def test_max_rtt_gate_before_the_lobby(tmp_path, monkeypatch, limit_ms, outcome):
+    experiment = load(monkeypatch, max_rtt=limit_ms, lobby_s=0.3)
+    path = tmp_path / "rtt.sqlite"
+
+    async def main():
+        server, task, url, _ = await start(experiment, path)
+        client = RawClient(url, "far")
+        await client.open()
+
+        async def answer_pings():
+            answered = 0
+            while True:
+                pings = client.seen("ping")
+                for ping in pings[answered:]:
+                    await client.connection.send(wire.pack({"t": "pong", "n": ping["n"]}))
+                answered = len(pings)
+                await asyncio.sleep(0.01)
+        responder = asyncio.create_task(answer_pings())
+        end = await client.wait_for("end", timeout=10)
+        responder.cancel()
+        await stop(server, task)
+        return end
+
+    assert asyncio.run(main())["outcome"] == outcome
+    gate = sqlite3.connect(path).execute("SELECT data FROM events WHERE kind='rtt_gate'").fetchone()
+    assert json.loads(gate[0])["median_ms"] > 0
+
+
 def test_disconnect_pause_reconnect_finish_without_losing_or_repeating_a_step(tmp_path, monkeypatch):
     experiment = load(monkeypatch, steps=90, grace_s=5)
     path = tmp_path / "reconnect.sqlite"

@@ -19,6 +19,7 @@ experiment = Experiment(
              keys={"agent_left": LEFT_KEYS, "agent_right": RIGHT_KEYS},
              fps=30, episodes=1, max_steps=int(os.environ.get("NET_STEPS", "60")), seeds=1,
              lobby_timeout_s=float(os.environ.get("NET_LOBBY_S", "20")), fill=FILL,
-             grace_s=float(os.environ.get("NET_GRACE_S", "3")), dropout=DROPOUT),
+             grace_s=float(os.environ.get("NET_GRACE_S", "3")), dropout=DROPOUT,
+             max_rtt_ms=float(os.environ["NET_MAX_RTT"]) if os.environ.get("NET_MAX_RTT") else None),
     ],
 )
