@@ -112,6 +112,7 @@ class _Screen:
             self.font = pygame.font.Font(None, 32)
         if state.scene is not None and state.scene is not self.scene:
             self.scene = state.scene
+            self.window.resize(fit_window(tuple(state.scene["canvas"])))
             self.renderer = FrameRenderer(self.window.surface, tuple(state.scene["canvas"]),
                                           background=tuple(state.scene.get("bg", (0, 0, 0))))
         surface = self.window.surface

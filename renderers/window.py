@@ -51,6 +51,7 @@ class Window:
             size = (0, 0)
         elif not IS_BROWSER:
             flags |= pygame.RESIZABLE
+        self.flags = flags
         self.surface = pygame.display.set_mode(size, flags)
         self.size = self.surface.get_size()
         self.resized = False
@@ -76,6 +77,13 @@ class Window:
                 self.size = self.surface.get_size()
                 self.resized = True
                 yield InputEvent("resize")
+
+    def resize(self, size: tuple[int, int]) -> None:
+        """Change the window's size (not in fullscreen): a scene with another canvas arrived."""
+        if self.flags & pygame.FULLSCREEN or tuple(size) == tuple(self.size):
+            return
+        self.surface = pygame.display.set_mode(size, self.flags)
+        self.size = self.surface.get_size()
 
     def flip(self) -> None:
         pygame.display.flip()
