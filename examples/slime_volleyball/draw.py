@@ -8,6 +8,7 @@ episode); the ball, slimes, eyes and score move. Slimes are half-discs (``Circle
 
 from __future__ import annotations
 
+import functools
 import math
 
 from igym.render import Circle, Rect, Text
@@ -62,12 +63,17 @@ def _slime(name: str, agent, color, facing: int, ball_x: float, ball_y: float) -
     ]
 
 
-def _coins(name: str, lives: int, left_side: bool) -> list:
-    coins = []
-    for i in range(lives):
-        x = 20 + i * 24 if left_side else CANVAS[0] - 20 - i * 24
-        coins.append(Circle(f"{name}_life{i}", x, 56, 8, COIN, depth=4))
-    return coins
+@functools.lru_cache(maxsize=None)
+def _coins(name: str, lives: int, left_side: bool) -> tuple:
+    """Lives as coins. Cached: unchanged shapes are the same objects frame after frame, so
+    the renderer and the wire encoder skip them by identity."""
+    return tuple(Circle(f"{name}_life{i}", 20 + i * 24 if left_side else CANVAS[0] - 20 - i * 24, 56, 8, COIN,
+                        depth=4) for i in range(lives))
+
+
+@functools.lru_cache(maxsize=None)
+def _score(left_points: int, right_points: int) -> Text:
+    return Text("score", CANVAS[0] / 2, 44, f"{left_points} : {right_points}", 28, WHITE, anchor="midtop", depth=4)
 
 
 def render(env: SlimeVolleyEnv) -> list:
@@ -80,8 +86,5 @@ def render(env: SlimeVolleyEnv) -> list:
     shapes += _slime("right", right, RIGHT, -1, ball.x, ball.y)
     shapes += _coins("left", left.lives, True)
     shapes += _coins("right", right.lives, False)
-    left_points = right.max_lives - right.lives
-    right_points = left.max_lives - left.lives
-    shapes.append(Text("score", CANVAS[0] / 2, 44, f"{left_points} : {right_points}", 28, WHITE,
-                       anchor="midtop", depth=4))
+    shapes.append(_score(right.max_lives - right.lives, left.max_lives - left.lives))
     return shapes
