@@ -4,8 +4,8 @@ Data is sacred: records are written as they arrive and committed at least once a
 and at every episode end, in WAL mode, so a crash or ``kill -9`` loses at most the last
 second and never corrupts what was committed. Nothing is held only in memory until the
 end. The same schema is written by the desktop, by the server, and from browser uploads,
-so one analysis script reads all three. The schema is documented in ``docs/schema.md``
-(see README) and versioned in the ``schema_version`` table.
+so one analysis script reads all three. The schema is documented in README ("Data") and
+versioned in the ``schema_version`` table.
 
 Tables:
 - ``participants``: one row per participant id.

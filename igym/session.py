@@ -215,8 +215,8 @@ class Session:
         seed = self.game.seed_for(self.episode)
         if seed is None:
             seed = self._seed_source()
-        observations = self.env.reset(seed=seed)
-        for agent, policy in self.policies.items():
+        self.env.reset(seed=seed)  # the adapter keeps the observations for the first step
+        for policy in self.policies.values():
             policy.reset()
         self._held_actions.clear()
         self._returns = {agent: 0.0 for agent in self._agents}
@@ -229,7 +229,6 @@ class Session:
         self.last_step_time = now
         self.previous_frame = None
         self.frame = self._render(validate=True)
-        del observations
 
     def _end_episode(self, now: float, outcome: str) -> None:
         episode = self._episode

@@ -147,7 +147,7 @@ class FrameRenderer:
 
     # --- shapes -----------------------------------------------------------------------
 
-    def _with_alpha(self, target: pygame.Surface, shape: Any, box: pygame.Rect,
+    def _with_alpha(self, target: pygame.Surface, box: pygame.Rect,
                     draw: Callable[[pygame.Surface, float, float], None]) -> None:
         """Draw a translucent shape via a small SRCALPHA surface so it blends."""
         box = box.clip(target.get_rect())
@@ -162,7 +162,7 @@ class FrameRenderer:
         width = round(s.width * scale) if s.width else 0
         radius = round(s.radius * scale) if s.radius else -1
         if len(s.color) == 4 and s.color[3] < 255:
-            self._with_alpha(target, s, rect, lambda surf, dx, dy: pygame.draw.rect(
+            self._with_alpha(target, rect, lambda surf, dx, dy: pygame.draw.rect(
                 surf, s.color, rect.move(dx, dy), width, radius))
         else:
             pygame.draw.rect(target, s.color, rect, width, radius)
@@ -175,7 +175,7 @@ class FrameRenderer:
         if len(s.color) == 4 and s.color[3] < 255:
             box = pygame.Rect(0, 0, 2 * radius + 2, 2 * radius + 2)
             box.center = (round(center[0]), round(center[1]))
-            self._with_alpha(target, s, box, lambda surf, dx, dy: pygame.draw.circle(
+            self._with_alpha(target, box, lambda surf, dx, dy: pygame.draw.circle(
                 surf, s.color, (center[0] + dx, center[1] + dy), radius, width, **parts))
         else:
             pygame.draw.circle(target, s.color, center, radius, width, **parts)
@@ -184,7 +184,7 @@ class FrameRenderer:
         rect = pygame.Rect(round(ox + s.x * scale), round(oy + s.y * scale), round(s.w * scale), round(s.h * scale))
         width = max(1, round(s.width * scale)) if s.width else 0
         if len(s.color) == 4 and s.color[3] < 255:
-            self._with_alpha(target, s, rect, lambda surf, dx, dy: pygame.draw.ellipse(
+            self._with_alpha(target, rect, lambda surf, dx, dy: pygame.draw.ellipse(
                 surf, s.color, rect.move(dx, dy), width))
         else:
             pygame.draw.ellipse(target, s.color, rect, width)
@@ -202,7 +202,7 @@ class FrameRenderer:
         width = max(1, round(s.width * scale))
         if translucent:
             box = _bounds(points, width)
-            self._with_alpha(target, s, box, lambda surf, dx, dy: pygame.draw.lines(
+            self._with_alpha(target, box, lambda surf, dx, dy: pygame.draw.lines(
                 surf, s.color, False, [(x + dx, y + dy) for x, y in points], width))
         elif len(points) >= 2:
             pygame.draw.lines(target, s.color, False, points, width)
@@ -217,7 +217,7 @@ class FrameRenderer:
             return
         if translucent:
             box = _bounds(points, width)
-            self._with_alpha(target, None, box, lambda surf, dx, dy: pygame.draw.polygon(
+            self._with_alpha(target, box, lambda surf, dx, dy: pygame.draw.polygon(
                 surf, color, [(x + dx, y + dy) for x, y in points], width))
         else:
             pygame.draw.polygon(target, color, points, width)
