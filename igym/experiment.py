@@ -9,12 +9,18 @@ participant ever sees a screen.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+import typing
+from typing import Any, Callable, Iterator, Mapping
 
 from .controls import KeyMap
 from .errors import ExperimentError
+from .questions import Choice, FreeText, Likert, MultiChoice, Number, Slider  # noqa: F401 — one import for files
+from .scenes import PAGE_TYPES, Consent, End, Info, Survey  # noqa: F401
 
 SEAT_KINDS = ("human", "random")
 
@@ -56,6 +62,15 @@ class Game:
     truncated). ``seeds``: None (fresh random seeds, recorded), an int (episode i gets
     seed + i) or one seed per episode. The AI acts every ``ai_every`` steps and holds its
     action in between. ``info_keys`` names env info entries to record with each step.
+
+    ``instructions`` (markup text) is shown before the first episode, with a Start button;
+    ``countdown_s`` counts down (3, 2, 1) before every episode, the game frozen meanwhile.
+    Hooks — ``on_episode_start(ctx)``, ``on_step(ctx)``, ``on_episode_end(ctx)`` with an
+    :class:`igym.hooks.HookContext` — run inside the session, so in every runtime:
+    ``on_step`` may return a dict of custom columns for that step's record, and any hook
+    may hand a seat to another player for the next episode (``ctx.set_seat``).
+    ``fingerprints`` records the env's ``state_fingerprint()`` after every step when it
+    has one (replay ``--verify`` checks it).
     """
 
     env: Callable[[], Any] | None = None
@@ -65,25 +80,31 @@ class Game:
     fps: float = 30
     episodes: int = 1
     max_steps: int | None = None
-    seeds: int | Sequence[int] | None = None
+    seeds: int | typing.Sequence[int] | None = None
     ai_every: int = 1
     canvas: tuple[int, int] = (600, 400)
     background: tuple[int, ...] = (0, 0, 0)
     hud: Callable[[HudInfo], Mapping[str, str]] | None = default_hud
-    info_keys: Sequence[str] = ()
+    info_keys: typing.Sequence[str] = ()
     images: Mapping[str, str] = field(default_factory=dict)
     atlases: Mapping[str, str] = field(default_factory=dict)
-    name: str = "game"
+    name: str = ""
     lobby_timeout_s: float = 120.0
     fill: Any = None
     grace_s: float = 10.0
     dropout: str = "end"
     max_rtt_ms: float | None = None
+    instructions: str | None = None
+    countdown_s: float = 0.0
+    on_episode_start: Callable[[Any], Any] | None = None
+    on_step: Callable[[Any], Any] | None = None
+    on_episode_end: Callable[[Any], Any] | None = None
+    fingerprints: bool = True
     base_dir: Path | None = None
     keymaps: dict[str, KeyMap] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        where = f"Game {self.name!r}"
+        where = f"Game {self.name!r}" if self.name else "Game"
         if not callable(self.env):
             raise ExperimentError(f"{where}: field 'env' is required — give a function that makes a "
                                   f"new environment, e.g. env=lambda: gymnasium.make('CartPole-v1')")
@@ -128,6 +149,15 @@ class Game:
             raise ExperimentError(f"{where}: dropout='ai' needs fill= (e.g. fill='random' or a .onnx path)")
         if self.render is not None and not callable(self.render):
             raise ExperimentError(f"{where}: render must be a function env -> shapes, got {self.render!r}")
+        if not (isinstance(self.countdown_s, (int, float)) and 0 <= self.countdown_s <= 60):
+            raise ExperimentError(f"{where}: countdown_s must be seconds from 0 to 60, got {self.countdown_s!r}")
+        if self.instructions is not None and not isinstance(self.instructions, str):
+            raise ExperimentError(f"{where}: instructions must be text (markup allowed), got "
+                                  f"{type(self.instructions).__name__}")
+        for hook in ("on_episode_start", "on_step", "on_episode_end"):
+            if getattr(self, hook) is not None and not callable(getattr(self, hook)):
+                raise ExperimentError(f"{where}: {hook} must be a function taking the hook context, e.g. "
+                                      f"{hook}=lambda ctx: ...")
 
     def human_agents(self) -> list[str]:
         """Names of the agents a person plays."""
@@ -163,21 +193,262 @@ class Game:
         return self.seeds[episode]
 
 
+Game.kind = "game"  # type: ignore[attr-defined] — like the page scenes' kind, not a dataclass field
+
+SCENE_TYPES = (Game, *PAGE_TYPES)
+
+
+@dataclass
+class Sequence_:
+    """Scenes one after the other (a list of scenes means the same)."""
+
+    scenes: typing.Sequence[Any] = ()
+    name: str = ""
+
+
+def Sequence(*scenes: Any, name: str = "") -> Sequence_:  # noqa: N802 — reads like the other scene types
+    """``Sequence(a, b, c)`` or ``Sequence([a, b, c])``: the scenes in this order."""
+    if len(scenes) == 1 and isinstance(scenes[0], (list, tuple)):
+        scenes = tuple(scenes[0])
+    return Sequence_(tuple(scenes), name)
+
+
+@dataclass
+class RandomOrder:
+    """The scenes in an order drawn per participant (seeded, recorded); ``keep=n`` keeps
+    only the first n of that order (e.g. 2 of 4 blocks)."""
+
+    scenes: typing.Sequence[Any] = ()
+    keep: int | None = None
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.scenes, (str, bytes)) or len(self.scenes) < 2:
+            raise ExperimentError(f"RandomOrder {self.name!r}: needs at least two scenes to order")
+        if self.keep is not None and not (isinstance(self.keep, int) and 1 <= self.keep <= len(self.scenes)):
+            raise ExperimentError(f"RandomOrder {self.name!r}: keep must be 1..{len(self.scenes)}, got {self.keep!r}")
+
+
+@dataclass
+class Repeat:
+    """One scene (or composition) ``times`` times in a row; every repetition is its own visit."""
+
+    scene: Any = None
+    times: int = 2
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.times, int) and self.times >= 1):
+            raise ExperimentError(f"Repeat {self.name!r}: times must be a whole number ≥ 1, got {self.times!r}")
+
+
+COMPOSITE_TYPES = (Sequence_, RandomOrder, Repeat)
+
+
 @dataclass
 class Experiment:
-    """A study: an id (names its data) and the scenes a participant goes through."""
+    """A study: an id (names its data), the scenes a participant goes through, and optionally
+    conditions and scene hooks.
+
+    ``scenes`` is a list of scenes and compositions (:func:`Sequence`, :class:`RandomOrder`,
+    :class:`Repeat`). ``conditions`` maps a condition name to the scene fields it changes,
+    ``{"strong_ai": {"block_a": {"seats": {...}}}}``; participants are assigned the
+    least-used condition first (balanced), or the one the experimenter picks.
+    ``on_scene_start(ctx)`` / ``on_scene_end(ctx)`` run around every visit (see
+    :class:`igym.hooks.SceneContext`); they can change scenes still to come.
+    """
 
     id: str = ""
-    scenes: Sequence[Any] = ()
+    scenes: typing.Sequence[Any] = ()
+    conditions: Mapping[str, Mapping[str, Mapping[str, Any]]] | None = None
+    on_scene_start: Callable[[Any], Any] | None = None
+    on_scene_end: Callable[[Any], Any] | None = None
+    theme: Mapping[str, Any] | None = None
+    base_dir: Path | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.strip():
             raise ExperimentError("Experiment: field 'id' is required — a short name for the study, "
                                   "e.g. Experiment(id='slime_pilot', scenes=[...])")
-        if not self.scenes:
+        if isinstance(self.scenes, (str, bytes)) or not self.scenes:
             raise ExperimentError(f"Experiment {self.id!r}: field 'scenes' is empty — list at least one "
                                   f"scene, e.g. scenes=[Game(...)]")
-        for index, scene in enumerate(self.scenes):
-            if not isinstance(scene, Game):
-                raise ExperimentError(f"Experiment {self.id!r}: scene {index} is a {type(scene).__name__} — "
-                                      f"scenes must be igym scene objects such as Game(...)")
+        self._name_scenes()
+        self._check_conditions()
+        for hook in ("on_scene_start", "on_scene_end"):
+            if getattr(self, hook) is not None and not callable(getattr(self, hook)):
+                raise ExperimentError(f"Experiment {self.id!r}: {hook} must be a function taking the scene context")
+        if self.theme is not None and not isinstance(self.theme, Mapping):
+            raise ExperimentError(f"Experiment {self.id!r}: theme must be a pygame_gui theme dict, e.g. "
+                                  f"theme={{'defaults': {{'colours': {{'dark_bg': '#202020'}}}}}}")
+
+    # --- scenes -----------------------------------------------------------------------
+
+    def _name_scenes(self) -> None:
+        """Check every entry is a scene, give unnamed scenes a name, refuse two scenes with one name.
+
+        Names identify scenes in the data (visits, episodes), in conditions and in replay,
+        so two different scenes may not share one; the same scene object repeated is fine.
+        """
+        by_name: dict[str, Any] = {}
+        counts: dict[str, int] = {}
+        for path, scene in _walk(self.scenes, f"Experiment {self.id!r}: scenes"):
+            if not scene.name:
+                counts[scene.kind] = counts.get(scene.kind, 0) + 1
+                scene.name = f"{scene.kind}_{counts[scene.kind]}"
+                while scene.name in by_name:
+                    counts[scene.kind] += 1
+                    scene.name = f"{scene.kind}_{counts[scene.kind]}"
+            other = by_name.setdefault(scene.name, scene)
+            if other is not scene:
+                raise ExperimentError(f"Experiment {self.id!r}: two different scenes are named {scene.name!r} "
+                                      f"({path}) — give each its own name=")
+
+    def all_scenes(self) -> list[Any]:
+        """Every distinct scene, in declaration order."""
+        seen: dict[int, Any] = {}
+        for _, scene in _walk(self.scenes, ""):
+            seen.setdefault(id(scene), scene)
+        return list(seen.values())
+
+    def map_games(self, change: Callable[[Game], Game]) -> "Experiment":
+        """A copy whose Game scenes are ``change(game)`` (a scene repeated stays one object)."""
+        done: dict[int, Any] = {}
+
+        def rebuild(item: Any) -> Any:
+            if isinstance(item, (list, tuple)):
+                return [rebuild(i) for i in item]
+            if isinstance(item, Sequence_):
+                return Sequence_(tuple(rebuild(list(item.scenes))), item.name)
+            if isinstance(item, RandomOrder):
+                return RandomOrder(rebuild(list(item.scenes)), item.keep, item.name)
+            if isinstance(item, Repeat):
+                return Repeat(rebuild(item.scene), item.times, item.name)
+            if isinstance(item, Game):
+                if id(item) not in done:
+                    done[id(item)] = change(item)
+                return done[id(item)]
+            return item
+        return dataclasses.replace(self, scenes=rebuild(list(self.scenes)))
+
+    def games(self) -> list[Game]:
+        return [scene for scene in self.all_scenes() if isinstance(scene, Game)]
+
+    def scene(self, name: str, condition: str | None = None) -> Any:
+        """The scene called ``name``, with ``condition``'s changes applied."""
+        for scene in self.all_scenes():
+            if scene.name == name:
+                return self._with_condition(scene, condition)
+        names = ", ".join(s.name for s in self.all_scenes())
+        raise ExperimentError(f"Experiment {self.id!r}: no scene named {name!r} — its scenes are {names}")
+
+    def find_game(self, name: str, condition: str | None = None) -> Game:
+        """The Game scene called ``name`` (replay and export rebuild its env)."""
+        scene = self.scene(name.split(":", 1)[-1] if ":" in name and not self._has(name) else name, condition)
+        if not isinstance(scene, Game):
+            raise ExperimentError(f"Experiment {self.id!r}: scene {name!r} is a {scene.kind} scene, not a Game")
+        return scene
+
+    def _has(self, name: str) -> bool:
+        return any(scene.name == name for scene in self.all_scenes())
+
+    # --- conditions -------------------------------------------------------------------
+
+    def _check_conditions(self) -> None:
+        if self.conditions is None:
+            return
+        where = f"Experiment {self.id!r}: conditions"
+        if not isinstance(self.conditions, Mapping) or not self.conditions:
+            raise ExperimentError(f"{where} must map condition names to scene changes, e.g. "
+                                  f"conditions={{'weak_ai': {{'block': {{'seats': {{...}}}}}}}}")
+        scenes = {scene.name: scene for scene in self.all_scenes()}
+        for condition, changes in self.conditions.items():
+            if not isinstance(condition, str) or not condition:
+                raise ExperimentError(f"{where}: condition names must be non-empty strings, got {condition!r}")
+            if not isinstance(changes, Mapping):
+                raise ExperimentError(f"{where}: {condition!r} must map scene names to field changes")
+            for scene_name, fields in changes.items():
+                if scene_name not in scenes:
+                    raise ExperimentError(f"{where}: {condition!r} changes scene {scene_name!r}, which does not "
+                                          f"exist — scenes are {', '.join(scenes)}")
+                known = {f.name for f in dataclasses.fields(scenes[scene_name]) if f.init}
+                for name in fields:
+                    if name not in known or name == "name":
+                        raise ExperimentError(f"{where}: {condition!r} sets {scene_name}.{name}, which is not a "
+                                              f"field of that {scenes[scene_name].kind} scene")
+                # Building the changed scene checks the new values like any other scene.
+                self._with_condition(scenes[scene_name], condition)
+
+    def _with_condition(self, scene: Any, condition: str | None) -> Any:
+        if not condition or not self.conditions:
+            return scene
+        if condition not in self.conditions:
+            raise ExperimentError(f"Experiment {self.id!r}: no condition {condition!r} — conditions are "
+                                  f"{', '.join(self.conditions)}")
+        changes = self.conditions[condition].get(scene.name)
+        return with_changes(scene, changes) if changes else scene
+
+    def choose_condition(self, counts: Mapping[str, int]) -> str | None:
+        """Balanced assignment: the condition with the fewest participants so far (ties: the
+        first declared), so groups stay equal however many people end up taking part."""
+        if not self.conditions:
+            return None
+        return min(self.conditions, key=lambda name: (counts.get(name, 0), list(self.conditions).index(name)))
+
+    # --- the plan of one participant ---------------------------------------------------
+
+    def order_seed(self, participant_id: str) -> int:
+        """The seed of a participant's random orders: derived from the study and the id, so a
+        participant who restarts sees the same order, and it is recorded with them."""
+        digest = hashlib.sha256(f"{self.id}\0{participant_id}".encode()).hexdigest()
+        return int(digest[:12], 16)
+
+    def plan(self, seed: int) -> list[Any]:
+        """The scenes one participant visits, in order, with random orders drawn from ``seed``."""
+        rng = random.Random(seed)
+        return list(_expand(self.scenes, rng))
+
+
+def with_changes(scene: Any, changes: Mapping[str, Any]) -> Any:
+    """A copy of ``scene`` with fields changed (checked like a new scene; base_dir kept)."""
+    base_dir = getattr(scene, "base_dir", None)
+    changed = dataclasses.replace(scene, **dict(changes))
+    if base_dir is not None:
+        changed.base_dir = base_dir
+    return changed
+
+
+def _walk(items: Any, where: str) -> Iterator[tuple[str, Any]]:
+    """Every scene inside a list/composition, depth first, with where it sits (for errors)."""
+    if isinstance(items, (list, tuple)):
+        for index, item in enumerate(items):
+            yield from _walk(item, f"{where}[{index}]")
+    elif isinstance(items, Sequence_):
+        yield from _walk(list(items.scenes), f"{where}.Sequence")
+    elif isinstance(items, RandomOrder):
+        yield from _walk(list(items.scenes), f"{where}.RandomOrder")
+    elif isinstance(items, Repeat):
+        yield from _walk(items.scene, f"{where}.Repeat")
+    elif isinstance(items, SCENE_TYPES):
+        yield where, items
+    else:
+        raise ExperimentError(f"{where} is a {type(items).__name__} — scenes must be Info, Consent, Survey, "
+                              f"Game or End, or a Sequence, RandomOrder or Repeat of them")
+
+
+def _expand(items: Any, rng: random.Random) -> Iterator[Any]:
+    if isinstance(items, (list, tuple)):
+        for item in items:
+            yield from _expand(item, rng)
+    elif isinstance(items, Sequence_):
+        yield from _expand(list(items.scenes), rng)
+    elif isinstance(items, RandomOrder):
+        order = list(items.scenes)
+        rng.shuffle(order)
+        for item in order[: items.keep or len(order)]:
+            yield from _expand(item, rng)
+    elif isinstance(items, Repeat):
+        for _ in range(items.times):
+            yield from _expand(items.scene, rng)
+    else:
+        yield items

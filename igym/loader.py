@@ -70,7 +70,9 @@ def load_experiment(path: str | Path) -> Experiment:
         raise ExperimentError(f"{path}: defines {found} named 'experiment' — end the file with "
                               f"experiment = Experiment(id='my_study', scenes=[Game(...)])")
     folder = Path(path).resolve().parent
-    for scene in experiment.scenes:
-        if isinstance(scene, Game) and scene.base_dir is None:
+    if experiment.base_dir is None:
+        experiment.base_dir = folder
+    for scene in experiment.games():
+        if scene.base_dir is None:
             scene.base_dir = folder
     return experiment

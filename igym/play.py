@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from .controls import KeyMap
 from .errors import ExperimentError, IgymError
-from .experiment import Experiment, Game
+from .experiment import Experiment, Game, with_changes
 from .loader import load_experiment
 
 # Key maps for Gymnasium envs that ship none (classic control has no get_keys_to_action).
@@ -58,6 +58,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, help="stop after N env steps in all (smoke tests)")
     parser.add_argument("--screenshot", help="save the last frame to this PNG")
     parser.add_argument("--display-fps", type=float, default=60.0, help="frames drawn per second (default 60)")
+    parser.add_argument("--lab", action="store_true",
+                        help="lab mode: fullscreen, start screen for the experimenter, several participants in a "
+                             "row, mouse hidden in games, Esc ignored (Ctrl+Shift+Q quits)")
+    parser.add_argument("--condition", help="run this condition (default: balanced assignment)")
+    parser.add_argument("--rerun", action="store_true", help="run a participant id that already completed again")
+    parser.add_argument("--screenshots", metavar="DIR", help="save every scene (pages and games' last frames) "
+                                                             "as PNGs in DIR")
+    parser.add_argument("--max-participants", type=int, help="lab mode: stop after N participants")
     return parser.parse_args(argv)
 
 
@@ -119,9 +127,9 @@ def apply_overrides(experiment: Experiment, args: argparse.Namespace, keys: KeyM
             raise ExperimentError(f"--seat {item!r}: write AGENT=human|random|path.onnx")
         agent, kind = item.split("=", 1)
         seats_override[agent.strip()] = kind.strip()
-    scenes = []
-    for scene in experiment.scenes:
-        if isinstance(scene, Game):
+
+    def change(scene: Game) -> Game:
+        if True:
             changes: dict[str, Any] = {}
             if args.fps:
                 changes["fps"] = args.fps
@@ -136,9 +144,8 @@ def apply_overrides(experiment: Experiment, args: argparse.Namespace, keys: KeyM
                     raise ExperimentError(f"--seat: no agent {unknown[0]!r} in scene {scene.name!r}; its agents "
                                           f"are {sorted(known)}")
                 changes["seats"] = {a: seats_override.get(str(a), s) for a, s in scene.seats.items()}
-            scene = dataclasses.replace(scene, **changes) if changes else scene
-        scenes.append(scene)
-    return dataclasses.replace(experiment, scenes=scenes)
+            return with_changes(scene, changes) if changes else scene
+    return experiment.map_games(change)
 
 
 def default_data_path(experiment: Experiment) -> Path:
@@ -146,50 +153,79 @@ def default_data_path(experiment: Experiment) -> Path:
 
 
 async def run(args: argparse.Namespace) -> Path:
-    """Run the target; returns the data file's path."""
+    """Run the target (one participant, or a lab session of several); returns the data file's path."""
     if args.headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     keys = KeyMap.parse(args.keys, mode="keystroke" if args.keystroke else "held") if args.keys else None
+    experiment_file = None
     if args.target.endswith(".py") or os.path.exists(args.target):
         experiment = load_experiment(args.target)
+        experiment_file = str(Path(args.target).resolve())
     else:
         experiment = gym_experiment(args.target, keys)
     experiment = apply_overrides(experiment, args, keys)
+    if args.condition is not None and args.condition not in (experiment.conditions or {}):
+        known = ", ".join(experiment.conditions or ()) or "none"
+        raise ExperimentError(f"--condition {args.condition!r}: the experiment's conditions are {known}")
 
     from igym.data import SqliteSink
-    from igym.renderers.app import Pacer, VirtualClock, autopilot_for, run_session
-    from igym.renderers.assets import Assets
+    from igym.renderers.app import Pacer, VirtualClock
+    from igym.renderers.pages import start_screen
+    from igym.renderers.study import StudyOptions, lab_quit, new_participant_id, run_study
     from igym.renderers.window import Window, fit_window
-    from igym.session import Session
 
-    participant = args.participant or f"P-{uuid.uuid4().hex[:8]}"
     data_path = Path(args.data) if args.data else default_data_path(experiment)
     sink = SqliteSink(data_path)
-    sink.add_participant(participant, experiment.id, {"argv": sys.argv[1:]})
-    first = experiment.scenes[0]
-    window = Window(fit_window(first.canvas), fullscreen=args.fullscreen, title=experiment.id,
-                    headless=args.headless)
+    options = StudyOptions(autopilot=args.autopilot, lab=args.lab,
+                           screenshots=Path(args.screenshots) if args.screenshots else None,
+                           max_steps=args.max_steps, experiment_file=experiment_file, argv=tuple(sys.argv[1:]))
+    first = experiment.games()[0].canvas if experiment.games() and not _has_pages(experiment) else (1280, 720)
+    window = Window(fit_window(first), fullscreen=args.fullscreen or (args.lab and not args.headless),
+                    title=experiment.id, headless=args.headless)
     clock = VirtualClock(args.display_fps) if args.headless else Pacer(args.display_fps)
-    steps_left = args.max_steps
     try:
-        for scene in experiment.scenes:
-            if steps_left is not None and steps_left <= 0:
-                break
-            session = Session(scene, participant, max_total_steps=steps_left)
-            assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))
-            autopilot = autopilot_for(session, seed=0) if args.autopilot else None
-            result = await run_session(window, session, sink, clock, autopilot=autopilot, assets=assets)
-            if steps_left is not None:
-                steps_left -= session.total_steps
-            if result.quit:
-                break
+        if not args.lab:
+            participant = args.participant or new_participant_id()
+            if sink.participant_status(participant) == "completed" and not args.rerun:
+                raise ExperimentError(f"participant {participant} already completed {experiment.id} in {data_path} "
+                                      f"— give another --participant, or --rerun to run them again")
+            result = await run_study(window, experiment, sink, clock, participant, options=options,
+                                     condition=args.condition)
+            _report(result)
+        else:
+            done = 0
+            message = ""
+            while args.max_participants is None or done < args.max_participants:
+                window.resize(fit_window((1280, 720)))
+                shot = str(Path(args.screenshots) / "start.png") if args.screenshots and done == 0 else None
+                choice = await start_screen(window, clock, experiment.id, list(experiment.conditions or ()),
+                                            sink.participant_status, new_id=new_participant_id,
+                                            theme=dict(experiment.theme) if experiment.theme else None,
+                                            autopilot=args.autopilot, quit_check=lab_quit, screenshot=shot,
+                                            message=message)
+                if choice.participant_id is None:
+                    break
+                result = await run_study(window, experiment, sink, clock, choice.participant_id, options=options,
+                                         condition=choice.condition or args.condition)
+                _report(result)
+                done += 1
+                message = f"{result.participant_id}: {result.status}"
         if args.screenshot:
             window.screenshot(args.screenshot)
     finally:
         sink.close()
         window.close()
     return data_path
+
+
+def _has_pages(experiment: Experiment) -> bool:
+    return any(not isinstance(scene, Game) or scene.instructions for scene in experiment.all_scenes())
+
+
+def _report(result: Any) -> None:
+    code = f", completion code {result.completion_code}" if result.completion_code else ""
+    print(f"participant {result.participant_id}: {result.status}{code} ({result.steps} steps)", flush=True)
 
 
 def connect(args: argparse.Namespace) -> int:

@@ -37,6 +37,7 @@ class StepRecord(NamedTuple):
     key_t_ns: list[int | None]
     cut: bool = False
     extra: dict[str, Any] | None = None
+    fingerprint: str | None = None
 
     def rows(self) -> list[tuple]:
         """(agent, action, source, reward, terminated, truncated, keys, key_t_ns) per agent."""
@@ -64,6 +65,50 @@ class EpisodeRecord:
     returns: dict[str, float] = field(default_factory=dict)
     outcome: str | None = None
     timing: dict[str, float] | None = None
+    visit_id: str | None = None
+
+
+@dataclass(slots=True)
+class ParticipantRecord:
+    """A participant's facts: emitted when they start, and again whenever their status changes.
+
+    ``status`` is ``started``, ``completed``, ``declined`` (consent refused) or ``aborted``
+    (the window closed, the experimenter stopped the run); ``flow`` is the plan this
+    participant follows (seed of the random orders and the scene names in order), so an
+    analysis can tell which order a participant saw without re-running the randomisation.
+    """
+
+    participant_id: str
+    experiment: str
+    created_at: float
+    condition: str | None = None
+    status: str = "started"
+    completion_code: str | None = None
+    ended_at: float | None = None
+    flow: dict[str, Any] | None = None
+    meta: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class VisitRecord:
+    """One visit of one scene by one participant. Emitted at its start and again at its end.
+
+    Every visit has its own id, so a scene shown twice (``Repeat``, a practice block met
+    again) never overwrites the other visit's answers; episodes point at their visit.
+    ``answers`` maps question ids to typed values (int, float, str, list, or None for a
+    skipped optional question).
+    """
+
+    visit_id: str
+    participant_id: str
+    position: int
+    scene: str
+    kind: str
+    started_at: float
+    ended_at: float | None = None
+    outcome: str | None = None
+    answers: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -77,8 +122,8 @@ class EventRecord:
     episode_id: str | None = None
 
 
-Record = StepRecord | EpisodeRecord | EventRecord
-_TAGS: dict[type, int] = {StepRecord: 1, EpisodeRecord: 2, EventRecord: 3}
+Record = StepRecord | EpisodeRecord | EventRecord | ParticipantRecord | VisitRecord
+_TAGS: dict[type, int] = {StepRecord: 1, EpisodeRecord: 2, EventRecord: 3, ParticipantRecord: 4, VisitRecord: 5}
 _TYPES: dict[int, type] = {v: k for k, v in _TAGS.items()}
 
 _PLAIN_TYPES = (bool, int, float, str)
@@ -108,7 +153,7 @@ def to_wire(record: Record) -> list:
         per_agent = list(zip(*record.rows())) if record.agents else [[]] * 8
         return [1, record.episode_id, record.step, record.t_ns, names, list(per_agent[1]), list(per_agent[2]),
                 list(per_agent[3]), list(per_agent[4]), list(per_agent[5]), list(per_agent[6]),
-                list(per_agent[7]), record.extra]
+                list(per_agent[7]), record.extra, record.fingerprint]
     return [_TAGS[type(record)], *astuple(record)]
 
 
@@ -117,8 +162,8 @@ def from_wire(item: list) -> Record:
     cls = _TYPES[item[0]]
     if cls is StepRecord:
         (episode_id, step, t_ns, names, actions, sources, rewards, terms, truncs, keys, key_times,
-         extra) = item[1:]
+         extra, *rest) = item[1:]
         return StepRecord(episode_id, step, t_ns, tuple(names), dict(zip(names, actions)), list(sources),
                           dict(zip(names, rewards)), dict(zip(names, terms)), dict(zip(names, truncs)),
-                          list(keys), list(key_times), False, extra)
+                          list(keys), list(key_times), False, extra, rest[0] if rest else None)
     return cls(*item[1:])

@@ -25,9 +25,10 @@ from .controls import SeatInput
 from .envs import EnvAdapter
 from .errors import ExperimentError
 from .experiment import Game, HudInfo
+from .hooks import HookContext
 from .policy import OnnxPolicy, RandomPolicy, as_policy
 from .records import EpisodeRecord, EventRecord, Record, StepRecord, plain
-from .render import Frame, image_from_array, validate_shapes
+from .render import Frame, Text, image_from_array, validate_shapes
 
 MAX_CATCH_UP_S = 0.25
 
@@ -36,10 +37,13 @@ class Session:
     """Plays one Game scene for one participant, driven by ``press``/``release``/``tick``."""
 
     def __init__(self, game: Game, participant_id: str = "anonymous", *, scene: str | None = None,
-                 max_total_steps: int | None = None, seed_source: Callable[[], int] | None = None) -> None:
+                 max_total_steps: int | None = None, seed_source: Callable[[], int] | None = None,
+                 visit_id: str | None = None, hook_state: dict[str, Any] | None = None,
+                 condition: str | None = None) -> None:
         self.game = game
         self.participant_id = participant_id
-        self.scene = scene or game.name
+        self.scene = scene or game.name or "game"
+        self.visit_id = visit_id
         self.max_total_steps = max_total_steps
         self._seed_source = seed_source or (lambda: random.SystemRandom().randrange(2**31))
         self.env = EnvAdapter(game.env())
@@ -69,6 +73,12 @@ class Session:
         self._returns: dict[Any, float] = {}
         self._hud: tuple[tuple[str, str], ...] = ()
         self._hud_second = -1
+        self._pending_seats: dict[str, Any] = {}
+        self._countdown_until: float | None = None
+        self._countdown_shown = 0
+        hooked = game.on_episode_start or game.on_step or game.on_episode_end
+        self.hooks = HookContext(self, hook_state if hook_state is not None else {}, condition) if hooked else None
+        self._fingerprint = self.env.state_fingerprint if game.fingerprints else None
 
     # --- set-up -----------------------------------------------------------------------
 
@@ -133,6 +143,25 @@ class Session:
         self._plan = tuple((a, self.inputs.get(a), self.policies.get(a)) for a in self._agents)
         self.event("seat_replaced", now, {"agent": str(agent), "by": self.seats[str(native)]})
 
+    def request_seat(self, agent: Any, seat: Any) -> None:
+        """Hand a seat to another player at the next episode start (what hooks call)."""
+        name = str(agent)
+        if name not in self.env.agent_names:
+            raise ExperimentError(f"Game {self.game.name!r}: set_seat({agent!r}) — no such agent; the agents "
+                                  f"are {list(self.env.agent_names)}")
+        self._pending_seats[name] = seat
+
+    def _apply_pending_seats(self, now: float) -> None:
+        pending, self._pending_seats = self._pending_seats, {}
+        for name, seat in pending.items():
+            if seat == "human" and name not in self.game.keymaps:
+                raise ExperimentError(f"Game {self.game.name!r}: set_seat({name!r}, 'human') — the scene has no "
+                                      f"key map for that agent")
+            self.replace_seat(name, seat, now)
+            policy = self.policies.get(self.env.agent(name))
+            if policy is not None:
+                policy.reset()
+
     def release_all(self, now: float) -> None:
         """Forget held keys, e.g. when the window loses focus and key-ups will never arrive."""
         for seat in self.inputs.values():
@@ -166,8 +195,13 @@ class Session:
             return 0
         if self._next_step_at is None:
             self._start_episode(now)
-            self._restart_clock(now + self.dt)
             return 0
+        if self._countdown_until is not None:
+            if now < self._countdown_until:
+                self._show_countdown(now)
+                return 0
+            self._countdown_until = None
+            self.frame = self._render()
         if now - self._next_step_at > MAX_CATCH_UP_S:
             behind = now - self._next_step_at
             self.event("clock_skip", now, {"behind_s": round(behind, 4)})
@@ -181,6 +215,18 @@ class Session:
             steps += 1
         return steps
 
+    def _show_countdown(self, now: float) -> None:
+        """Put the seconds left (3, 2, 1) over the frozen first frame of the episode."""
+        left = max(1, math.ceil(self._countdown_until - now - 1e-9))
+        if left != self._countdown_shown or self.frame is None:
+            self._countdown_shown = left
+            base = self._render()
+            w, h = self.game.canvas
+            number = Text("__countdown", w / 2, h / 2, str(left), size=max(24, h // 4), color=(255, 255, 255),
+                          anchor="center", depth=1_000_000)
+            self.previous_frame = None
+            self.frame = Frame((*base.shapes, number), base.hud, base.episode, base.step)
+
     def _restart_clock(self, first_deadline: float) -> None:
         self._origin = first_deadline
         self._ticks = 0
@@ -188,7 +234,7 @@ class Session:
 
     def alpha(self, now: float) -> float:
         """How far ``now`` is between the last step and the next (for interpolation)."""
-        if self._next_step_at is None or self.paused:
+        if self._next_step_at is None or self.paused or self._countdown_until is not None:
             return 1.0
         return min(1.0, max(0.0, 1.0 - (self._next_step_at - now) / self.dt))
 
@@ -215,6 +261,7 @@ class Session:
         seed = self.game.seed_for(self.episode)
         if seed is None:
             seed = self._seed_source()
+        self._apply_pending_seats(now)
         self.env.reset(seed=seed)  # the adapter keeps the observations for the first step
         for policy in self.policies.values():
             policy.reset()
@@ -224,11 +271,25 @@ class Session:
         self._episode = EpisodeRecord(
             episode_id=uuid.uuid4().hex, participant_id=self.participant_id, scene=self.scene,
             index=self.episode, seed=seed, started_at=time.time(), started_ns=int(now * 1e9),
-            seats=dict(self.seats))
+            seats=dict(self.seats), visit_id=self.visit_id)
+        if self.hooks is not None and self.game.on_episode_start is not None:
+            self.hooks.outcome = None
+            self.game.on_episode_start(self.hooks)
+            if self._pending_seats:
+                self._apply_pending_seats(now)
+                self._episode.seats = dict(self.seats)
         self._records.append(_copy_episode(self._episode))
         self.last_step_time = now
         self.previous_frame = None
         self.frame = self._render(validate=True)
+        countdown = self.game.countdown_s
+        if countdown > 0:
+            self._countdown_until = now + countdown
+            self._countdown_shown = 0
+            self._show_countdown(now)
+            self._restart_clock(self._countdown_until + self.dt)
+        else:
+            self._restart_clock(now + self.dt)
 
     def _end_episode(self, now: float, outcome: str) -> None:
         episode = self._episode
@@ -240,6 +301,9 @@ class Session:
         episode.outcome = outcome
         episode.timing = frame_timing(self._frame_times)
         self._records.append(_copy_episode(episode))
+        if self.hooks is not None and self.game.on_episode_end is not None:
+            self.hooks.outcome = outcome
+            self.game.on_episode_end(self.hooks)
 
     def _step(self, at: float) -> None:
         """One env step. This is the hot path: keep it lean (see tests/bench/bench_session.py)."""
@@ -281,9 +345,14 @@ class Session:
         limit = self.game.max_steps
         cut = limit is not None and self.step >= limit and not env.done
         extra = self._extra(result.infos, active) if self.game.info_keys else None
+        if self.hooks is not None and self.game.on_step is not None:
+            columns = self.game.on_step(self.hooks)
+            if columns:
+                extra = {**extra, **columns} if extra else dict(columns)
+        fingerprint = self._fingerprint() if self._fingerprint is not None else None
         self._records.append(StepRecord(
             self._episode.episode_id, self.step, int(at * 1e9), active, actions, sources, dict(rewards),
-            dict(result.terminations), dict(result.truncations), keys, key_times, cut, extra))
+            dict(result.terminations), dict(result.truncations), keys, key_times, cut, extra, fingerprint))
         self.previous_frame = self.frame
         self.frame = self._render(refresh_hud=scored)
         ended = env.done or cut
@@ -354,7 +423,7 @@ def _copy_episode(episode: EpisodeRecord) -> EpisodeRecord:
     return EpisodeRecord(episode.episode_id, episode.participant_id, episode.scene, episode.index,
                          episode.seed, episode.started_at, episode.started_ns, dict(episode.seats),
                          episode.ended_at, episode.ended_ns, episode.steps, dict(episode.returns),
-                         episode.outcome, episode.timing)
+                         episode.outcome, episode.timing, episode.visit_id)
 
 
 def _resolve(path: str, game: Game) -> str:

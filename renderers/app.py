@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from igym.autopilot import Autopilot
 from igym.controls import all_keys
@@ -23,7 +23,7 @@ from igym.session import Session
 
 from .assets import Assets
 from .draw import FrameRenderer
-from .window import IS_BROWSER, Window
+from .window import IS_BROWSER, InputEvent, Window
 
 
 class Clock(Protocol):
@@ -85,9 +85,14 @@ class LoopResult:
     quit: bool = False
 
 
+def escape_quits(event: InputEvent) -> bool:
+    """The default way out of a game: Esc (lab mode asks for a key combination instead)."""
+    return event.key == "escape"
+
+
 async def run_session(window: Window, session: Session, sink: Any, clock: Clock, *,
                       autopilot: Autopilot | None = None, assets: Assets | None = None,
-                      quit_keys: frozenset[str] = frozenset({"escape"})) -> LoopResult:
+                      quit_check: Callable[[InputEvent], bool] = escape_quits) -> LoopResult:
     """Drive ``session`` until it finishes or the person closes the window."""
     game = session.game
     renderer = FrameRenderer(window.surface, game.canvas, assets, background=game.background)
@@ -96,7 +101,7 @@ async def run_session(window: Window, session: Session, sink: Any, clock: Clock,
         now = clock.now()
         for event in window.poll():
             if event.kind == "down":
-                if event.key in quit_keys:
+                if quit_check(event):
                     result.quit = True
                 else:
                     session.press(event.key, now)

@@ -3,6 +3,12 @@
 Everything pygame-specific about input lives here, so the session only ever sees key
 names such as ``"left"`` or ``"space"`` (pygame's ``key.name`` spelling). The same class
 runs on the desktop, headless (``SDL_VIDEODRIVER=dummy``) and under pygbag.
+
+Gamepads become key names too, so a key map can use them like keys:
+``"joy button 0"`` … (buttons by index), ``"joy hat up"``/``down``/``left``/``right`` (the
+d-pad), and ``"joy axis 0-"``/``"joy axis 0+"`` (a stick pushed past half way; axis 0 is
+the left stick's x, 1 its y on most pads). With several pads, all of them drive the same
+names; the events record which pad (``joy``) pressed.
 """
 
 from __future__ import annotations
@@ -16,6 +22,9 @@ import pygame
 
 IS_BROWSER = sys.platform == "emscripten"
 DEFAULT_MAX_WINDOW = (1280, 800)
+AXIS_ON = 0.5  # a stick counts as pressed beyond this …
+AXIS_OFF = 0.35  # … and released below this (hysteresis: no flicker around the threshold)
+_HAT_NAMES = (((-1, 0), "joy hat left"), ((1, 0), "joy hat right"), ((0, 1), "joy hat up"), ((0, -1), "joy hat down"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +34,7 @@ class InputEvent:
     kind: str
     key: str = ""
     gained: bool = False
+    mods: int = 0
 
 
 def fit_window(canvas: tuple[int, int], limit: tuple[int, int] = DEFAULT_MAX_WINDOW) -> tuple[int, int]:
@@ -57,13 +67,65 @@ class Window:
         self.resized = False
         if hide_mouse:
             pygame.mouse.set_visible(False)
+        pygame.joystick.init()
+        self.pads: dict[int, pygame.joystick.JoystickType] = {}
+        self._pad_held: set[str] = set()
+
+    def poll_raw(self) -> list[pygame.event.Event]:
+        """Pending pygame events as they are (pages hand them to pygame_gui); keeps the size."""
+        events = pygame.event.get()
+        for event in events:
+            if event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
+                self.surface = pygame.display.get_surface()
+                self.size = self.surface.get_size()
+                self.resized = True
+            elif event.type == pygame.JOYDEVICEADDED:
+                self._add_pad(event.device_index)
+        return events
+
+    def _add_pad(self, index: int) -> None:
+        pad = pygame.joystick.Joystick(index)
+        self.pads[pad.get_instance_id()] = pad
+
+    def _pad_events(self, event: pygame.event.Event) -> Iterator[InputEvent]:
+        """Gamepad buttons, d-pad and sticks as key downs and ups (see the module docstring)."""
+        kind = event.type
+        if kind in (pygame.JOYBUTTONDOWN, pygame.JOYBUTTONUP):
+            name = f"joy button {event.button}"
+            yield InputEvent("down" if kind == pygame.JOYBUTTONDOWN else "up", name)
+            return
+        if kind == pygame.JOYHATMOTION:
+            x, y = event.value
+            wanted = {name for (hx, hy), name in _HAT_NAMES if (hx and hx == x) or (hy and hy == y)}
+            candidates = {name for _, name in _HAT_NAMES}
+        else:  # JOYAXISMOTION
+            value = event.value
+            minus, plus = f"joy axis {event.axis}-", f"joy axis {event.axis}+"
+            candidates = {minus, plus}
+            wanted = {name for name in candidates if name in self._pad_held and abs(value) >= AXIS_OFF
+                      and (value < 0) == (name == minus)}
+            if value <= -AXIS_ON:
+                wanted = {minus}
+            elif value >= AXIS_ON:
+                wanted = {plus}
+        for name in sorted(candidates):
+            if name in wanted and name not in self._pad_held:
+                self._pad_held.add(name)
+                yield InputEvent("down", name)
+            elif name not in wanted and name in self._pad_held:
+                self._pad_held.discard(name)
+                yield InputEvent("up", name)
 
     def poll(self) -> Iterator[InputEvent]:
         """Translate pending pygame events."""
         for event in pygame.event.get():
             kind = event.type
-            if kind == pygame.KEYDOWN:
-                yield InputEvent("down", pygame.key.name(event.key))
+            if kind in (pygame.JOYBUTTONDOWN, pygame.JOYBUTTONUP, pygame.JOYHATMOTION, pygame.JOYAXISMOTION):
+                yield from self._pad_events(event)
+            elif kind == pygame.JOYDEVICEADDED:
+                self._add_pad(event.device_index)
+            elif kind == pygame.KEYDOWN:
+                yield InputEvent("down", pygame.key.name(event.key), mods=event.mod)
             elif kind == pygame.KEYUP:
                 yield InputEvent("up", pygame.key.name(event.key))
             elif kind == pygame.QUIT:

@@ -1,0 +1,212 @@
+"""A study at a glance: who took part, what they did, how well the display kept time.
+
+``python -m igym.data summary STUDY.sqlite`` prints it as text; ``--json`` prints the same
+as one JSON object. It reads only what the file has (older files lack visits and answers).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+from .replay import table_columns
+
+EPISODES_SHOWN = 30
+
+
+def _decode(text: Any) -> Any:
+    if text is None or not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 6) if values else None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def summarize(db: sqlite3.Connection, path: str | Path = "") -> dict[str, Any]:
+    """Everything the summary reports, as plain data."""
+    pcols = set(table_columns(db, "participants"))
+    status = "status" if "status" in pcols else "NULL"
+    condition = "condition" if "condition" in pcols else "NULL"
+    code = "completion_code" if "completion_code" in pcols else "NULL"
+    participants = db.execute(f"SELECT participant_id, experiment, {status}, {condition}, {code} "
+                              f"FROM participants").fetchall()
+    codes = sorted({row[4] for row in participants if row[4]})
+    result: dict[str, Any] = {
+        "file": str(path),
+        "participants": {
+            "count": len(participants),
+            "by_status": dict(Counter(row[2] or "started" for row in participants)),
+            "by_condition": dict(Counter(row[3] if row[3] is not None else "(none)" for row in participants)),
+            "by_experiment": dict(Counter(row[1] or "(none)" for row in participants)),
+        },
+        "completion_codes": {"count": len(codes), "codes": codes},
+    }
+
+    visits: dict[str, dict[str, Any]] = {}
+    if table_columns(db, "visits"):
+        grouped: dict[str, list] = defaultdict(list)
+        for scene, kind, duration, outcome in db.execute(
+                "SELECT scene, kind, duration_s, outcome FROM visits ORDER BY position"):
+            grouped[scene].append((kind, duration, outcome))
+        for scene, rows in grouped.items():
+            durations = [d for _, d, _ in rows if d is not None]
+            visits[scene] = {"count": len(rows), "kind": rows[0][0], "finished": len(durations),
+                             "mean_duration_s": _mean(durations),
+                             "outcomes": dict(Counter(o or "(open)" for _, _, o in rows))}
+    result["visits"] = visits
+
+    episodes: dict[str, dict[str, Any]] = {}
+    listing = []
+    timings = []
+    grouped_e: dict[str, list] = defaultdict(list)
+    for row in db.execute("SELECT episode_id, participant_id, scene, episode_index, steps, returns, outcome, timing "
+                          "FROM episodes ORDER BY participant_id, started_ns, episode_index"):
+        episode_id, participant, scene, index, steps, returns, outcome, timing = row
+        grouped_e[scene].append((steps or 0, _decode(returns), outcome))
+        listing.append({"episode_id": episode_id, "participant_id": participant, "scene": scene,
+                        "episode_index": index, "steps": steps or 0, "outcome": outcome})
+        timing = _decode(timing)
+        if isinstance(timing, dict) and timing.get("frames"):
+            timings.append(timing)
+    for scene, rows in grouped_e.items():
+        per_agent: dict[str, list[float]] = defaultdict(list)
+        for _, returns, _ in rows:
+            if isinstance(returns, dict):
+                for agent, value in returns.items():
+                    if _number(value):
+                        per_agent[agent].append(float(value))
+        episodes[scene] = {"count": len(rows), "steps": sum(r[0] for r in rows),
+                           "mean_steps": _mean([float(r[0]) for r in rows]),
+                           "mean_return": {a: _mean(v) for a, v in sorted(per_agent.items())},
+                           "outcomes": dict(Counter(o or "(open)" for _, _, o in rows))}
+    result["episodes"] = episodes
+    result["timing"] = _pooled_timing(timings)
+
+    scols = set(table_columns(db, "steps"))
+    fp = "count(fingerprint)" if "fingerprint" in scols else "0"
+    rows, with_fp = db.execute(f"SELECT count(*), {fp} FROM steps").fetchone()
+    result["steps"] = {"rows": rows, "with_fingerprint": with_fp}
+
+    answers: dict[str, dict[str, Any]] = {}
+    if table_columns(db, "answers"):
+        values: dict[tuple[str, str], list] = defaultdict(list)
+        for scene, question, value in db.execute("SELECT scene, question, value FROM answers ORDER BY scene, question"):
+            values[(scene, question)].append(_decode(value))
+        for (scene, question), items in values.items():
+            given = [v for v in items if v is not None]
+            numbers = [float(v) for v in given if _number(v)]
+            entry: dict[str, Any] = {"n": len(given), "skipped": len(items) - len(given)}
+            if given and len(numbers) == len(given):
+                entry["mean"] = _mean(numbers)
+                entry["sd"] = _sd(numbers)
+                entry["min"], entry["max"] = min(numbers), max(numbers)
+            else:
+                counts = Counter(v if isinstance(v, str) else json.dumps(v) for v in given)
+                entry["values"] = dict(counts.most_common(10))
+                if numbers:
+                    entry["mean"] = _mean(numbers)
+            answers.setdefault(scene, {})[question] = entry
+    result["answers"] = answers
+    result["episode_list"] = listing
+    return result
+
+
+def _sd(values: list[float]) -> float | None:
+    if len(values) < 2:
+        return None
+    mean = sum(values) / len(values)
+    return round(math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)), 6)
+
+
+def _pooled_timing(timings: list[dict[str, Any]]) -> dict[str, Any]:
+    """Frame intervals over all episodes: pooled mean and SD, the worst interval, dropped frames."""
+    parts = [(int(t["frames"]) - 1, float(t.get("mean_ms") or 0.0), float(t.get("sd_ms") or 0.0))
+             for t in timings if int(t.get("frames", 0)) >= 2]
+    if not parts:
+        return {"episodes": 0}
+    n = sum(p[0] for p in parts)
+    mean = sum(k * m for k, m, _ in parts) / n
+    # Pooled variance of all intervals from each episode's count, mean and SD.
+    squares = sum((k - 1) * s * s + k * (m - mean) ** 2 for k, m, s in parts)
+    sd = math.sqrt(squares / (n - 1)) if n > 1 else 0.0
+    dropped = sum(int(t.get("dropped") or 0) for t in timings)
+    frames = sum(int(t["frames"]) for t in timings)
+    return {"episodes": len(timings), "frames": frames, "mean_ms": round(mean, 4), "sd_ms": round(sd, 4),
+            "max_ms": round(max(float(t.get("max_ms") or 0.0) for t in timings), 4), "dropped": dropped,
+            "dropped_share": round(dropped / frames, 6) if frames else 0.0,
+            "episodes_with_drops": sum(1 for t in timings if t.get("dropped"))}
+
+
+def _counts(mapping: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(mapping.items(), key=lambda kv: (-kv[1], str(kv[0])))) or "-"
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def format_text(summary: dict[str, Any]) -> str:
+    """The summary as human-readable text."""
+    out = [f"study: {summary['file']}"]
+    p = summary["participants"]
+    out.append(f"participants: {p['count']}")
+    out.append(f"  by status: {_counts(p['by_status'])}")
+    out.append(f"  by condition: {_counts(p['by_condition'])}")
+    if len(p["by_experiment"]) > 1:
+        out.append(f"  by experiment: {_counts(p['by_experiment'])}")
+    codes = summary["completion_codes"]
+    shown = ", ".join(codes["codes"][:10]) + (" ..." if codes["count"] > 10 else "")
+    out.append(f"completion codes: {codes['count']}" + (f" ({shown})" if codes["count"] else ""))
+    out.append("visits per scene:" + ("" if summary["visits"] else " none"))
+    for scene, v in summary["visits"].items():
+        out.append(f"  {scene} ({v['kind']}): {v['count']} visits, mean {_fmt(v['mean_duration_s'], 1)} s, "
+                   f"outcomes: {_counts(v['outcomes'])}")
+    out.append("episodes per scene:" + ("" if summary["episodes"] else " none"))
+    for scene, e in summary["episodes"].items():
+        returns = ", ".join(f"{a} {_fmt(r, 3)}" for a, r in e["mean_return"].items()) or "-"
+        out.append(f"  {scene}: {e['count']} episodes, {e['steps']} steps (mean {_fmt(e['mean_steps'], 1)}), "
+                   f"outcomes: {_counts(e['outcomes'])}")
+        out.append(f"    mean return: {returns}")
+    t = summary["timing"]
+    if t.get("episodes"):
+        out.append(f"timing: {t['frames']} frames in {t['episodes']} episodes; frame interval mean "
+                   f"{t['mean_ms']:.2f} ms, SD {t['sd_ms']:.2f} ms, max {t['max_ms']:.2f} ms; dropped "
+                   f"{t['dropped']} ({100 * t['dropped_share']:.2f}%, in {t['episodes_with_drops']} episodes)")
+    else:
+        out.append("timing: no frame timing recorded")
+    s = summary["steps"]
+    out.append(f"steps: {s['rows']} rows, {s['with_fingerprint']} with a state fingerprint")
+    out.append("answers per question:" + ("" if summary["answers"] else " none"))
+    for scene, questions in summary["answers"].items():
+        for question, a in questions.items():
+            line = f"  {scene}.{question}: n {a['n']}"
+            if a.get("skipped"):
+                line += f" (+{a['skipped']} skipped)"
+            if "mean" in a:
+                line += f", mean {_fmt(a['mean'], 3)}"
+            if a.get("sd") is not None:
+                line += f", SD {_fmt(a['sd'], 3)}"
+            if "values" in a:
+                line += f", values: {_counts(a['values'])}"
+            out.append(line)
+    listing = summary["episode_list"]
+    out.append(f"episodes ({len(listing)}; replay one with: python -m igym.data replay FILE --episode ID):")
+    for e in listing[:EPISODES_SHOWN]:
+        out.append(f"  {e['episode_id'][:8]}  {e['participant_id']}  {e['scene']} #{e['episode_index']}  "
+                   f"{e['steps']} steps  {e['outcome'] or '(open)'}")
+    if len(listing) > EPISODES_SHOWN:
+        out.append(f"  ... {len(listing) - EPISODES_SHOWN} more (--json lists them all)")
+    return "\n".join(out)

@@ -1,0 +1,200 @@
+"""Runs a whole study in the pygame window: start screen, pages, games, end — and the lab loop.
+
+The flow itself (which scene, conditions, random orders, outcomes, records) is
+:class:`igym.study.StudyRun`; this module only shows each visit — a page with
+:mod:`.pages`, a game with :func:`.app.run_session` — and hands back what happened. Every
+visit's records are committed before the next scene is shown (data is sacred).
+"""
+
+from __future__ import annotations
+
+import platform
+import random
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pygame
+
+from igym.experiment import Experiment, Game
+from igym.records import EventRecord
+from igym.scenes import Info
+from igym.session import Session, frame_timing
+from igym.study import StudyRun
+
+from .app import autopilot_for, escape_quits, run_session
+from .assets import Assets
+from .pages import show_page
+from .window import InputEvent, Window, fit_window
+
+
+@dataclass
+class StudyOptions:
+    """How the study is run (from ``python -m igym.play``'s flags)."""
+
+    autopilot: bool = False
+    lab: bool = False
+    screenshots: Path | None = None
+    max_steps: int | None = None
+    experiment_file: str | None = None
+    argv: tuple[str, ...] = ()
+
+
+@dataclass
+class StudyResult:
+    participant_id: str
+    status: str
+    completion_code: str | None
+    quit: bool
+    steps: int
+
+
+def lab_quit(event: Any) -> bool:
+    """The experimenter's way out in lab mode: Ctrl+Shift+Q (Esc alone does nothing)."""
+    if isinstance(event, InputEvent):
+        key, mods = event.key, event.mods
+    else:
+        if event.type != pygame.KEYDOWN:
+            return False
+        key, mods = pygame.key.name(event.key), event.mod
+    return key == "q" and bool(mods & pygame.KMOD_CTRL) and bool(mods & pygame.KMOD_SHIFT)
+
+
+def device_facts(window: Window, measured_refresh_hz: float | None = None) -> dict[str, Any]:
+    """What a study should report about the machine a participant used."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        gui_version = version("pygame_gui")
+    except PackageNotFoundError:  # vendored copies (the web build) carry no metadata
+        gui_version = None
+    try:
+        refresh = pygame.display.get_current_refresh_rate()
+    except (pygame.error, AttributeError):
+        refresh = 0
+    try:
+        desktops = [list(size) for size in pygame.display.get_desktop_sizes()]
+    except pygame.error:
+        desktops = []
+    return {"window": list(window.size), "desktops": desktops, "refresh_hz_reported": refresh or None,
+            "refresh_hz_measured": measured_refresh_hz, "video_driver": pygame.display.get_driver(),
+            "os": platform.platform(), "python": platform.python_version(), "pygame": pygame.version.ver,
+            "sdl": ".".join(map(str, pygame.get_sdl_version())), "pygame_gui": gui_version,
+            "runtime": "browser" if sys.platform == "emscripten" else "desktop"}
+
+
+async def measure_refresh(window: Window, clock: Any, frames: int = 30) -> float | None:
+    """Frames per second the display loop really achieves (a participant-level timing fact)."""
+    times = []
+    for _ in range(frames):
+        await clock.wait_frame()
+        window.flip()
+        times.append(clock.now())
+    timing = frame_timing(times)
+    return None if not timing or not timing["mean_ms"] else round(1000.0 / timing["mean_ms"], 2)
+
+
+async def run_study(window: Window, experiment: Experiment, sink: Any, clock: Any, participant_id: str, *,
+                    options: StudyOptions, condition: str | None = None) -> StudyResult:
+    """One participant through every scene of ``experiment``; returns how it ended."""
+    quit_check: Callable[[Any], bool] = lab_quit if options.lab else escape_quits
+    page_quit = lab_quit if options.lab else None
+    refresh = await measure_refresh(window, clock)
+    meta = {"experiment_file": options.experiment_file, "device": device_facts(window, refresh),
+            "argv": list(options.argv), "lab": options.lab}
+    run = StudyRun(experiment, participant_id, condition=condition,
+                   condition_counts=sink.condition_counts(experiment.id), meta=meta, clock=clock_time)
+    rng = random.Random(run.order_seed)
+    sink.write(run.take_records())
+    steps_left = options.max_steps
+    total_steps = 0
+    quit = False
+
+    def record_event(kind: str, data: dict[str, Any]) -> None:
+        sink.write([EventRecord(participant_id, int(clock.now() * 1e9), kind, data)])
+
+    def shot(visit: Any, suffix: str = "") -> str | None:
+        if options.screenshots is None:
+            return None
+        options.screenshots.mkdir(parents=True, exist_ok=True)
+        return str(options.screenshots / f"{visit.position:02d}_{visit.name}{suffix}.png")
+
+    while not quit:
+        visit = run.next_visit()
+        sink.write(run.take_records())
+        if visit is None:
+            break
+        scene = visit.scene
+        page_args = dict(theme=dict(experiment.theme) if experiment.theme else None, autopilot=rng if options.autopilot else None,
+                         quit_check=page_quit, on_event=record_event, participant=participant_id)
+        if isinstance(scene, Game):
+            outcome = "played"
+            if steps_left is not None and steps_left <= 0:
+                outcome = "skipped"  # the run's --max-steps budget is used up
+            else:
+                if scene.instructions:
+                    window.resize(fit_window((1280, 720)))
+                    intro = Info(text=scene.instructions, title=scene.name.replace("_", " ").capitalize(),
+                                 button="Start", name=f"{scene.name}_instructions")
+                    page = await show_page(window, intro, clock, screenshot=shot(visit, "_instructions"),
+                                           base_dir=scene.base_dir, **page_args)
+                    if page.quit:
+                        quit = True
+                        outcome = "aborted"
+                if not quit:
+                    window.resize(fit_window(scene.canvas))
+                    if options.lab:
+                        pygame.mouse.set_visible(False)
+                    session = Session(scene, participant_id, scene=scene.name, max_total_steps=steps_left,
+                                      visit_id=visit.visit_id, hook_state=run.state, condition=run.condition)
+                    assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))
+                    autopilot = autopilot_for(session, seed=rng.randrange(2**31)) if options.autopilot else None
+                    result = await run_session(window, session, sink, clock, autopilot=autopilot, assets=assets,
+                                               quit_check=quit_check)
+                    pygame.mouse.set_visible(True)
+                    path = shot(visit)
+                    if path:
+                        window.screenshot(path)
+                    total_steps += session.total_steps
+                    if steps_left is not None:
+                        steps_left -= session.total_steps
+                    if result.quit:
+                        quit = True
+                        outcome = "aborted"
+            run.finish_visit(outcome)
+        else:
+            window.resize(fit_window((1280, 720)))
+            code = run.completion_code if scene.kind == "end" else None
+            page = await show_page(window, scene, clock, screenshot=shot(visit), base_dir=_base_dir(experiment),
+                                   code=code, **page_args)
+            if page.quit:
+                quit = True
+                run.finish_visit("aborted")
+            else:
+                run.finish_visit(page.outcome, page.answers)
+                if scene.kind == "consent" and page.outcome == "declined":
+                    sink.write(run.take_records())
+                    sink.commit()
+                    await show_page(window, scene, clock, text_override=scene.declined_text, **page_args)
+        sink.write(run.take_records())
+        sink.commit()  # the next scene starts only with this one on disk
+    if quit:
+        run.abort()
+    sink.write(run.take_records())
+    sink.commit()
+    return StudyResult(participant_id, run.status, run.completion_code, quit, total_steps)
+
+
+def clock_time() -> float:
+    import time
+    return time.time()
+
+
+def _base_dir(experiment: Experiment) -> Any:
+    return experiment.base_dir
+
+
+def new_participant_id() -> str:
+    return f"P-{uuid.uuid4().hex[:8]}"
