@@ -198,7 +198,10 @@ async def run(args: argparse.Namespace) -> Path:
             message = ""
             while args.max_participants is None or done < args.max_participants:
                 window.resize(fit_window((1280, 720)))
-                shot = str(Path(args.screenshots) / "start.png") if args.screenshots and done == 0 else None
+                shot = None
+                if args.screenshots and done == 0:
+                    Path(args.screenshots).mkdir(parents=True, exist_ok=True)
+                    shot = str(Path(args.screenshots) / "start.png")
                 choice = await start_screen(window, clock, experiment.id, list(experiment.conditions or ()),
                                             sink.participant_status, new_id=new_participant_id,
                                             theme=dict(experiment.theme) if experiment.theme else None,

@@ -14,6 +14,7 @@ random answers through the same code paths the widgets use.
 from __future__ import annotations
 
 import random
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -58,6 +59,20 @@ def theme_for(height: int, custom: dict[str, Any] | None = None) -> dict[str, An
     for key, value in (custom or {}).items():
         theme.setdefault(key, {}).update(value)
     return theme
+
+
+def make_manager(size: tuple[int, int], custom: dict[str, Any] | None) -> pygame_gui.UIManager:
+    """A UI manager with the page theme and its fonts loaded up front (no stall on first use)."""
+    manager = pygame_gui.UIManager(size, theme_for(size[1], custom))
+    base = max(14, round(size[1] / 38))
+    fonts = []
+    for point in {10, 14, base, round(base * 1.5), round(base * 0.8), round(base * 0.85)}:
+        for style in ("regular", "bold", "italic"):
+            fonts.append({"name": "noto_sans", "point_size": point, "style": style})
+    with warnings.catch_warnings():  # the theme has loaded some already; loading is what we want
+        warnings.simplefilter("ignore", UserWarning)
+        manager.preload_fonts(fonts)
+    return manager
 
 
 @dataclass
@@ -127,10 +142,12 @@ class Page:
     def __init__(self, surface: pygame.Surface, scene: Any, *, theme: dict[str, Any] | None = None,
                  base_dir: Any = None, code: str | None = None, participant: str = "",
                  min_time_s: float = 0.0, now: float = 0.0, text_override: str | None = None) -> None:
+        if not pygame.font.get_init():
+            pygame.font.init()  # pygame_gui loads its fonts through pygame.font
         self.surface = surface
         self.scene = scene
         self.size = surface.get_size()
-        self.manager = pygame_gui.UIManager(self.size, theme_for(self.size[1], theme))
+        self.manager = make_manager(self.size, theme)
         self.result: PageResult | None = None
         self.questions: list[_QuestionWidgets] = []
         self.buttons: dict[Any, str] = {}
@@ -508,7 +525,9 @@ async def start_screen(window: Any, clock: Any, experiment_id: str, conditions: 
 
     surface = window.surface
     width, height = surface.get_size()
-    manager = pygame_gui.UIManager((width, height), theme_for(height, theme))
+    if not pygame.font.get_init():
+        pygame.font.init()
+    manager = make_manager((width, height), theme)
     unit = max(14, round(height / 38))
     w = min(width - 2 * unit, 34 * unit)
     left, y = (width - w) // 2, 2 * unit
