@@ -48,17 +48,23 @@ def to_html(text: str) -> str:
     """Markup → the HTML subset of pygame_gui text boxes (paragraphs, bullets, bold, colour)."""
     out: list[str] = []
     for paragraph in re.split(r"\n\s*\n", text.strip()):
-        lines = []
+        lines: list[str] = []
+        prose = False  # a wrapped line of running text continues the line before it
         for line in paragraph.splitlines():
             bullet = _BULLET.match(line)
             numbered = _NUMBERED.match(line)
             if bullet:
-                lines.append("  \u2022 " + _inline(bullet.group(1)))
+                lines.append("  \u2022 " + bullet.group(1))
+                prose = False
             elif numbered:
-                lines.append(f"  {numbered.group(1)}. " + _inline(numbered.group(2)))
+                lines.append(f"  {numbered.group(1)}. " + numbered.group(2))
+                prose = False
+            elif prose:
+                lines[-1] += " " + line.strip()
             else:
-                lines.append(_inline(line.strip()))
-        out.append("<br>".join(lines))
+                lines.append(line.strip())
+                prose = True
+        out.append("<br>".join(_inline(line) for line in lines))
     return "<br><br>".join(out)
 
 

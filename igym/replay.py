@@ -157,39 +157,14 @@ def load_game(experiment_file: str | Path, scene: str, condition: str | None = N
     from .loader import load_experiment
 
     experiment = load_experiment(experiment_file)
-    finder = getattr(experiment, "find_game", None)
-    game = finder(scene, condition) if finder is not None else _scan_for_game(experiment.scenes, scene)
-    if game is None:
-        raise IgymError(f"{experiment_file} has no Game scene named {scene!r} — is it the experiment file that "
-                        f"recorded this data? (give another with --experiment FILE)")
+    try:
+        game = experiment.find_game(scene, condition)
+    except IgymError as error:
+        raise IgymError(f"{experiment_file}: {error} — is it the experiment file that recorded this data? "
+                        f"(give another with --experiment FILE)") from None
     if getattr(game, "base_dir", None) is None:
         game.base_dir = Path(experiment_file).resolve().parent
     return game
-
-
-def _scan_for_game(node: Any, name: str, seen: set[int] | None = None, depth: int = 0) -> Any:
-    """Fallback while Experiment has no find_game(): search nested scene containers for the Game."""
-    from .experiment import Game
-
-    seen = set() if seen is None else seen
-    if depth > 12 or id(node) in seen or isinstance(node, (str, bytes, int, float, bool, type(None))):
-        return None
-    seen.add(id(node))
-    if isinstance(node, Game):
-        return node if node.name == name else None
-    if isinstance(node, Mapping):
-        children = list(node.values())
-    elif isinstance(node, (list, tuple, set, frozenset)):
-        children = list(node)
-    elif is_dataclass(node) and not isinstance(node, type):
-        children = [getattr(node, f.name, None) for f in fields(node)]
-    else:
-        children = [getattr(node, attr) for attr in ("scenes", "conditions", "children") if hasattr(node, attr)]
-    for child in children:
-        found = _scan_for_game(child, name, seen, depth + 1)
-        if found is not None:
-            return found
-    return None
 
 
 def native_action(value: Any, space: Any) -> Any:

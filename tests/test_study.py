@@ -384,3 +384,12 @@ def test_study_run_order_is_seeded_per_participant():
     assert len({tuple(plan) for plan in plans.values()}) > 1
     with pytest.raises(ExperimentError, match="keep must be"):
         RandomOrder(blocks, keep=9)
+
+
+def test_markup_becomes_widget_html():
+    from igym.markup import plain, to_html
+    text = "Hello **bold**\nand *italic* [red]red[/red] [#00ff00]g[/#00ff00] <tag>\n\n- one\n- two\n1. first"
+    html = to_html(text)
+    assert html == ("Hello <b>bold</b> and <i>italic</i> <font color=\"#D04040\">red</font> "
+                    "<font color=\"#00ff00\">g</font> &lt;tag&gt;<br><br>  \u2022 one<br>  \u2022 two<br>  1. first")
+    assert plain("**a** *b*") == "a b"
