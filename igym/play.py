@@ -56,7 +56,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--headless", action="store_true", help="no display; time runs as fast as possible")
     parser.add_argument("--autopilot", action="store_true", help="random key presses play the human seats")
     parser.add_argument("--max-steps", type=int, help="stop after N env steps in all (smoke tests)")
-    parser.add_argument("--screenshot", help="save the last frame to this PNG")
+    parser.add_argument("--screenshot", help="save the last game frame to this PNG")
     parser.add_argument("--display-fps", type=float, default=60.0, help="frames drawn per second (default 60)")
     parser.add_argument("--lab", action="store_true",
                         help="lab mode: fullscreen, start screen for the experimenter, several participants in a "
@@ -179,7 +179,8 @@ async def run(args: argparse.Namespace) -> Path:
     sink = SqliteSink(data_path)
     options = StudyOptions(autopilot=args.autopilot, lab=args.lab,
                            screenshots=Path(args.screenshots) if args.screenshots else None,
-                           max_steps=args.max_steps, experiment_file=experiment_file, argv=tuple(sys.argv[1:]))
+                           max_steps=args.max_steps, experiment_file=experiment_file, argv=tuple(sys.argv[1:]),
+                           screenshot=args.screenshot)
     first = experiment.games()[0].canvas if experiment.games() and not _has_pages(experiment) else (1280, 720)
     window = Window(fit_window(first), fullscreen=args.fullscreen or (args.lab and not args.headless),
                     title=experiment.id, headless=args.headless)
@@ -214,8 +215,8 @@ async def run(args: argparse.Namespace) -> Path:
                 _report(result)
                 done += 1
                 message = f"{result.participant_id}: {result.status}"
-        if args.screenshot:
-            window.screenshot(args.screenshot)
+        if args.screenshot and not Path(args.screenshot).exists():
+            window.screenshot(args.screenshot)  # no game was shown: the last page
     finally:
         sink.close()
         window.close()

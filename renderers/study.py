@@ -37,6 +37,7 @@ class StudyOptions:
     autopilot: bool = False
     lab: bool = False
     screenshots: Path | None = None
+    screenshot: str | None = None  # the last game frame of the run, as one PNG
     max_steps: int | None = None
     experiment_file: str | None = None
     argv: tuple[str, ...] = ()
@@ -157,6 +158,8 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
                     path = shot(visit)
                     if path:
                         window.screenshot(path)
+                    if options.screenshot:
+                        window.screenshot(options.screenshot)
                     total_steps += session.total_steps
                     if steps_left is not None:
                         steps_left -= session.total_steps

@@ -393,3 +393,22 @@ def test_markup_becomes_widget_html():
     assert html == ("Hello <b>bold</b> and <i>italic</i> <font color=\"#D04040\">red</font> "
                     "<font color=\"#00ff00\">g</font> &lt;tag&gt;<br><br>  \u2022 one<br>  \u2022 two<br>  1. first")
     assert plain("**a** *b*") == "a b"
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1920, 1080)])
+def test_pages_scale_with_the_window_and_show_images(size):
+    import pygame
+    from igym.renderers.pages import Page
+    pygame.display.init()
+    surface = pygame.display.set_mode(size)
+    info = Info(text="A picture of the game:", image="screenshot.png", title="Look")
+    page = Page(surface, info, base_dir=ROOT / "examples" / "slime_volleyball")
+    page.update(0.0, 0.0)
+    page.draw()
+    assert page.unit == max(14, round(size[1] / 38))  # the text size follows the window height
+    assert page.main_button.rect.height >= 2 * page.unit
+    # the image is drawn: some pixels carry the game's dark court colour
+    dark = sum(1 for x in range(0, size[0], 16) for y in range(0, size[1], 16)
+               if sum(surface.get_at((x, y))[:3]) < 120)
+    assert dark > 50
+    page.close()
