@@ -32,6 +32,7 @@ EXPORT_HINT = "pip install 'igym[export]'"
 
 
 def _decode(text: Any) -> Any:
+    """A JSON column's value decoded (text that is not JSON is kept as it is)."""
     if text is None or not isinstance(text, str):
         return text
     try:

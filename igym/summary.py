@@ -13,18 +13,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
+from .export import _decode
 from .replay import table_columns
 
 EPISODES_SHOWN = 30
-
-
-def _decode(text: Any) -> Any:
-    if text is None or not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _mean(values: list[float]) -> float | None:

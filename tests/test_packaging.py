@@ -29,3 +29,15 @@ def test_two_people_on_one_keyboard(tmp_path):
         "SELECT agent, group_concat(DISTINCT source) FROM steps GROUP BY agent"))
     assert set(rows) == {"agent_left", "agent_right"}
     assert all("human" in sources for sources in rows.values())
+
+
+def test_the_core_imports_without_pygame_numpy_or_optional_packages():
+    """The browser runs igym/ under Pyodide and pygbag: no module of the core may import
+    pygame, numpy or the optional export packages when it loads."""
+    modules = sorted(p.stem for p in (ROOT / "igym").glob("*.py") if p.stem not in ("__init__", "__main__"))
+    code = ("import sys, importlib\n"
+            f"for name in {modules!r}: importlib.import_module('igym.' + name)\n"
+            "print(sorted({'pygame', 'numpy', 'pygame_gui', 'pyarrow', 'minari', 'onnxruntime'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", (modules, out.stdout)
