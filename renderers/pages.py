@@ -36,7 +36,7 @@ BASE_THEME: dict[str, Any] = {
                     "text_cursor": "#1E1E1E", "filled_bar": "#3A6FD8", "unfilled_bar": "#D0D0D0"},
     },
     "text_box": {"colours": {"dark_bg": "#00000000", "normal_border": "#00000000"},
-                 "misc": {"border_width": "0", "padding": "2,2"}},
+                 "misc": {"border_width": "0", "shadow_width": "0", "padding": "2,2"}},
     "scrolling_container": {"colours": {"dark_bg": "#F4F4F2"}},
     "label": {"colours": {"dark_bg": "#00000000", "normal_text": "#1E1E1E"}},
     "#error": {"colours": {"normal_text": "#C02828"}},
