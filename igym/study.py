@@ -79,6 +79,7 @@ class StudyRun:
              "condition_assigned": self.condition_assigned}, meta)
         self._records.append(_copy(self._participant))
         self._context = SceneContext(participant_id, self.condition, self.state, self._update_scene)
+        self._reopen: dict[str, Any] | None = None
 
     # --- the flow ---------------------------------------------------------------------
 
@@ -105,7 +106,9 @@ class StudyRun:
         if changes:
             scene = with_changes(scene, changes)
             params.update(changes)
-        visit = Visit(uuid.uuid4().hex, self.position, scene, self.clock(), {k: plain(v) for k, v in params.items()})
+        reopen, self._reopen = self._reopen, None
+        visit_id, started_at = (reopen["visit_id"], reopen["started_at"]) if reopen else (uuid.uuid4().hex, self.clock())
+        visit = Visit(visit_id, self.position, scene, started_at, {k: plain(v) for k, v in params.items()})
         self.current = visit
         if scene.kind == "end":
             # Reaching the End page is completing the study: the code exists from here on.
@@ -145,6 +148,58 @@ class StudyRun:
     def take_records(self) -> list[Record]:
         records, self._records = self._records, []
         return records
+
+    # --- resuming (a reloaded browser page, a restarted client) ---------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything needed to resume this participant later, JSON-safe.
+
+        A visit still open is resumed from its start (a game scene restarts its current
+        visit; the visit id stays, so its records are not duplicated but continued).
+        Hook ``state`` must hold JSON-safe values to survive a reload.
+        """
+        current = self.current
+        return {"participant_id": self.participant_id, "experiment": self.experiment.id,
+                "condition": self.condition, "condition_assigned": self.condition_assigned,
+                "position": self.position - (1 if current is not None else 0), "status": self.status,
+                "completion_code": self.completion_code, "state": plain(self.state),
+                "overrides": plain(self.overrides), "created_at": self._participant.created_at,
+                "open_visit": None if current is None else {"visit_id": current.visit_id,
+                                                            "started_at": current.started_at}}
+
+    @classmethod
+    def restore(cls, experiment: Experiment, snapshot: Mapping[str, Any], *,
+                clock: Callable[[], float] = time.time) -> "StudyRun":
+        """A run that continues where ``snapshot`` left off (same order, condition, state).
+
+        Nothing is recorded again for the visits already finished; the next ``next_visit``
+        shows the scene that was open (with its original visit id) or the one after.
+        """
+        if snapshot.get("experiment") != experiment.id:
+            raise ExperimentError(f"cannot resume: the saved run belongs to {snapshot.get('experiment')!r}, "
+                                  f"not {experiment.id!r}")
+        run = cls.__new__(cls)
+        run.experiment = experiment
+        run.participant_id = snapshot["participant_id"]
+        run.clock = clock
+        run.condition = snapshot.get("condition")
+        run.condition_assigned = snapshot.get("condition_assigned")
+        run.order_seed = experiment.order_seed(run.participant_id)
+        run.plan = experiment.plan(run.order_seed)
+        run.state = dict(snapshot.get("state") or {})
+        run.overrides = {k: dict(v) for k, v in (snapshot.get("overrides") or {}).items()}
+        run.position = int(snapshot.get("position", -1))
+        run.status = snapshot.get("status", "started")
+        run.completion_code = snapshot.get("completion_code")
+        run.current = None
+        run._records = []
+        run._participant = ParticipantRecord(
+            run.participant_id, experiment.id, snapshot.get("created_at") or clock(), run.condition, run.status,
+            run.completion_code, None, {"order_seed": run.order_seed, "scenes": [s.name for s in run.plan],
+                                        "condition_assigned": run.condition_assigned}, None)
+        run._context = SceneContext(run.participant_id, run.condition, run.state, run._update_scene)
+        run._reopen = snapshot.get("open_visit")
+        return run
 
     # --- internals --------------------------------------------------------------------
 

@@ -412,3 +412,34 @@ def test_pages_scale_with_the_window_and_show_images(size):
                if sum(surface.get_at((x, y))[:3]) < 120)
     assert dark > 50
     page.close()
+
+
+def test_a_run_resumes_from_its_snapshot_without_repeating_visits():
+    """A reloaded page resumes at the open scene, with the same visit id, order and state."""
+    import json as json_
+    from igym.loader import load_experiment
+    from igym.records import VisitRecord
+    experiment = load_experiment(FLOW)
+    run = StudyRun(experiment, "R", condition="fast")
+    for _ in range(2):
+        visit = run.next_visit()
+        run.finish_visit("agreed" if visit.kind == "consent" else "continued", {"mood": 3, "colours": ["red"]}
+                         if visit.kind == "survey" else None)
+    open_visit = run.next_visit()  # the second mood survey is on screen when the page reloads
+    run.state["note"] = "kept"
+    saved = json_.loads(json_.dumps(run.snapshot()))
+    first_records = run.take_records()
+    again = StudyRun.restore(experiment, saved)
+    resumed = again.next_visit()
+    assert (resumed.visit_id, resumed.name, resumed.position) == (open_visit.visit_id, open_visit.name, open_visit.position)
+    assert again.condition == "fast" and again.state["note"] == "kept" and again.plan == run.plan
+    again.finish_visit("continued", {"mood": 4, "colours": []})
+    rest = []
+    while (visit := again.next_visit()) is not None:
+        again.finish_visit("played" if visit.kind == "game" else "continued")
+    rest = again.take_records()
+    ends = [r for r in first_records + rest if isinstance(r, VisitRecord) and r.ended_at is not None]
+    assert [r.position for r in ends] == list(range(len(run.plan)))  # every visit ended exactly once
+    assert again.status == "completed"
+    with pytest.raises(ExperimentError, match="cannot resume"):
+        StudyRun.restore(Experiment(id="other", scenes=[Info(text="x")]), saved)
