@@ -299,6 +299,12 @@ class SqliteSink:
         row = self.db.execute("SELECT participant_id FROM episodes WHERE episode_id=?", (episode_id,)).fetchone()
         return row[0] if row else None
 
+    def visit_owner(self, visit_id: str) -> str | None:
+        """The participant a visit belongs to, if it is in the file."""
+        self.flush()
+        row = self.db.execute("SELECT participant_id FROM visits WHERE visit_id=?", (visit_id,)).fetchone()
+        return row[0] if row else None
+
     def commit(self) -> None:
         """Write what is pending and make it durable against a process crash."""
         self.flush()

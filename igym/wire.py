@@ -140,7 +140,7 @@ def parse_client(data: Any) -> dict[str, Any]:
 
 def records_from_upload(items: list) -> list:
     """Rebuild uploaded records, checking their shape; a malformed one is a ProtocolError."""
-    from .records import EpisodeRecord, EventRecord, StepRecord, from_wire
+    from .records import EpisodeRecord, EventRecord, ParticipantRecord, StepRecord, VisitRecord, from_wire
     records = []
     for item in items:
         try:
@@ -153,8 +153,18 @@ def records_from_upload(items: list) -> list:
                   and all(type(a) is str for a in record.agents))
         elif type(record) is EpisodeRecord:
             ok = type(record.episode_id) is str and type(record.participant_id) is str and type(record.index) is int
-        else:
+        elif type(record) is VisitRecord:
+            ok = (type(record.visit_id) is str and type(record.participant_id) is str and type(record.position) is int
+                  and type(record.scene) is str and type(record.kind) is str
+                  and type(record.started_at) in (int, float) and (record.answers is None or type(record.answers) is dict))
+        elif type(record) is ParticipantRecord:
+            ok = (type(record.participant_id) is str and type(record.experiment) is str
+                  and record.status in ("started", "completed", "declined", "aborted")
+                  and type(record.created_at) in (int, float))
+        elif type(record) is EventRecord:
             ok = type(record.participant_id) is str and type(record.kind) is str and type(record.t_ns) is int
+        else:
+            ok = False
         if not ok:
             raise ProtocolError("records: a record has fields of the wrong type")
         records.append(record)

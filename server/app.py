@@ -236,7 +236,7 @@ class IgymServer:
 
     def _store_upload(self, participant: Participant, message: dict[str, Any]) -> None:
         """Check an uploaded batch is this participant's own, commit it, acknowledge it."""
-        from igym.records import EpisodeRecord, StepRecord
+        from igym.records import EpisodeRecord, StepRecord, VisitRecord
         if not participant.uploading:
             raise wire.ProtocolError("records need hello with mode='upload' on a server started with --collect")
         records = wire.records_from_upload(message["r"])
@@ -245,7 +245,13 @@ class IgymServer:
             if type(record) is EpisodeRecord:
                 if record.participant_id != pid:
                     raise wire.ProtocolError("records: an episode of another participant")
-                participant.episodes.add(record.episode_id)
+                if record.episode_id not in participant.episodes:
+                    if self.sink.episode_owner(record.episode_id) not in (None, pid):
+                        raise wire.ProtocolError("records: an episode id that belongs to someone else")
+                    participant.episodes.add(record.episode_id)
+            elif type(record) is VisitRecord:
+                if record.participant_id != pid or self.sink.visit_owner(record.visit_id) not in (None, pid):
+                    raise wire.ProtocolError("records: a visit of another participant")
             elif type(record) is StepRecord:
                 if record.episode_id not in participant.episodes:
                     if self.sink.episode_owner(record.episode_id) != pid:

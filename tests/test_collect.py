@@ -104,3 +104,53 @@ def test_uploads_are_refused_without_collect_and_for_someone_else(tmp_path):
     assert "another participant" in run(tmp_path, True, foreign)
     db = sqlite3.connect(tmp_path / "collect.sqlite")
     assert db.execute("SELECT count(*) FROM steps").fetchone() == (0,)
+
+
+def test_a_whole_study_uploads_participants_visits_and_answers_and_owns_them(tmp_path):
+    """A web page runs the study itself (StudyRun + Session) and uploads everything; another
+    participant cannot overwrite its visits or episodes by reusing their ids."""
+    import dataclasses as dc
+    from igym.records import EpisodeRecord, VisitRecord
+    from igym.study import StudyRun
+    experiment = load_experiment("tests/experiments/flow_study.py")
+    run_ = StudyRun(experiment, "web3", condition="slow")
+    records = []
+    while (visit := run_.next_visit()) is not None:
+        if visit.kind == "game":
+            session = Session(visit.scene, "web3", visit_id=visit.visit_id, hook_state=run_.state)
+            t = 0.0
+            while not session.finished:
+                session.tick(t)
+                t += 1 / 30
+            records += session.take_records()
+            run_.finish_visit("played")
+        elif visit.kind == "survey":
+            import random
+            run_.finish_visit("continued", visit.scene.random_answers(random.Random(1)))
+        else:
+            run_.finish_visit("agreed" if visit.kind == "consent" else "continued")
+        records += run_.take_records()
+    stolen_visit = next(r for r in records if isinstance(r, VisitRecord))
+    stolen_episode = next(r for r in records if isinstance(r, EpisodeRecord))
+
+    async def scenario(url):
+        _, acked = await upload(url, "web3", [("s1", records)])
+        reasons = []
+        for thief, forged in (("thief1", dc.replace(stolen_visit, participant_id="thief1")),
+                              ("thief2", dc.replace(stolen_episode, participant_id="thief2"))):
+            try:
+                await upload(url, thief, [("t-" + thief, [forged])])
+            except websockets.ConnectionClosed as closed:
+                reasons.append(closed.rcvd.reason)
+        return acked, reasons
+
+    acked, reasons = run(tmp_path, True, scenario)
+    assert acked == ["s1"]
+    assert "visit of another participant" in reasons[0] and "belongs to someone else" in reasons[1]
+    db = sqlite3.connect(tmp_path / "collect.sqlite")
+    assert db.execute("SELECT status, condition FROM participants WHERE participant_id='web3'").fetchone() == (
+        "completed", "slow")
+    assert db.execute("SELECT count(*) FROM visits WHERE participant_id='web3'").fetchone() == (len(run_.plan),)
+    assert db.execute("SELECT count(*) FROM visits WHERE participant_id LIKE 'thief%'").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM answers").fetchone()[0] == 2 + 2 + 1  # mood twice (2 questions), final
+    assert db.execute("SELECT count(DISTINCT participant_id) FROM episodes").fetchone() == (1,)
