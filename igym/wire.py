@@ -11,7 +11,6 @@ Client → server:
           runs them and only sends its records)}
   records {t, b: batch id, r: [records in igym.records.to_wire form]}   (servers run with --collect)
   key    {t, seat: agent, k: key name, d: 1 down / 0 up}
-  ack    {t, n: frame number received}
   pong   {t, n: ping number}
   focus  {t, f: 1 gained / 0 lost}
   ready  {t}                                  (leave an info screen / start)
@@ -20,7 +19,9 @@ Server → client:
   welcome {t, pid, token, experiment}
   scene   {t, i: scene index, kind: "game", name, seat, canvas: [w, h], keys: [...], bg: [r, g, b]}
   lobby   {t, waiting: people still missing, elapsed: s, timeout: s}
-  frame   {t, n: frame number, base: acked frame it is a delta of (-1: whole), d: render.encode bytes}
+  frame   {t, n: frame number, base: the frame it is a delta of (-1: whole), d: render.encode bytes}
+          (base is the previous frame sent on this connection: TCP delivers in order, so the
+          client has it; frames are not acknowledged — that would double a room's messages)
   status  {t, text}                           ("partner reconnecting", ...)
   stored  {t, b: batch id}                    (the batch is committed to disk; safe to forget)
   ping    {t, n}
@@ -34,7 +35,7 @@ from typing import Any
 
 import msgpack
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: frames are no longer acknowledged
 MAX_MESSAGE_BYTES = 4096  # what a client may send; frames from the server are not capped by this
 MAX_UPLOAD_BYTES = 1 << 20  # a batch of records from a web page (about a second of play)
 MAX_BATCH_RECORDS = 5000
@@ -87,7 +88,6 @@ _FIELDS = {
     "hello": {"t", "v", "pid", "token", "mode"},
     "records": {"t", "b", "r"},
     "key": {"t", "seat", "k", "d"},
-    "ack": {"t", "n"},
     "pong": {"t", "n"},
     "focus": {"t", "f"},
     "ready": {"t"},
@@ -126,7 +126,7 @@ def parse_client(data: Any) -> dict[str, Any]:
         _str(message, "seat", MAX_ID)
         _str(message, "k", MAX_KEY_NAME)
         _int(message, "d", 0, 1)
-    elif kind in ("ack", "pong"):
+    elif kind == "pong":
         _int(message, "n", 0, 2**53)
     elif kind == "focus":
         _int(message, "f", 0, 1)

@@ -2,8 +2,8 @@
 
 It keeps the participant id and the reconnect token, so when the connection drops it
 reconnects by itself (backoff 0.5 s doubling to 5 s) and the server resumes the game where
-it was. Frames arrive as deltas from the last frame this client acknowledged; the client
-keeps the recent frames it acknowledged so any of them can be a base.
+it was. Frames arrive as deltas from the frame the server sent before on this connection
+(TCP keeps them in order), so the client keeps the last few frames and acknowledges none.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class ClientState:
 
 
 async def _reply(connection: Any, message: dict[str, Any]) -> None:
-    """Send an ack or pong; if the server is closing, keep reading what it already sent."""
+    """Send a pong; if the server is closing, keep reading what it already sent."""
     try:
         await connection.send(wire.pack(message))
     except websockets.ConnectionClosed:
@@ -60,7 +60,7 @@ async def _receive(connection: Any, state: ClientState) -> None:
             base = message["base"]
             previous = state.frames.get(base) if base >= 0 else None
             if base >= 0 and previous is None:
-                continue  # a base we no longer have: the next frame after our ack will be whole
+                continue  # a base we never had (cannot happen over one TCP connection): skip
             frame = render.decode(message["d"], previous)
             state.frames[message["n"]] = frame
             state.frames.pop(message["n"] - KEEP_FRAMES, None)
@@ -68,7 +68,6 @@ async def _receive(connection: Any, state: ClientState) -> None:
             state.frames_received += 1
             state.bytes_received += len(data)
             state.lobby = None
-            await _reply(connection, {"t": "ack", "n": message["n"]})
         elif kind == "ping":
             await _reply(connection, {"t": "pong", "n": message["n"]})
         elif kind == "welcome":

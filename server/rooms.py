@@ -1,11 +1,14 @@
 """Lobbies and rooms: who plays with whom, and the authoritative game of each group.
 
-A :class:`Room` owns one sans-I/O :class:`~igym.session.Session` and its own clock task:
-it wakes on absolute deadlines (``t0 + k / fps``: no drift), records how late it woke,
-feeds the session, stores its records, and hands each member the newest frame. A member
-whose connection lags is never sent a backlog: each new frame goes out with websockets'
-``broadcast`` (which skips a connection whose buffer is full) as a delta from the last frame
-that member acknowledged (or whole).
+A :class:`Room` owns one sans-I/O :class:`~igym.session.Session` and its place on the
+server's metronome: it wakes on absolute deadlines (``t0 + k / fps``: no drift), records
+how late it woke, feeds the session, stores its records, and hands each member the newest
+frame as a delta from the last frame that went into that member's connection. TCP delivers
+a connection's bytes in order or not at all, so that frame is the one the client will
+have decoded just before: no per-frame acknowledgement is needed (that halves the messages
+a room costs). A member whose connection lags is never sent a backlog: while its send
+buffer holds more than :data:`LAG_BYTES` it gets no new frames, and the next one it gets is
+a delta from what it last received (or whole); a reconnected member starts with a whole frame.
 
 A :class:`Lobby` per multiplayer Game scene groups participants first come, first served;
 at the scene's timeout it fills empty seats with the scene's ``fill`` or lets the waiting
@@ -29,7 +32,8 @@ if TYPE_CHECKING:
     from .app import IgymServer, Participant
 
 log = logging.getLogger("igym.server")
-HISTORY = 64  # frames a room remembers, so deltas can be made from any recently acknowledged one
+HISTORY = 64  # frames a room remembers, so deltas can be made from any recently sent one
+LAG_BYTES = 16 * 1024  # a member whose send buffer holds more than this skips frames (newest wins)
 
 
 class Member:
@@ -38,7 +42,7 @@ class Member:
     def __init__(self, participant: "Participant", agent: str) -> None:
         self.participant = participant
         self.agent = agent
-        self.acked = -1
+        self.sent = -1  # the newest frame in this member's current connection (-1: none yet)
         self.gone_since: float | None = None
         self.needs_scene = True  # the scene message must reach the client before any frame
 
@@ -113,12 +117,11 @@ class Room:
         self._send_newest(list(self.members.values()))
 
     def _send_newest(self, members: list[Member]) -> None:
-        """Send the newest frame, as a delta from each member's last acknowledged frame.
+        """Send the newest frame, as a delta from the frame each member last received.
 
-        Members who acknowledged the same frame share one encoding. ``broadcast`` never
-        waits: a connection whose send buffer is full skips this frame, and its next frame
-        is a delta from what it last acknowledged — a lagging client gets the newest
-        picture, never a growing queue.
+        Members with the same base share one encoding, and ``broadcast`` never waits. A
+        member whose send buffer is backed up skips this frame; its next frame is a delta
+        from what it last got — a lagging client gets the newest picture, never a queue.
         """
         number = self.frame_number
         groups: dict[int, list[Any]] = {}
@@ -129,7 +132,11 @@ class Room:
             if member.needs_scene:
                 member.needs_scene = False
                 broadcast([connection], wire.pack(self.scene_message(member)))
-            base = member.acked if member.acked in self.frames else -1
+            transport = connection.transport
+            if transport is None or transport.get_write_buffer_size() > LAG_BYTES:
+                continue
+            base = member.sent if member.sent in self.frames else -1
+            member.sent = number
             groups.setdefault(base, []).append(connection)
         stats = self.server.stats
         for base, connections in groups.items():
@@ -146,10 +153,6 @@ class Room:
         else:
             self.session.release(key, now, member.agent)
 
-    def ack(self, member: Member, number: int) -> None:
-        if number > member.acked and number <= self.frame_number:
-            member.acked = number
-
     def scene_message(self, member: Member) -> dict[str, Any]:
         keymap = self.game.keymaps.get(member.agent)
         return {"t": "scene", "i": self.scene_index, "kind": "game", "name": self.game.name,
@@ -162,7 +165,7 @@ class Room:
             return
         now = time.monotonic()
         member.gone_since = now
-        member.acked = -1
+        member.sent = -1
         self.session.pause(now)
         self.session.event("disconnect", now, {"agent": member.agent, "participant": member.participant.pid})
         await self._tell_others(member, "partner reconnecting")
@@ -191,7 +194,7 @@ class Room:
     async def rejoined(self, member: Member) -> None:
         """The member is back (same participant id and token): full frame, resume if all are here."""
         member.gone_since = None
-        member.acked = -1
+        member.sent = -1
         member.needs_scene = True
         now = time.monotonic()
         self.session.event("reconnect", now, {"agent": member.agent, "participant": member.participant.pid})

@@ -88,8 +88,6 @@ class RawClient:
                 self.messages.append(message)
                 if message["t"] == "welcome":
                     self.token = message["token"]
-                elif message["t"] == "frame":
-                    await self.connection.send(wire.pack({"t": "ack", "n": message["n"]}))
         except websockets.ConnectionClosed:
             pass
 

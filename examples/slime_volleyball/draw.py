@@ -48,18 +48,37 @@ def sy(y: float) -> float:
     return round(CANVAS[1] - y * SCALE, 2)
 
 
+EYE_DX, EYE_DY = 0.6 * math.cos(math.radians(60)), 0.6 * math.sin(math.radians(60))
+_CIRCLES: dict[tuple, Circle] = {}
+
+
+def _circle(key: tuple) -> Circle:
+    """The Circle for ``key`` = (id, x, y, r, color, part, depth), made once and reused.
+
+    A slime standing still, or an eye whose pupil did not move, is then the very same
+    object as in the last frame, so the renderer and the wire encoder skip it by identity
+    (and no frozen dataclass is built). The memo is bounded: cleared past 4,096 entries.
+    """
+    shape = _CIRCLES.get(key)
+    if shape is None:
+        if len(_CIRCLES) > 4096:
+            _CIRCLES.clear()
+        shape = _CIRCLES[key] = Circle(key[0], key[1], key[2], key[3], key[4], part=key[5], depth=key[6])
+    return shape
+
+
 def _slime(name: str, agent, color, facing: int, ball_x: float, ball_y: float) -> list:
     x, y, r = agent.x, agent.y, agent.r
-    eye_x = x + facing * 0.6 * r * math.cos(math.radians(60))
-    eye_y = y + 0.6 * r * math.sin(math.radians(60))
+    eye_x = x + facing * EYE_DX * r
+    eye_y = y + EYE_DY * r
     dx, dy = ball_x - eye_x, ball_y - eye_y
     distance = math.hypot(dx, dy) or 1.0
     pupil_x = eye_x + 0.15 * r * dx / distance
     pupil_y = eye_y + 0.15 * r * dy / distance
     return [
-        Circle(name, sx(x), sy(y), r * SCALE, color, part="top", depth=1),
-        Circle(f"{name}_eye", sx(eye_x), sy(eye_y), 0.3 * r * SCALE, WHITE, depth=2),
-        Circle(f"{name}_pupil", sx(pupil_x), sy(pupil_y), 0.15 * r * SCALE, BLACK, depth=3),
+        _circle((name, sx(x), sy(y), r * SCALE, color, "top", 1)),
+        _circle((f"{name}_eye", sx(eye_x), sy(eye_y), 0.3 * r * SCALE, WHITE, "full", 2)),
+        _circle((f"{name}_pupil", sx(pupil_x), sy(pupil_y), 0.15 * r * SCALE, BLACK, "full", 3)),
     ]
 
 

@@ -1,8 +1,8 @@
 """Server load: K clients in K/2 Slime Volleyball rooms at 30 Hz on loopback.
 
 The server runs in its own process (``python -m igym.server``); the clients are light
-asyncio WebSocket clients in this process (they ack every frame and change keys every
-0.2–0.6 s, like the autopilot). For each K the run lasts ``--seconds`` (default 20; the
+asyncio WebSocket clients in this process (they decode nothing, answer pings and change
+keys every 0.2–0.6 s, like the autopilot). For each K the run lasts ``--seconds`` (default 20; the
 issue's protocol is 60). Reported per K: p50/p99 tick lateness from the server's
 ``/status``, server CPU per room (from /proc), bytes per second per client. The largest
 K with p99 < 5 ms is the capacity. Bounded: every run stops by itself.
@@ -56,7 +56,6 @@ async def _client(url: str, pid: str, stop_at: float, counters: dict) -> None:
             if kind == "frame":
                 counters["bytes"] += len(data)
                 counters["frames"] += 1
-                await connection.send(wire.pack({"t": "ack", "n": message["n"]}))
                 now = time.monotonic()
                 if seat and now >= next_change:
                     next_change = now + rng.uniform(0.2, 0.6)
