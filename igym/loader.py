@@ -75,4 +75,9 @@ def load_experiment(path: str | Path) -> Experiment:
     for scene in experiment.games():
         if scene.base_dir is None:
             scene.base_dir = folder
+    for scene in experiment.all_scenes():
+        image = getattr(scene, "image", None)
+        if image and not (experiment.base_dir / image).is_file():
+            raise ExperimentError(f"{path}: {scene.kind} scene {scene.name!r}: image {image!r} not found — paths are "
+                                  f"relative to the experiment file's folder, {experiment.base_dir}")
     return experiment

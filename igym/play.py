@@ -245,7 +245,10 @@ def connect(args: argparse.Namespace) -> int:
     outcome = (state.end or {}).get("outcome", "unknown")
     print(f"participant: {participant}\noutcome: {outcome}\nframes: {state.frames_received} "
           f"({state.bytes_received} bytes)")
-    return 0 if outcome in ("played", "timed_out", "partner_left") else 1
+    code = (state.end or {}).get("code")
+    if code:
+        print(f"completion code: {code}")
+    return 0 if outcome in ("played", "timed_out", "partner_left", "declined") else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -159,3 +159,39 @@ class End:
 
 
 PAGE_TYPES = (Info, Consent, Survey, End)
+
+
+# --- pages over the network ----------------------------------------------------------
+# The server runs the study and a remote client shows its pages: a page travels as plain
+# data (its kind and fields, its questions' kinds and fields) and is rebuilt — and so
+# checked again — on the other side with the very classes above.
+
+def page_to_wire(scene: Any) -> dict[str, Any]:
+    """A page scene as plain msgpack/JSON-safe data (see :func:`page_from_wire`)."""
+    from dataclasses import fields
+    data: dict[str, Any] = {f.name: getattr(scene, f.name) for f in fields(scene) if f.init}
+    if isinstance(scene, Survey):
+        data["questions"] = [{"kind": q.kind, **{f.name: _plain(getattr(q, f.name)) for f in fields(q) if f.init}}
+                             for q in scene.questions]
+    return {"kind": scene.kind, "fields": {k: _plain(v) for k, v in data.items()}}
+
+
+def page_from_wire(data: dict[str, Any]) -> Any:
+    """Rebuild a page scene sent by :func:`page_to_wire` (raises ExperimentError if malformed)."""
+    from .questions import QUESTION_TYPES
+    kinds = {cls.__dataclass_fields__["kind"].default: cls for cls in PAGE_TYPES}
+    questions = {cls.__dataclass_fields__["kind"].default: cls for cls in QUESTION_TYPES}
+    try:
+        cls = kinds[data["kind"]]
+        fields_ = dict(data["fields"])
+        if cls is Survey:
+            fields_["questions"] = [questions[q.pop("kind")](**q) for q in (dict(q) for q in fields_["questions"])]
+        return cls(**fields_)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ExperimentError(f"page data is malformed ({type(error).__name__}: {error})") from None
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value

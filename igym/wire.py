@@ -13,11 +13,14 @@ Client → server:
   key    {t, seat: agent, k: key name, d: 1 down / 0 up}
   pong   {t, n: ping number}
   focus  {t, f: 1 gained / 0 lost}
+  page   {t, v: visit id, o: outcome (continued, agreed, declined, closed), a?: {question: answer}}
   ready  {t}                                  (leave an info screen / start)
 
 Server → client:
   welcome {t, pid, token, experiment}
   scene   {t, i: scene index, kind: "game", name, seat, canvas: [w, h], keys: [...], bg: [r, g, b]}
+  page    {t, v: visit id, i: position, page: igym.scenes.page_to_wire(...), code?: completion code,
+           image?: PNG bytes of an Info page's image}
   lobby   {t, waiting: people still missing, elapsed: s, timeout: s}
   frame   {t, n: frame number, base: the frame it is a delta of (-1: whole), d: render.encode bytes}
           (base is the previous frame sent on this connection: TCP delivers in order, so the
@@ -36,7 +39,7 @@ from typing import Any
 import msgpack
 
 PROTOCOL_VERSION = 2  # 2: frames are no longer acknowledged
-MAX_MESSAGE_BYTES = 4096  # what a client may send; frames from the server are not capped by this
+MAX_MESSAGE_BYTES = 16384  # what a client may send (a page of answers fits); server frames are not capped
 MAX_UPLOAD_BYTES = 1 << 20  # a batch of records from a web page (about a second of play)
 MAX_BATCH_RECORDS = 5000
 MAX_KEY_NAME = 32
@@ -48,6 +51,9 @@ CLOSE_TOO_BIG = 1009
 CLOSE_VERSION = 4000
 CLOSE_REPLACED = 4001  # the same participant connected again elsewhere
 CLOSE_ENDED = 1000
+
+
+PAGE_OUTCOMES = ("continued", "agreed", "declined", "closed")
 
 
 class ProtocolError(Exception):
@@ -90,6 +96,7 @@ _FIELDS = {
     "key": {"t", "seat", "k", "d"},
     "pong": {"t", "n"},
     "focus": {"t", "f"},
+    "page": {"t", "v", "o", "a"},
     "ready": {"t"},
 }
 
@@ -130,6 +137,14 @@ def parse_client(data: Any) -> dict[str, Any]:
         _int(message, "n", 0, 2**53)
     elif kind == "focus":
         _int(message, "f", 0, 1)
+    elif kind == "page":
+        _str(message, "v", MAX_ID)
+        if message.get("o") not in PAGE_OUTCOMES:
+            raise ProtocolError(f"page: outcome must be one of {PAGE_OUTCOMES}")
+        answers = message.get("a")
+        if answers is not None and (type(answers) is not dict or len(answers) > 200
+                                    or not all(type(k) is str and len(k) <= MAX_ID for k in answers)):
+            raise ProtocolError("page: field 'a' must map question ids to answers")
     elif kind == "records":
         _str(message, "b", MAX_ID)
         records = message.get("r")

@@ -1,4 +1,9 @@
-"""The desktop client of the igym server: shows lobby, game and end screens, sends keys.
+"""The desktop client of the igym server: shows pages, lobby, game and end screens, sends keys.
+
+Pages (info, consent, questionnaires, end) arrive as plain data, are rebuilt with the
+scene classes of :mod:`igym.scenes` and shown with the same pygame_gui pages as in the lab;
+how the participant left the page (and their answers) goes back to the server, which
+checks the answers again and records them.
 
 It keeps the participant id and the reconnect token, so when the connection drops it
 reconnects by itself (backoff 0.5 s doubling to 5 s) and the server resumes the game where
@@ -20,6 +25,7 @@ from websockets.asyncio.client import connect
 from igym import render, wire
 from igym.autopilot import Autopilot
 
+from .app import Pacer
 from .draw import FrameRenderer
 from .window import Window, fit_window
 
@@ -42,6 +48,8 @@ class ClientState:
     end: dict[str, Any] | None = None
     frames_received: int = 0
     bytes_received: int = 0
+    page: dict[str, Any] | None = None  # the page the server shows us now
+    answered: dict[str, dict[str, Any]] = field(default_factory=dict)  # visit id → our page message
 
 
 async def _reply(connection: Any, message: dict[str, Any]) -> None:
@@ -72,6 +80,12 @@ async def _receive(connection: Any, state: ClientState) -> None:
             await _reply(connection, {"t": "pong", "n": message["n"]})
         elif kind == "welcome":
             state.token = message["token"]
+        elif kind == "page":
+            done = state.answered.get(message["v"])
+            if done is not None:  # answered before the connection dropped: say it again
+                await _reply(connection, done)
+            else:
+                state.page = message
         elif kind == "scene":
             state.scene = message
             state.frames.clear()
@@ -102,6 +116,14 @@ class _Screen:
         self.renderer: FrameRenderer | None = None
         self.scene: dict[str, Any] | None = None
         self.font: pygame.font.Font | None = None
+
+    def ensure(self, size: tuple[int, int]) -> Window:
+        if self.window is None:
+            self.window = Window(fit_window(size), headless=self.headless, fullscreen=self.fullscreen, title="igym")
+            self.font = pygame.font.Font(None, 32)
+        else:
+            self.window.resize(fit_window(size))
+        return self.window
 
     def show(self, state: ClientState) -> None:
         if self.window is None:
@@ -151,6 +173,7 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
     backoff = 0.5
     lost_since: float | None = None
     period = 1.0 / display_fps
+    pacer = Pacer(display_fps)
     while state.end is None:
         try:
             async with connect(url, compression=None, max_size=2**22, ping_interval=None) as connection:
@@ -160,6 +183,17 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                 backoff, lost_since = 0.5, None
                 held: set[str] = set()
                 while not receiver.done():
+                    if state.page is not None:
+                        reply = await _show_page(screen, state, pacer, autopilot_seed)
+                        if reply is None:
+                            await connection.close()
+                            state.end = {"outcome": "quit", "text": "quit"}
+                            break
+                        state.answered[reply["v"]] = reply
+                        state.page = None
+                        screen.scene = None  # the game screen is rebuilt for the next scene
+                        await _reply(connection, reply)
+                        continue
                     keys = set(state.scene["keys"]) if state.scene else set()
                     seat = state.scene["seat"] if state.scene else None
                     if autopilot_seed is not None and keys and (autopilot is None or set(autopilot.keys) != keys):
@@ -202,3 +236,38 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
             screen.window.screenshot(screenshot)
         screen.window.close()
     return state
+
+
+async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_seed: int | None) -> dict | None:
+    """Show the server's page; returns the page message to send back (None: the window closed)."""
+    import os
+    import random
+    import tempfile
+
+    from igym.scenes import page_from_wire
+
+    from .pages import show_page
+
+    message = state.page
+    scene = page_from_wire(message["page"])
+    image = message.get("image")
+    folder = None
+    if image and getattr(scene, "image", None):
+        folder = tempfile.mkdtemp(prefix="igym-page-")
+        scene.image = os.path.join(folder, "image.png")
+        with open(scene.image, "wb") as file:
+            file.write(image)
+    elif getattr(scene, "image", None):
+        scene.image = None  # the server could not send it
+    window = screen.ensure((1280, 720))
+    rng = random.Random(f"{autopilot_seed}:{message['v']}") if autopilot_seed is not None else None
+    result = await show_page(window, scene, clock, autopilot=rng, code=message.get("code"), participant=state.pid)
+    if folder is not None:
+        import shutil
+        shutil.rmtree(folder, ignore_errors=True)
+    if result.quit:
+        return None
+    reply = {"t": "page", "v": message["v"], "o": result.outcome}
+    if result.answers is not None:
+        reply["a"] = result.answers
+    return reply

@@ -76,7 +76,10 @@ class Participant:
         self.pid = pid
         self.token = secrets.token_hex(12)
         self.connection: ServerConnection | None = None
-        self.scene_index = 0
+        self.run: Any = None  # the participant's igym.study.StudyRun (made when their flow starts)
+        self.page: dict[str, Any] | None = None  # the page message on screen (resent after a reconnect)
+        self.page_answer: asyncio.Future | None = None
+        self.page_scene: Any = None
         self.room: Room | None = None
         self.member: Member | None = None
         self.flow: asyncio.Task | None = None
@@ -109,7 +112,7 @@ class IgymServer:
         self.admin_token = admin_token or secrets.token_urlsafe(16)
         self.stats = Stats()
         self.participants: dict[str, Participant] = {}
-        self.lobbies: dict[int, Lobby] = {}
+        self.lobbies: dict[str, Lobby] = {}
         self.rooms: set[Room] = set()
         self._metronomes: dict[float, Metronome] = {}
 
@@ -166,6 +169,8 @@ class IgymServer:
                                     "experiment": self.experiment.id})
             if participant.room is not None and participant.member is not None:
                 await participant.room.rejoined(participant.member)
+            if participant.page is not None:
+                await participant.send(participant.page)
             if hello.get("mode") == "upload":
                 if not self.collect:
                     raise wire.ProtocolError("this server does not collect uploads — start it with --collect")
@@ -229,6 +234,8 @@ class IgymServer:
             self._record(participant, "focus_gained" if message["f"] else "focus_lost", {})
         elif kind == "records":
             self._store_upload(participant, message)
+        elif kind == "page":
+            self._page_done(participant, message)
         elif kind == "hello":
             raise wire.ProtocolError("hello twice on one connection")
 
@@ -277,19 +284,43 @@ class IgymServer:
     # --- the experiment -----------------------------------------------------------------
 
     async def _flow(self, participant: Participant) -> None:
-        """Walk one participant through the scenes; each Game scene ends with an outcome."""
-        scenes = self.experiment.scenes
+        """Walk one participant through the study: pages are shown by their client, games are
+        played in rooms; each visit's records are written before the next scene starts."""
+        from igym.study import StudyRun
+        run = participant.run = StudyRun(self.experiment, participant.pid,
+                                          condition_counts=self.sink.condition_counts(self.experiment.id),
+                                          meta={"remote": True})
         outcome = "played"
-        while participant.scene_index < len(scenes):
-            index = participant.scene_index
-            scene = scenes[index]
-            if isinstance(scene, Game):
-                outcome = await self._play(participant, index, scene)
-                self._record(participant, "scene_outcome", {"scene": index, "name": scene.name, "outcome": outcome})
-                participant.outcomes.append(outcome)
-                if outcome != "played":
-                    break
-            participant.scene_index += 1
+        text = ""
+        try:
+            while (visit := run.next_visit()) is not None:
+                self.sink.write(run.take_records())
+                if isinstance(visit.scene, Game):
+                    if visit.scene.instructions:
+                        from igym.scenes import Info
+                        intro = Info(text=visit.scene.instructions, title=visit.name.replace("_", " ").capitalize(),
+                                     button="Start", name=f"{visit.name}_instructions")
+                        await self._show_page(participant, visit, intro)
+                    outcome = await self._play(participant, visit)
+                    self._record(participant, "scene_outcome", {"scene": visit.position, "name": visit.name,
+                                                                "outcome": outcome})
+                    participant.outcomes.append(outcome)
+                    run.finish_visit(outcome)
+                    if outcome != "played":
+                        run.abort()
+                        break
+                else:
+                    page_outcome, answers = await self._show_page(participant, visit, visit.scene)
+                    run.finish_visit(page_outcome, answers)
+                    if page_outcome == "declined":
+                        outcome, text = "declined", visit.scene.declined_text
+                self.sink.write(run.take_records())
+                self.sink.commit()
+        except Exception:  # noqa: BLE001 — one participant's broken scene must not stop the server
+            log.exception("flow of %s failed", participant.pid)
+            run.abort()
+            outcome = "error"
+        self.sink.write(run.take_records())
         participant.finished = True
         self.sink.commit()
         texts = {"played": "Thank you — the study is complete.",
@@ -298,9 +329,51 @@ class IgymServer:
                  "disconnected": "You were away too long, so the game ended.",
                  "error": "Something went wrong on the server; your data so far is saved.",
                  "high_latency": "Your connection is too slow for this study. Thank you for your time."}
-        await participant.send({"t": "end", "outcome": outcome, "text": texts.get(outcome, outcome)})
+        await participant.send({"t": "end", "outcome": outcome, "text": text or texts.get(outcome, outcome),
+                                **({"code": run.completion_code} if run.completion_code else {})})
         if participant.connection is not None:
             await participant.connection.close(wire.CLOSE_ENDED, "study complete")
+
+    async def _show_page(self, participant: Participant, visit: Any, scene: Any) -> tuple[str, dict[str, Any] | None]:
+        """Show a page on the participant's client and wait for how they left it. The page is
+        resent when they reconnect; what they answered is checked here with the survey's rules."""
+        from pathlib import Path
+
+        from igym.scenes import page_to_wire
+        message: dict[str, Any] = {"t": "page", "v": visit.visit_id, "i": visit.position,
+                                   "page": page_to_wire(scene)}
+        if scene.kind == "end" and participant.run.completion_code:
+            message["code"] = participant.run.completion_code
+        image = getattr(scene, "image", None)
+        if image:
+            path = Path(image) if Path(image).is_absolute() else Path(self.experiment.base_dir or ".") / image
+            message["image"] = path.read_bytes()
+        participant.page = message
+        participant.page_scene = scene
+        participant.page_answer = asyncio.get_running_loop().create_future()
+        await participant.send(message)
+        try:
+            return await participant.page_answer
+        finally:
+            participant.page = None
+            participant.page_answer = None
+
+    def _page_done(self, participant: Participant, message: dict[str, Any]) -> None:
+        """A client left its page: only the page on screen, only the outcomes it has, valid answers."""
+        page, answer = participant.page, participant.page_answer
+        if page is None or answer is None or answer.done() or message["v"] != page["v"]:
+            raise wire.ProtocolError("page: that page is not the one shown")
+        scene = participant.page_scene
+        allowed = {"info": ("continued",), "consent": ("agreed", "declined"), "survey": ("continued",),
+                   "end": ("closed",)}[scene.kind]
+        if message["o"] not in allowed:
+            raise wire.ProtocolError(f"page: a {scene.kind} page ends with {' or '.join(allowed)}")
+        answers = None
+        if scene.kind == "survey":
+            answers, problems = scene.check(message.get("a") or {})
+            if problems:
+                raise wire.ProtocolError(f"page: answers fail the survey's checks ({', '.join(sorted(problems))})")
+        answer.set_result((message["o"], answers))
 
     async def _median_rtt(self, participant: Participant, samples: int = 5) -> float | None:
         """Measure round trips now: a few quick pings, the median in ms (None if no answers)."""
@@ -318,7 +391,8 @@ class IgymServer:
         ordered = sorted(participant.rtts)
         return ordered[len(ordered) // 2]
 
-    async def _play(self, participant: Participant, index: int, game: Game) -> str:
+    async def _play(self, participant: Participant, visit: Any) -> str:
+        game, index = visit.scene, visit.position
         if game.max_rtt_ms is not None:
             rtt = await self._median_rtt(participant)
             self._record(participant, "rtt_gate", {"median_ms": rtt, "max_ms": game.max_rtt_ms})
@@ -326,9 +400,10 @@ class IgymServer:
                 return "high_latency"
         humans = game.human_agents()
         if len(humans) <= 1:
-            room = Room(self, index, game, {humans[0]: participant} if humans else {}, {})
+            room = Room(self, index, game, {humans[0]: participant} if humans else {}, {}, visit.visit_id)
         else:
-            lobby = self.lobbies.setdefault(index, Lobby(self, index, game))
+            # Grouped by scene name: with random orders, people reach the same game at different positions.
+            lobby = self.lobbies.setdefault(game.name, Lobby(self, index, game))
             room = await lobby.join(participant)
             if room is None:
                 return "timed_out"

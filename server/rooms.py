@@ -51,13 +51,17 @@ class Room:
     """One group's game: the authoritative session, its place on the clock, its members."""
 
     def __init__(self, server: "IgymServer", scene_index: int, game: Game,
-                 members: dict[str, "Participant"], fills: dict[str, Any]) -> None:
+                 members: dict[str, "Participant"], fills: dict[str, Any], visit_id: str | None = None) -> None:
         self.server = server
         self.scene_index = scene_index
         seats = {a: ("human" if str(a) in members else fills.get(str(a), s)) for a, s in game.seats.items()}
         self.game = dataclasses.replace(game, seats=seats)
-        owner = next(iter(members.values())).pid if members else "server"
-        self.session = Session(self.game, owner, scene=f"{scene_index}:{game.name}")
+        owner = next(iter(members.values())) if members else None
+        # The episodes are the room's, recorded under its first member's id and game visit;
+        # every member's seat is named in the episode's ``seats``.
+        if visit_id is None and owner is not None and owner.run is not None and owner.run.current is not None:
+            visit_id = owner.run.current.visit_id
+        self.session = Session(self.game, owner.pid if owner else "server", scene=game.name, visit_id=visit_id)
         for agent, participant in members.items():
             self.session.seats[agent] = {"kind": "human", "participant": participant.pid}
         self.members = {agent: Member(p, agent) for agent, p in members.items()}

@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 
 from igym import wire
 from igym.data import SqliteSink
-from igym.loader import import_file
+from igym.loader import import_file, load_experiment
 from igym.server.app import IgymServer, serve_forever
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -364,3 +364,69 @@ def test_sigkill_server_keeps_what_it_committed(tmp_path):
     stored = db.execute("SELECT count(*) FROM steps WHERE agent='agent_left'").fetchone()[0]
     assert stored >= frames - 30 - 3  # at most the last second (30 steps at 30 Hz) is lost
     assert db.execute("SELECT participant_id FROM participants").fetchall() == [("K",)]
+
+
+NET_STUDY = ROOT / "tests" / "experiments" / "net_study.py"
+
+
+def test_a_whole_study_over_the_network_pages_answers_and_the_shared_game(tmp_path):
+    """Pages are shown by each desktop client, answers checked and stored by the server, the
+    game played in one room; every participant ends completed with a completion code."""
+    path = tmp_path / "study.sqlite"
+
+    async def main():
+        server, task, url, _ = await start(load_experiment(NET_STUDY), path)
+        clients = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "igym.play", "--connect", url, "--headless", "--autopilot", "--participant", pid,
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for pid in ("A", "B")]
+        try:
+            outputs = await asyncio.wait_for(asyncio.gather(*(c.communicate() for c in clients)), 90)
+        finally:
+            for client in clients:
+                if client.returncode is None:
+                    client.kill()
+            await stop(server, task)
+        return [(c.returncode, out.decode(), err.decode()) for c, (out, err) in zip(clients, outputs)]
+
+    results = asyncio.run(main())
+    assert all(code == 0 and "outcome: played" in out for code, out, _ in results), results
+    db = sqlite3.connect(path)
+    people = dict(db.execute("SELECT participant_id, status || ':' || (completion_code IS NOT NULL) FROM participants"))
+    assert people == {"A": "completed:1", "B": "completed:1"}
+    for pid in ("A", "B"):
+        visits = db.execute("SELECT scene, outcome FROM visits WHERE participant_id=? ORDER BY position", (pid,)).fetchall()
+        assert visits == [("consent", "agreed"), ("intro", "continued"), ("before", "continued"), ("match", "played"),
+                          ("end", "closed")]
+        answers = dict(db.execute("SELECT question, value FROM answers WHERE participant_id=?", (pid,)))
+        assert set(answers) == {"ready", "hand"} and 1 <= json.loads(answers["ready"]) <= 5
+    episode = db.execute("SELECT e.visit_id, v.participant_id, v.scene FROM episodes e JOIN visits v USING (visit_id)"
+                         ).fetchall()
+    assert len(episode) == 1 and episode[0][2] == "match"  # the room's episode belongs to its game visit
+    assert steps_by_agent(path) == {"agent_left": list(range(1, 46)), "agent_right": list(range(1, 46))}
+
+
+def test_page_answers_that_fail_the_survey_close_only_that_connection(tmp_path):
+    path = tmp_path / "bad.sqlite"
+
+    async def main():
+        server, task, url, _ = await start(load_experiment(NET_STUDY), path)
+        try:
+            client = await RawClient(url, "R").open()
+            consent = await client.wait_for("page")
+            await client.connection.send(wire.pack({"t": "page", "v": consent["v"], "o": "agreed"}))
+            intro = await client.wait_for("page", count=2)
+            assert intro["image"][:8] == b"\x89PNG\r\n\x1a\n"  # the Info page's image travels with it
+            await client.connection.send(wire.pack({"t": "page", "v": intro["v"], "o": "continued"}))
+            survey = await client.wait_for("page", count=3)
+            await client.connection.send(wire.pack({"t": "page", "v": survey["v"], "o": "continued",
+                                                    "a": {"ready": 9, "hand": "left"}}))
+            await asyncio.wait_for(client.reader, 10)
+            return client.connection.close_code, client.connection.close_reason
+        finally:
+            await stop(server, task)
+
+    code, reason = asyncio.run(main())
+    assert code == wire.CLOSE_POLICY and "ready" in reason
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT scene, outcome FROM visits ORDER BY position").fetchall()[:2] == [
+        ("consent", "agreed"), ("intro", "continued")]
