@@ -430,3 +430,63 @@ def test_page_answers_that_fail_the_survey_close_only_that_connection(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("SELECT scene, outcome FROM visits ORDER BY position").fetchall()[:2] == [
         ("consent", "agreed"), ("intro", "continued")]
+
+
+def test_a_lagging_client_gets_no_backlog_and_then_the_newest_frame(tmp_path, monkeypatch):
+    """A client that stops reading: the server stops queueing frames for it once its send
+    buffer passes the limit (memory stays bounded, the room plays on), and when it reads
+    again it decodes the newest frame from what it last received."""
+    import socket as socket_
+
+    from igym import render
+    from igym.server.rooms import LAG_BYTES
+    experiment = load(monkeypatch, steps=1800)
+    path = tmp_path / "lag.sqlite"
+
+    async def main():
+        server, task, url, _ = await start(experiment, path)
+        try:
+            # The slow client's socket gets a small receive buffer before it connects (shrinking
+            # it later can stall TCP's window), so its lag shows within seconds.
+            raw = socket_.socket()
+            raw.setsockopt(socket_.SOL_SOCKET, socket_.SO_RCVBUF, 4096)
+            raw.connect(("127.0.0.1", int(url.rsplit(":", 1)[1])))
+            slow = RawClient(url, "slow")
+            slow.connection = await connect(url, sock=raw, compression=None, ping_interval=None)
+            await slow.connection.send(wire.pack({"t": "hello", "v": wire.PROTOCOL_VERSION, "pid": "slow"}))
+            slow.reader = asyncio.create_task(slow._read())
+            fast = await RawClient(url, "fast").open()
+            await slow.wait_for("frame", count=5)
+            member = server.participants["slow"].member
+            room = server.participants["slow"].room
+            server_side = server.participants["slow"].connection.transport
+            server_side.get_extra_info("socket").setsockopt(socket_.SOL_SOCKET, socket_.SO_SNDBUF, 4096)
+            slow.connection.transport.pause_reading()  # the client stops reading its socket
+            deadline = time.monotonic() + 40
+            while room.frame_number - member.sent < 30:  # frames are being skipped for it
+                assert time.monotonic() < deadline, (room.frame_number, member.sent,
+                                                     server_side.get_write_buffer_size())
+                await asyncio.sleep(0.1)
+            buffered = server_side.get_write_buffer_size()
+            skipped_from = member.sent
+            await asyncio.sleep(1.0)
+            assert member.sent == skipped_from  # nothing more was queued for it …
+            # … so the buffer grows by a ping or two (13 B each) at most, not by frames
+            assert server_side.get_write_buffer_size() <= buffered + 64
+            fast_frames = len(fast.seen("frame"))
+            slow.connection.transport.resume_reading()
+            await asyncio.sleep(2.0)
+            assert len(fast.seen("frame")) > fast_frames + 30  # the other player's game went on
+            frames = slow.seen("frame")
+            decoded = None
+            for message in frames:  # every frame it got decodes against the one before
+                decoded = render.decode(message["d"], decoded if message["base"] >= 0 else None)
+            assert frames[-1]["n"] > skipped_from + 30  # it caught up with the newest picture
+            numbers = [m["n"] for m in frames]
+            assert len(numbers) < frames[-1]["n"] + 1  # and skipped frames rather than replaying them all
+            return buffered
+        finally:
+            await stop(server, task)
+
+    buffered = asyncio.run(main())
+    assert buffered < LAG_BYTES + 4096
