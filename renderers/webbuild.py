@@ -1,0 +1,449 @@
+"""``build_web.sh EXPERIMENT``: stage an experiment and build its pygbag web page.
+
+    build_web.sh EXPERIMENT [--out build/web] [--offline] [--server wss://HOST/PATH]
+                 [--serve] [--port N] [--no-vendor] [--gui-fonts latin|all]
+                 [--staging DIR] [--stage-only]
+
+Steps: (1) import the experiment in a subprocess to check it and to learn which
+pure-Python packages it needs; (2) stage a clean folder — a generated ``main.py``, the
+igym core, the renderers as ``igym/renderers``, the experiment's package with its assets,
+the policies it names, and those packages vendored from this environment; (3) run
+``python -m pygbag --build`` on that folder (never on the repo: pygbag packs whatever it
+finds and runs ``black`` over it when black is installed); (4) copy ``build/web`` to
+``--out`` and print the sizes. ``--serve`` then serves ``--out`` on 127.0.0.1.
+
+This file is a build tool: it is not staged into the page. Mistakes end with one line
+and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import html
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WEB = Path(__file__).resolve().parent / "web"
+CDN = "https://pygame-web.github.io/cdn/0.9.3/"
+MARKER = ".igym-staging"  # pygbag skips dot files, so the marker never reaches the apk
+
+# Compiled packages that are not vendored: numpy is declared in main.py (PEP 723) and
+# installed by the runtime, pygame is pygbag's own, onnxruntime becomes onnxruntime-web.
+NATIVE = {"numpy", "pygame", "onnxruntime"}
+SKIP_DIRS = {"tests", "test", "__pycache__", ".pytest_cache", "node_modules", ".git", ".mypy_cache",
+             ".ruff_cache", "build", "dist", "igym-data", "__pyinstaller"}
+SKIP_SUFFIXES = {".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".sqlite", ".sqlite-journal", ".sqlite-wal",
+                 ".pyi", ".egg-info"}
+# pygame_gui's fonts for other scripts (Japanese, Korean, Chinese ~39 MB; Arabic, Hebrew, Georgian) are
+# only loaded for those locales.
+GUI_CJK_FONTS = ("NotoSansJP", "NotoSansKR", "NotoSansSC", "NotoSansArabic", "NotoSansHebrew", "NotoSansGeorgian")
+
+
+class BuildError(Exception):
+    """A mistake the user can fix: one line, exit code 2."""
+
+
+# ---------------------------------------------------------------------------------------------- discovery
+
+PROBE = r"""
+import json, os, site, sys, sysconfig
+before = set(sys.modules)
+root, experiment_file = sys.argv[1], sys.argv[2]
+sys.path.insert(0, root)
+out = {}
+try:
+    from igym.errors import IgymError
+    from igym.loader import load_experiment
+    import igym.data, igym.scenes, igym.renderers.app, igym.renderers.pages, igym.renderers.study  # main.py's
+    import igym.renderers.window
+    experiment = load_experiment(experiment_file)
+except Exception as error:
+    out["error"] = str(error) if type(error).__name__ == "ExperimentError" else f"{type(error).__name__}: {error}"
+    print("IGYM-PROBE " + json.dumps(out))
+    sys.exit(0)
+out["id"] = experiment.id
+onnx = []
+for game in experiment.games():
+    for seat in game.seats.values():
+        path = seat if isinstance(seat, str) else getattr(seat, "path", None)
+        if isinstance(path, (str, os.PathLike)) and str(path).endswith(".onnx"):
+            onnx.append(os.path.abspath(str(path)))
+    try:  # an env may import what it needs only when it is built
+        env = game.env() if callable(game.env) else game.env
+        if hasattr(env, "reset"):
+            env.reset(seed=0)
+        if game.render is not None:
+            game.render(env)
+    except Exception as error:  # noqa: BLE001
+        out.setdefault("warnings", []).append(f"building {game.name}'s env: {type(error).__name__}: {error}")
+out["onnx"] = onnx
+places = {os.path.realpath(p) for p in site.getsitepackages() + [site.getusersitepackages(),
+          sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]}
+found = {}
+for name in sorted(set(sys.modules) - before):
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    if not file:
+        continue
+    real = os.path.realpath(file)
+    place = next((p for p in places if real.startswith(p + os.sep)), None)
+    if place is None:
+        continue
+    top = name.split(".")[0]
+    if top in found or top.startswith("__editable__") or top in ("igym", "examples", "_distutils_hack"):
+        continue
+    first = os.path.relpath(real, place).split(os.sep)[0]
+    found[top] = os.path.join(place, first)
+out["packages"] = found
+out["numpy"] = "numpy" in sys.modules
+print("IGYM-PROBE " + json.dumps(out))
+"""
+
+
+def probe(experiment: Path) -> dict:
+    """Import the experiment in a clean subprocess: its id, ONNX seats and site-packages imports."""
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", PYTHONDONTWRITEBYTECODE="1",
+               PYGAME_HIDE_SUPPORT_PROMPT="1")
+    done = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), str(experiment)], capture_output=True,
+                          text=True, env=env, cwd=str(ROOT), timeout=300)
+    for line in done.stdout.splitlines():
+        if line.startswith("IGYM-PROBE "):
+            result = json.loads(line[len("IGYM-PROBE "):])
+            if "error" in result:
+                raise BuildError(result["error"])
+            return result
+    tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    raise BuildError(f"{experiment}: importing it failed ({tail})")
+
+
+# ------------------------------------------------------------------------------------------------ staging
+
+
+def _skip(path: Path) -> bool:
+    return path.name in SKIP_DIRS or path.suffix in SKIP_SUFFIXES or path.name.startswith(".")
+
+
+def copy_tree(src: Path, dst: Path, *, skip_names: tuple[str, ...] = (), skip_dirs: set[str] = SKIP_DIRS) -> int:
+    """Copy ``src`` to ``dst`` without tests, caches, compiled files and data files; returns bytes copied."""
+    total = 0
+    for folder, dirs, files in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if d not in skip_dirs and not d.startswith(".") and not d.endswith(".egg-info"))
+        here = Path(folder)
+        target = dst / here.relative_to(src)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in sorted(files):
+            file = here / name
+            if _skip(file) or any(name.startswith(prefix) for prefix in skip_names):
+                continue
+            shutil.copy2(file, target / name)
+            total += file.stat().st_size
+    return total
+
+
+def package_chain(experiment: Path) -> tuple[Path, list[Path]]:
+    """(folder above the package chain, package folders from the outermost in) — as igym.loader does."""
+    chain = []
+    folder = experiment.parent
+    while (folder / "__init__.py").exists():
+        chain.insert(0, folder)
+        folder = folder.parent
+    return folder, chain
+
+
+def referenced_policies(experiment: Path, chain: list[Path], seats: list[str]) -> list[Path]:
+    """policies/*.onnx named by the experiment's folder's Python files or used as seats."""
+    policies = ROOT / "policies"
+    if not policies.is_dir():
+        return []
+    available = {p.name: p for p in policies.glob("*.onnx")}
+    folder = chain[-1] if chain else experiment.parent
+    texts = [p.read_text(errors="replace") for p in folder.rglob("*.py") if not any(part in SKIP_DIRS for part in p.parts)]
+    names = {m for text in texts for m in re.findall(r"[\w.\-]+\.onnx", text)}
+    names |= {Path(s).name for s in seats}
+    chosen = [available[n] for n in sorted(names) if n in available]
+    if not chosen and any("policies" in text for text in texts):
+        chosen = sorted(available.values())  # named some other way: take them all
+    return chosen
+
+
+def render_main(experiment_rel: str, experiment_id: str, server: str | None, numpy: bool) -> str:
+    text = (WEB / "main.py.tmpl").read_text()
+    pep723 = '# /// script\n# dependencies = ["numpy"]\n# ///\n' if numpy else ""
+    values = {"{{PEP723}}": pep723, "{{NUMPY_IMPORT}}": "\nimport numpy  # noqa: F401 — declared above for pygbag\n" if numpy else "",
+              "{{EXPERIMENT_FILE}}": repr(experiment_rel), "{{EXPERIMENT_ID_REPR}}": repr(experiment_id),
+              "{{EXPERIMENT_ID}}": experiment_id, "{{SERVER_URL}}": repr(server)}
+    for key, value in values.items():
+        text = text.replace(key, value)
+    return text
+
+
+def prepare_staging(path: Path | None) -> Path:
+    if path is None:
+        staging = Path(tempfile.mkdtemp(prefix="igym-web-"))
+    else:
+        staging = path.resolve()
+        if staging == ROOT or ROOT.is_relative_to(staging):
+            raise BuildError(f"--staging {path}: that is the repo (or holds it) — give a folder of its own")
+        if staging.exists() and any(staging.iterdir()):
+            if not (staging / MARKER).exists():
+                raise BuildError(f"--staging {path}: not empty and not made by build_web.sh — give a new folder")
+            shutil.rmtree(staging)
+        staging.mkdir(parents=True, exist_ok=True)
+    (staging / MARKER).write_text("made by build_web.sh\n")
+    return staging
+
+
+def stage(experiment: Path, staging: Path, info: dict, *, server: str | None, vendor: bool,
+          gui_fonts: str) -> dict:
+    """Fill ``staging``; returns what went in (sizes in bytes)."""
+    report: dict = {"vendored": {}, "vendored_paths": {}, "skipped": {}, "policies": {}}
+    # igym core: igym/*.py, and the renderers as igym.renderers (the installed layout).
+    (staging / "igym").mkdir()
+    for file in sorted((ROOT / "igym").glob("*.py")):
+        shutil.copy2(file, staging / "igym" / file.name)
+    copy_tree(ROOT / "renderers", staging / "igym" / "renderers", skip_dirs=SKIP_DIRS | {"web"},
+              skip_names=("webbuild.py",))
+    # The experiment's package with its assets, and each parent package's __init__.py.
+    top, chain = package_chain(experiment)
+    if chain:
+        for outer in chain[:-1]:
+            target = staging / outer.relative_to(top)
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(outer / "__init__.py", target / "__init__.py")
+        copy_tree(chain[-1], staging / chain[-1].relative_to(top))
+        experiment_rel = experiment.relative_to(top).as_posix()
+    else:  # a lone experiment file: its folder (assets are relative to it)
+        copy_tree(experiment.parent, staging / experiment.parent.name)
+        experiment_rel = f"{experiment.parent.name}/{experiment.name}"
+    # Policies the experiment names, at the same place relative to the files as in the repo.
+    for policy in referenced_policies(experiment, chain, info.get("onnx", [])):
+        (staging / "policies").mkdir(exist_ok=True)
+        shutil.copy2(policy, staging / "policies" / policy.name)
+        report["policies"][policy.name] = policy.stat().st_size
+    for onnx in info.get("onnx", []):
+        if not Path(onnx).exists():
+            continue
+        inside = [p for p in (staging / "policies" / Path(onnx).name,) if p.exists()]
+        in_package = chain and Path(onnx).resolve().is_relative_to(chain[-1])
+        if not inside and not in_package:
+            report.setdefault("warnings", []).append(f"policy {onnx} is outside policies/ and the experiment's "
+                                                     f"folder: not staged")
+    # Pure-Python dependencies, vendored next to main.py.
+    for name, source in sorted(info.get("packages", {}).items()):
+        src = Path(source)
+        if name in NATIVE or src.name.split(".")[0] in NATIVE or name.startswith("_"):
+            report["skipped"][name] = "compiled: provided by the page's runtime (see main.py)"
+            continue
+        if src.suffix in (".so", ".pyd"):
+            report["skipped"][name] = "compiled extension module: not vendored"
+            continue
+        if not vendor:
+            report["skipped"][name] = "--no-vendor"
+            continue
+        if src.is_dir():
+            skip = GUI_CJK_FONTS if name == "pygame_gui" and gui_fonts != "all" else ()
+            report["vendored"][name] = copy_tree(src, staging / src.name, skip_names=skip)
+            report["vendored_paths"][name] = src.name
+        else:
+            report["vendored_paths"][name] = src.name
+            shutil.copy2(src, staging / src.name)
+            report["vendored"][name] = src.stat().st_size
+    (staging / "main.py").write_text(render_main(experiment_rel, info["id"], server, info.get("numpy", False)
+                                                 or bool(info.get("onnx"))))
+    report["experiment_rel"] = experiment_rel
+    return report
+
+
+# -------------------------------------------------------------------------------------------------- build
+
+
+def app_name(experiment_id: str) -> str:
+    """The staged folder's name, which pygbag 0.9.3 uses for the archive (<name>.apk), lowercased."""
+    return re.sub(r"[^a-z0-9_-]+", "-", experiment_id.lower()).strip("-") or "igym"
+
+
+def run_pygbag(staging: Path, experiment_id: str, offline: bool) -> Path:
+    try:
+        import pygbag  # noqa: F401
+    except ImportError:
+        raise BuildError("pygbag is not installed — pip install pygbag (or pip install -e . in the repo)") from None
+    command = [sys.executable, "-m", "pygbag", "--build", "--no_opt", "--ume_block", "0", "--title", experiment_id,
+               "--app_name", app_name(experiment_id), "--icon", str(WEB / "favicon.png")]
+    if offline:
+        command += ["--template", str(WEB / "index.tmpl")]
+    command.append(str(staging))
+    # The CWD is the staging folder: pygbag reads pygbag.ini from the CWD.
+    done = subprocess.run(command, cwd=str(staging), capture_output=True, text=True, timeout=600)
+    web = staging / "build" / "web"
+    if done.returncode != 0 or not (web / "index.html").exists():
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+        raise BuildError(f"pygbag failed (exit {done.returncode}): {tail}")
+    return web
+
+
+def cdn_reachable(timeout: float = 5.0) -> bool:
+    import urllib.request
+    try:
+        with urllib.request.urlopen(CDN + "default.tmpl", timeout=timeout) as answer:
+            return answer.status == 200
+    except Exception:  # noqa: BLE001 — no network, DNS, proxy: all the same here
+        return False
+
+
+def add_server(index: Path, server: str | None) -> None:
+    """Name the configured server in index.html: a <meta> tag and a JS global (None: no server)."""
+    value = html.escape(server or "", quote=True)
+    tag = (f'<meta name="igym-server" content="{value}">\n'
+           f"<script>window.IGYM_SERVER = {json.dumps(server)};</script>\n")
+    text = index.read_text()
+    at = text.find("</head>")
+    text = text[:at] + tag + text[at:] if at >= 0 else tag + text
+    index.write_text(text)
+
+
+def publish(web: Path, out: Path) -> None:
+    out = out.resolve()
+    if out == ROOT or ROOT.is_relative_to(out):
+        raise BuildError(f"--out {out}: that is the repo (or holds it) — give a folder such as build/web")
+    if out.exists() and any(out.iterdir()):
+        if not (out / "index.html").exists():
+            raise BuildError(f"--out {out}: not empty and not an earlier build — give a new folder")
+        shutil.rmtree(out)
+    shutil.copytree(web, out, dirs_exist_ok=True)
+
+
+def sizes(out: Path, vendored: dict[str, str]) -> list[str]:
+    """Sizes to print; ``vendored`` maps package names to their staged top-level names."""
+    apk = next(out.glob("*.apk"))
+    total = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    groups: dict[str, int] = {}
+    with zipfile.ZipFile(apk) as archive:
+        for item in archive.infolist():
+            parts = item.filename.split("/")[1:]  # under assets/
+            group = "igym/renderers" if parts[:2] == ["igym", "renderers"] and len(parts) > 2 else parts[0]
+            groups[group] = groups.get(group, 0) + item.compress_size + 76 + 2 * len(item.filename)  # + zip headers
+    vendor_bytes = sum(groups.get(path, 0) for path in vendored.values())
+    lines = [f"apk: {apk.name} {apk.stat().st_size / 1024:.0f} KiB"
+             f" (without the vendored packages about {(apk.stat().st_size - vendor_bytes) / 1024:.0f} KiB)",
+             f"build: {out} {total / 1024:.0f} KiB in all (the apk, a .tar.gz of the same files, index.html, "
+             f"favicon.png)"]
+    big = sorted(((b, g) for g, b in groups.items()), reverse=True)[:8]
+    lines.append("apk by part (compressed): " + ", ".join(f"{g} {b / 1024:.0f} KiB" for b, g in big))
+    return lines
+
+
+def serve(out: Path, port: int) -> None:
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
+    handler.func.extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                                   ".wasm": "application/wasm", ".apk": "application/octet-stream",
+                                   ".js": "text/javascript", ".mjs": "text/javascript"}
+    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+        print(f"serving {out} on http://127.0.0.1:{port}/ (Ctrl+C stops; the page loads pygbag's runtime from its "
+              f"CDN, so this needs internet)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+
+
+# ---------------------------------------------------------------------------------------------------- CLI
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="build_web.sh", description="Build an igym experiment's pygbag web page.")
+    parser.add_argument("experiment", help="experiment file, e.g. examples/slime_volleyball/human_ai.py")
+    parser.add_argument("--out", default="build/web", help="where the page goes (default build/web)")
+    parser.add_argument("--offline", action="store_true",
+                        help="use the project's own page template (renderers/web/index.tmpl) instead of "
+                             "downloading pygbag's default one from its CDN")
+    parser.add_argument("--server", metavar="URL", help="igym server that collects the records, e.g. "
+                                                        "wss://host/path (default: the participant downloads them)")
+    parser.add_argument("--serve", action="store_true", help="serve --out on 127.0.0.1 afterwards")
+    parser.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    parser.add_argument("--no-vendor", action="store_true", help="leave the pure-Python dependencies out")
+    parser.add_argument("--gui-fonts", choices=("latin", "all"), default="latin",
+                        help="pygame_gui fonts to ship: latin (default; drops the fonts of other scripts, 40 MB) or all")
+    parser.add_argument("--staging", metavar="DIR", help="stage in DIR/<app name> and keep it (default: a temp "
+                                                         "dir, removed)")
+    parser.add_argument("--stage-only", action="store_true", help="stage (needs --staging) but do not run pygbag")
+    return parser.parse_args(argv)
+
+
+def build(args: argparse.Namespace) -> int:
+    experiment = Path(args.experiment)
+    if not experiment.is_file():
+        raise BuildError(f"{args.experiment}: no such file — give an experiment file (.py), "
+                         f"e.g. examples/slime_volleyball/human_ai.py")
+    if experiment.suffix != ".py":
+        raise BuildError(f"{args.experiment}: not a .py file — give an experiment file")
+    if args.server and not re.match(r"^wss?://[^\s/]+", args.server):
+        raise BuildError(f"--server {args.server}: give a WebSocket URL such as wss://host/path")
+    if args.stage_only and not args.staging:
+        raise BuildError("--stage-only keeps nothing without --staging DIR")
+    experiment = experiment.resolve()
+    info = probe(experiment)
+    for warning in info.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    if not args.offline and not args.stage_only and not cdn_reachable():
+        raise BuildError(f"cannot reach pygbag's CDN ({CDN}) for its page template — use --offline for the "
+                         f"project's own template")
+    container = prepare_staging(Path(args.staging) if args.staging else None)
+    staging = container / app_name(info["id"])  # pygbag names the archive after this folder
+    staging.mkdir()
+    try:
+        report = stage(experiment, staging, info, server=args.server, vendor=not args.no_vendor,
+                       gui_fonts=args.gui_fonts)
+        for warning in report.get("warnings", []):
+            print(f"warning: {warning}", file=sys.stderr)
+        print(f"staged {info['id']} in {staging}")
+        if report["vendored"]:
+            print("vendored: " + ", ".join(f"{n} {b / 1024:.0f} KiB" for n, b in
+                                           sorted(report["vendored"].items(), key=lambda x: -x[1])))
+        for name, why in report["skipped"].items():
+            print(f"not vendored: {name} ({why})")
+        if report["policies"]:
+            print("policies: " + ", ".join(f"{n} {b / 1024:.0f} KiB" for n, b in report["policies"].items()))
+        if args.stage_only:
+            return 0
+        web = run_pygbag(staging, info["id"], args.offline)
+        out = Path(args.out)
+        publish(web, out)
+        add_server(out / "index.html", args.server)
+    finally:
+        if not args.staging:
+            shutil.rmtree(container, ignore_errors=True)
+    for line in sizes(out, report["vendored_paths"]):
+        print(line)
+    if not args.offline:
+        print("note: index.html uses pygbag's default template from its CDN")
+    if args.serve:
+        serve(out.resolve(), args.port)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return build(args)
+    except BuildError as error:
+        print(f"build_web.sh: {error}", file=sys.stderr)
+        return 2
+    except subprocess.TimeoutExpired as error:
+        print(f"build_web.sh: {error.cmd[0]} took too long ({error.timeout} s)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
