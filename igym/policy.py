@@ -224,8 +224,117 @@ class _OrtBackend:
         return _ONNX_TO_NUMPY.get(self._inputs[name].type, "float32")
 
 
-def _open_backend(path: str, threads: int) -> _OrtBackend:
-    """The runtime for this platform (onnxruntime natively; the browser's comes later)."""
+class _Flat:
+    """A tensor as plain Python data: a flat list of numbers and a shape (no numpy).
+
+    What :class:`OnnxPolicy` feeds :class:`_OrtWebBackend` and gets back from it when
+    numpy is missing (Pyodide's npm core has no numpy wheel).
+    """
+
+    __slots__ = ("values", "shape", "dtype")
+
+    def __init__(self, values: list, shape: list[int], dtype: str = "float32") -> None:
+        self.values, self.shape, self.dtype = values, shape, dtype
+
+
+# onnxruntime-web's element type names (Tensor.type, inputMetadata[].type) → numpy dtype names.
+_ORT_WEB_TYPES = {"float32": "float32", "float64": "float64", "float16": "float16", "int64": "int64",
+                  "int32": "int32", "bool": "bool"}
+_TYPED_ARRAYS = {"float32": "Float32Array", "float64": "Float64Array", "int32": "Int32Array",
+                 "int64": "BigInt64Array", "bool": "Uint8Array"}
+
+
+class _OrtWebBackend:  # pragma: no cover — runs in Chromium (tests/test_web_harness.py)
+    """onnxruntime-web in the browser (Pyodide), with the same interface as :class:`_OrtBackend`.
+
+    The page loads onnxruntime-web with a script tag (``<script src="ort/ort.wasm.min.js">``,
+    the wasm backend only, global ``ort``) and points ``ort.env.wasm.wasmPaths`` at the
+    folder serving ``ort-wasm-simd-threaded.{mjs,wasm}``. Sessions use the wasm execution
+    provider with ``numThreads = 1`` (no SharedArrayBuffer or cross-origin isolation needed).
+
+    Tensors travel as :class:`_Flat` (flat lists): no numpy. onnxruntime-web's
+    ``InferenceSession.create`` and ``run`` return promises while ``OnnxPolicy.act`` is
+    sync, so they are awaited with ``pyodide.ffi.run_sync`` (WebAssembly JSPI: Chromium
+    ≥ 137; Python must have been entered through an async call — ``runPythonAsync`` or an
+    asyncio task of the page, which is how a page's game loop runs). Without JSPI (older
+    browsers, pygbag) building the policy raises a PolicyError saying so.
+    """
+
+    name = "onnxruntime-web"
+
+    def __init__(self, path: str, threads: int) -> None:
+        from . import web
+        js = web.js
+        ort = getattr(js, "ort", None)
+        if ort is None:
+            raise PolicyError(f"OnnxPolicy({path}) needs onnxruntime-web in the page — add "
+                              f"<script src=\"ort/ort.wasm.min.js\"></script> and set ort.env.wasm.wasmPaths")
+        if web.RUNTIME != "pyodide" or not web.can_run_sync():
+            raise PolicyError(f"OnnxPolicy({path}): this browser runtime cannot wait for onnxruntime-web from "
+                              f"sync code (needs Pyodide with WebAssembly JSPI, Chromium ≥ 137, and the game "
+                              f"loop running in an asyncio task)")
+        from pyodide.ffi import to_js
+        self._js, self._to_js, self._run_sync = js, to_js, web.run_sync
+        self.version = str(getattr(getattr(ort.env, "versions", None), "web", "") or "")
+        try:
+            ort.env.wasm.numThreads = 1  # effective before the first session
+        except Exception:  # noqa: BLE001 — a frozen env after the first session
+            pass
+        with open(path, "rb") as model_file:
+            data = model_file.read()
+        options = to_js({"executionProviders": ["wasm"], "graphOptimizationLevel": "all"},
+                        dict_converter=js.Object.fromEntries)
+        try:
+            self.session = web.run_sync(ort.InferenceSession.create(to_js(data), options))
+        except Exception as error:  # noqa: BLE001 — a JS Error
+            raise PolicyError(f"OnnxPolicy({path}): onnxruntime-web cannot load it ({str(error)[:200]}) "
+                              f"— check that it is an ONNX model file") from None
+        session = self.session
+        self.input_names = [str(name) for name in session.inputNames]
+        self.output_names = [str(name) for name in session.outputNames]
+        self._meta: dict[str, tuple[list[int | None], str]] = {}
+        for meta in (getattr(session, "inputMetadata", None) or []):
+            shape = [int(d) if isinstance(d, (int, float)) and d >= 0 else None for d in (meta.shape or [])]
+            self._meta[str(meta.name)] = (shape, _ORT_WEB_TYPES.get(str(meta.type), "float32"))
+        self._Tensor = ort.Tensor
+        self._arrays = {dtype: getattr(js, name) for dtype, name in _TYPED_ARRAYS.items()}
+
+    def input_shape(self, name: str) -> list[int | None]:
+        return list(self._meta.get(name, ([None], "float32"))[0])
+
+    def input_dtype(self, name: str) -> str:
+        return self._meta.get(name, ([None], "float32"))[1]
+
+    def run(self, fetch: list[str], feeds: dict[str, "_Flat"]) -> list["_Flat"]:
+        js, to_js = self._js, self._to_js
+        tensors = js.Object.new()
+        for name, tensor in feeds.items():
+            values = tensor.values
+            if tensor.dtype == "int64":
+                values = [js.BigInt(int(v)) for v in values]
+            array = self._arrays.get(tensor.dtype, self._arrays["float32"]).new(to_js(values))
+            setattr(tensors, name, self._Tensor.new(tensor.dtype if tensor.dtype in _TYPED_ARRAYS else "float32",
+                                                    array, to_js(tensor.shape)))
+        results = self._run_sync(self.session.run(tensors, to_js(fetch)))
+        out = []
+        for name in fetch:
+            result = getattr(results, name)
+            dtype = _ORT_WEB_TYPES.get(str(result.type), "float32")
+            data = result.data
+            values = [int(v) for v in js.Array.from_(data)] if dtype == "int64" else data.to_py().tolist()
+            out.append(_Flat(values, [int(d) for d in result.dims], dtype))
+        return out
+
+
+def _open_backend(path: str, threads: int) -> _OrtBackend | _OrtWebBackend:
+    """The runtime for this platform: onnxruntime when it imports; in a browser without it,
+    onnxruntime-web through the page (:class:`_OrtWebBackend`)."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        from . import web
+        if web.IN_BROWSER:
+            return _OrtWebBackend(path, threads)
     return _OrtBackend(path, threads)
 
 
@@ -276,9 +385,14 @@ class OnnxPolicy:
         try:
             import numpy
         except ImportError:
-            raise PolicyError(f"{where} needs numpy — pip install numpy onnxruntime") from None
-        self._np = numpy
+            from . import web
+            if not web.IN_BROWSER:
+                raise PolicyError(f"{where} needs numpy — pip install numpy onnxruntime") from None
+            numpy = None  # the browser: onnxruntime-web takes plain lists (see _OrtWebBackend)
         backend = self.backend = _open_backend(self.path, threads)
+        if backend.name != "onnxruntime":
+            numpy = None  # tensors travel as plain lists (_Flat) to and from the page's runtime
+        self._np = numpy
 
         for name in state_inputs:
             _check_name(where, "state input", name, backend.input_names, "state_inputs")
@@ -317,6 +431,9 @@ class OnnxPolicy:
         # filled in place through a flat view, so a call allocates no input array. When a
         # non-batch dimension is dynamic the size is unknown and each call builds the array.
         shape = backend.input_shape(input_name)
+        if numpy is None:
+            self._init_plain(shape)
+            return
         self._dtype = numpy.dtype(backend.input_dtype(input_name))
         self._shape = [1 if dim is None else dim for dim in shape]
         known = all(dim is not None for dim in shape[1:]) and (len(shape) != 1 or shape[0] is not None)
@@ -390,6 +507,52 @@ class OnnxPolicy:
                               f"pass preprocess= to convert it")
         self._flat[:] = flat
 
+    # --- without numpy (the browser): tensors as flat lists --------------------------------
+
+    def _init_plain(self, shape: list[int | None]) -> None:
+        backend = self.backend
+        self._dtype = backend.input_dtype(self.input_name)
+        self._shape = [1 if dim is None else dim for dim in shape]
+        known = all(dim is not None for dim in shape[1:]) and (len(shape) != 1 or shape[0] is not None)
+        self.obs_size = math.prod(self._shape) if known else None
+        self._feeds = {}
+        self._fetch = [self.output_name, *self.state_outputs]
+        self._run = backend.run
+        self._draw = self.sampler.softmax_sample
+        self._state_shapes = [([1 if d is None else d for d in backend.input_shape(n)], backend.input_dtype(n))
+                              for n in self.state_inputs]
+        self.reset = self._reset_plain  # type: ignore[method-assign]
+        self.scores = self._scores_plain  # type: ignore[method-assign]
+        self.reset()
+
+    def _reset_plain(self) -> None:
+        for name, (shape, dtype) in zip(self.state_inputs, self._state_shapes):
+            self._feeds[name] = _Flat([0] * math.prod(shape), shape, dtype)
+
+    def _scores_plain(self, observation: Any) -> list[float]:
+        if self.preprocess is not None:
+            observation = self.preprocess(observation)
+        try:
+            values = _flatten(observation)
+        except (TypeError, ValueError) as error:
+            raise PolicyError(f"{self._where}: the observation ({type(observation).__name__}) is not "
+                              f"numbers the model's input {self.input_name!r} can take ({error}) — "
+                              f"pass preprocess= to convert it") from None
+        if self.obs_size is None:
+            shape = [1, len(values)] if len(self._shape) == 2 else [len(values)]
+        else:
+            if len(values) != self.obs_size:
+                raise PolicyError(f"{self._where}: observation has {len(values)} numbers, the model's input "
+                                  f"{self.input_name!r} takes {self.obs_size} (shape {self._shape}) — "
+                                  f"pass preprocess= to convert it")
+            shape = self._shape
+        feeds = self._feeds
+        feeds[self.input_name] = _Flat(values, shape, self._dtype)
+        results = self._run(self._fetch, feeds)
+        for name, value in zip(self.state_inputs, results[1:]):
+            feeds[name] = value
+        return list(results[0].values)
+
     def describe(self) -> dict[str, Any]:
         """What the data records about this AI, so a study can say which one it used."""
         return {"kind": "onnx", "path": self.path, "sha256": self.sha256, "input": self.input_name,
@@ -399,6 +562,28 @@ class OnnxPolicy:
 
     def __repr__(self) -> str:
         return f"OnnxPolicy({self.path!r}, sample={self.sample!r})"
+
+
+def _flatten(value: Any) -> list:
+    """Nested lists/tuples (or anything with ``tolist``) of numbers as one flat list."""
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        value = tolist()
+    if isinstance(value, (int, float)):
+        return [value]
+    out: list = []
+    stack = [iter(value)]
+    while stack:
+        for item in stack[-1]:
+            if isinstance(item, (list, tuple)):
+                stack.append(iter(item))
+                break
+            if not isinstance(item, (int, float)):
+                raise TypeError(f"{type(item).__name__} is not a number")
+            out.append(item)
+        else:
+            stack.pop()
+    return out
 
 
 def _check_name(where: str, what: str, name: str, names: list[str], option: str) -> None:

@@ -24,7 +24,7 @@ import dataclasses
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Iterable, Mapping, NamedTuple, Sequence, Union
 
-import msgpack
+from .packing import pack, unpack
 
 Color = tuple[int, ...]
 Point = tuple[float, float]
@@ -287,14 +287,12 @@ def encode(frame: Frame, previous: Frame | None = None) -> bytes:
     expected += [i for i in ids if i not in before]
     order = None if expected == ids else ids
     hud = None if previous is not None and previous.hud == frame.hud else [list(p) for p in frame.hud]
-    return msgpack.packb([frame.episode, frame.step, hud, changed, removed, order],
-                         use_bin_type=True)
+    return pack([frame.episode, frame.step, hud, changed, removed, order])
 
 
 def decode(data: bytes, previous: Frame | None = None) -> Frame:
     """Rebuild the frame that :func:`encode` turned into ``data`` against ``previous``."""
-    episode, step, hud, changed, removed, order = msgpack.unpackb(
-        data, raw=False, strict_map_key=False, use_list=True)
+    episode, step, hud, changed, removed, order = unpack(data)
     shapes: dict[str, Shape] = {s.id: s for s in previous.shapes} if previous is not None else {}
     for gone in removed:
         del shapes[gone]

@@ -36,7 +36,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgpack
+from .packing import pack as _pack
+from .packing import unpack as _unpack
 
 PROTOCOL_VERSION = 2  # 2: frames are no longer acknowledged
 MAX_MESSAGE_BYTES = 16384  # what a client may send (a page of answers fits); server frames are not capped
@@ -66,12 +67,12 @@ class ProtocolError(Exception):
 
 
 def pack(message: dict[str, Any]) -> bytes:
-    return msgpack.packb(message, use_bin_type=True)
+    return _pack(message)
 
 
 def unpack(data: bytes) -> dict[str, Any]:
     """Decode a server message (the client side trusts the server's schema)."""
-    return msgpack.unpackb(data, raw=False, strict_map_key=False)
+    return _unpack(data)
 
 
 def _int(message: dict, field: str, low: int, high: int) -> int:
@@ -109,6 +110,8 @@ def parse_client(data: Any) -> dict[str, Any]:
         raise ProtocolError(f"message of {len(data)} bytes is over the {MAX_UPLOAD_BYTES}-byte limit",
                             CLOSE_TOO_BIG)
     try:
+        import msgpack  # the server's side: strict parsing of untrusted bytes
+
         message = msgpack.unpackb(data, raw=False, strict_map_key=True)
     except Exception as error:  # noqa: BLE001 — msgpack raises many kinds
         raise ProtocolError(f"not msgpack: {type(error).__name__}") from None

@@ -165,8 +165,11 @@ class IgymServer:
                 raise wire.ProtocolError(f"protocol version {hello['v']} is not {wire.PROTOCOL_VERSION}: "
                                          f"update the client", wire.CLOSE_VERSION)
             participant = self._attach(hello, connection)
-            await participant.send({"t": "welcome", "pid": participant.pid, "token": participant.token,
-                                    "experiment": self.experiment.id})
+            welcome = {"t": "welcome", "pid": participant.pid, "token": participant.token,
+                       "experiment": self.experiment.id}
+            if hello.get("mode") == "upload":  # a page that runs the study itself balances conditions with this
+                welcome["conditions"] = self.sink.condition_counts(self.experiment.id)
+            await participant.send(welcome)
             if participant.room is not None and participant.member is not None:
                 await participant.room.rejoined(participant.member)
             if participant.page is not None:
