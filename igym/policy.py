@@ -326,15 +326,18 @@ class _OrtWebBackend:  # pragma: no cover — runs in Chromium (tests/test_web_h
         return out
 
 
-def _open_backend(path: str, threads: int) -> _OrtBackend | _OrtWebBackend:
-    """The runtime for this platform: onnxruntime when it imports; in a browser without it,
-    onnxruntime-web through the page (:class:`_OrtWebBackend`)."""
+def _open_backend(path: str, threads: int) -> Any:
+    """The runtime for this platform: onnxruntime when it imports; in a Pyodide page that
+    loaded onnxruntime-web and can wait for it (JSPI), :class:`_OrtWebBackend`; anywhere
+    else (pygbag, a machine without onnxruntime) the pure-Python :mod:`igym.onnxlite`."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
         from . import web
-        if web.IN_BROWSER:
+        if web.RUNTIME == "pyodide" and getattr(web.js, "ort", None) is not None and web.can_run_sync():
             return _OrtWebBackend(path, threads)
+        from .onnxlite import LiteBackend
+        return LiteBackend(path, threads)
     return _OrtBackend(path, threads)
 
 

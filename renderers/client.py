@@ -19,10 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pygame
-import websockets
-from websockets.asyncio.client import connect
 
-from igym import render, wire
+from igym import render, web, wire
 from igym.autopilot import Autopilot
 
 from .app import Pacer
@@ -49,6 +47,8 @@ class ClientState:
     frames_received: int = 0
     bytes_received: int = 0
     page: dict[str, Any] | None = None  # the page the server shows us now
+    close_code: int | None = None  # how the server closed the last connection
+    close_reason: str = ""
     answered: dict[str, dict[str, Any]] = field(default_factory=dict)  # visit id → our page message
 
 
@@ -56,19 +56,28 @@ async def _reply(connection: Any, message: dict[str, Any]) -> None:
     """Send a pong; if the server is closing, keep reading what it already sent."""
     try:
         await connection.send(wire.pack(message))
-    except websockets.ConnectionClosed:
+    except web.ConnectionClosed:
         pass
 
 
 async def _receive(connection: Any, state: ClientState) -> None:
-    async for data in connection:
-        message = wire.unpack(data)
+    """Read server messages until the connection closes (its code and reason are kept)."""
+    try:
+        while True:
+            await _handle(connection, state, wire.unpack(await connection.recv()))
+    except web.ConnectionClosed as closed:
+        state.close_code, state.close_reason = closed.code, closed.reason
+
+
+async def _handle(connection: Any, state: ClientState, message: dict[str, Any]) -> None:
+    """Act on one server message (frames are decoded here, pages queued for the loop)."""
+    if True:  # noqa: SIM108 — one block, as it was inside the read loop
         kind = message.get("t")
         if kind == "frame":
             base = message["base"]
             previous = state.frames.get(base) if base >= 0 else None
             if base >= 0 and previous is None:
-                continue  # a base we never had (cannot happen over one TCP connection): skip
+                return  # a base we never had (cannot happen over one TCP connection): skip
             frame = render.decode(message["d"], previous)
             state.frames[message["n"]] = frame
             state.frames.pop(message["n"] - KEEP_FRAMES, None)
@@ -100,10 +109,9 @@ async def _receive(connection: Any, state: ClientState) -> None:
             state.status = message.get("reason", "error")
 
 
-def _final(connection: Any) -> bool:
-    """Whether the server closed this connection for good (not a network failure)."""
-    code = getattr(connection, "close_code", None)
-    return code in (wire.CLOSE_ENDED, wire.CLOSE_POLICY, wire.CLOSE_TOO_BIG, wire.CLOSE_VERSION, wire.CLOSE_REPLACED)
+def _final(state: ClientState) -> bool:
+    """Whether the server closed the connection for good (not a network failure)."""
+    return state.close_code in (wire.CLOSE_ENDED, wire.CLOSE_POLICY, wire.CLOSE_TOO_BIG, wire.CLOSE_VERSION, wire.CLOSE_REPLACED)
 
 
 class _Screen:
@@ -176,7 +184,10 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
     pacer = Pacer(display_fps)
     while state.end is None:
         try:
-            async with connect(url, compression=None, max_size=2**22, ping_interval=None) as connection:
+            connection = web.WebSocket()  # the browser's WebSocket in a web page, websockets natively
+            state.close_code, state.close_reason = None, ""
+            await connection.connect(url)
+            try:
                 await connection.send(wire.pack({"t": "hello", "v": wire.PROTOCOL_VERSION, "pid": pid,
                                                  **({"token": state.token} if state.token else {})}))
                 receiver = asyncio.create_task(_receive(connection, state))
@@ -186,7 +197,7 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                     if state.page is not None:
                         reply = await _show_page(screen, state, pacer, autopilot_seed)
                         if reply is None:
-                            await connection.close()
+                            connection.close()
                             state.end = {"outcome": "quit", "text": "quit"}
                             break
                         state.answered[reply["v"]] = reply
@@ -204,7 +215,7 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                         if event.kind in ("down", "up") and event.key in keys:
                             events.append((event.key, event.kind == "down"))
                         elif event.kind == "quit":
-                            await connection.close()
+                            connection.close()
                             state.end = {"outcome": "quit", "text": "quit"}
                         elif event.kind == "focus":
                             await connection.send(wire.pack({"t": "focus", "f": int(event.gained)}))
@@ -216,13 +227,15 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                             (held.add if down else held.discard)(key)
                             await connection.send(wire.pack({"t": "key", "seat": seat, "k": key, "d": int(down)}))
                     await asyncio.sleep(period)
-                receiver.result()
-        except (OSError, websockets.ConnectionClosed, websockets.InvalidHandshake):
+                await receiver
+            finally:
+                connection.close()
+        except (OSError, web.ConnectionClosed):
             pass
-        if state.end is None and _final(locals().get("connection")):
+        if state.end is None and _final(state):
             # The server closed on purpose (study complete, refused, wrong version): don't retry.
             state.end = {"outcome": "closed", "text": f"The server closed the connection: "
-                                                      f"{connection.close_reason or connection.close_code}"}
+                                                      f"{state.close_reason or state.close_code}"}
         if state.end is None:
             lost_since = lost_since or time.monotonic()
             if time.monotonic() - lost_since > max_reconnect_s:
