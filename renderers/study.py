@@ -41,6 +41,11 @@ class StudyOptions:
     max_steps: int | None = None
     experiment_file: str | None = None
     argv: tuple[str, ...] = ()
+    meta: dict[str, Any] | None = None  # more participant facts (a web page's STUDY_ID, SESSION_ID)
+    # A web page resumes after a reload: ``restore(experiment, pid)`` gives the saved run or
+    # None, ``save(run)`` keeps it after every visit change (igym.upload.load_run / save_run).
+    restore: Callable[[Any, str], Any] | None = None
+    save: Callable[[Any], None] | None = None
 
 
 @dataclass
@@ -104,9 +109,12 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
     page_quit = lab_quit if options.lab else None
     refresh = await measure_refresh(window, clock)
     meta = {"experiment_file": options.experiment_file, "device": device_facts(window, refresh),
-            "argv": list(options.argv), "lab": options.lab}
-    run = StudyRun(experiment, participant_id, condition=condition,
-                   condition_counts=sink.condition_counts(experiment.id), meta=meta, clock=clock_time)
+            "argv": list(options.argv), "lab": options.lab, **(options.meta or {})}
+    run = options.restore(experiment, participant_id) if options.restore is not None else None
+    if run is None:
+        run = StudyRun(experiment, participant_id, condition=condition,
+                       condition_counts=sink.condition_counts(experiment.id), meta=meta, clock=clock_time)
+    save = options.save or (lambda run: None)
     rng = random.Random(run.order_seed)
     sink.write(run.take_records())
     steps_left = options.max_steps
@@ -124,6 +132,7 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
 
     while not quit:
         visit = run.next_visit()
+        save(run)
         sink.write(run.take_records())
         if visit is None:
             break
@@ -181,10 +190,12 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
                     sink.write(run.take_records())
                     sink.commit()
                     await show_page(window, scene, clock, text_override=scene.declined_text, **page_args)
+        save(run)
         sink.write(run.take_records())
         sink.commit()  # the next scene starts only with this one on disk
     if quit:
         run.abort()
+    save(run)
     sink.write(run.take_records())
     sink.commit()
     return StudyResult(participant_id, run.status, run.completion_code, quit, total_steps)

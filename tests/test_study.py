@@ -443,3 +443,52 @@ def test_a_run_resumes_from_its_snapshot_without_repeating_visits():
     assert again.status == "completed"
     with pytest.raises(ExperimentError, match="cannot resume"):
         StudyRun.restore(Experiment(id="other", scenes=[Info(text="x")]), saved)
+
+
+def test_run_study_resumes_a_closed_page_at_its_open_scene(tmp_path):
+    """What a reloaded web page does: the run saved after every visit change is restored and
+    the study goes on at the scene that was open, each visit recorded once."""
+    import asyncio as asyncio_
+    from igym.data import SqliteSink
+    from igym.loader import load_experiment
+    from igym.renderers.app import VirtualClock
+    from igym.renderers.study import StudyOptions, run_study
+    from igym.renderers.window import Window
+    from igym.study import StudyRun
+    from igym.web import MemoryStorage
+    from igym.upload import load_run, save_run
+
+    experiment = load_experiment(FLOW)
+    storage = MemoryStorage()
+
+    class TabClosed(Exception):
+        pass
+
+    def save_then_close(run):
+        save_run(run, storage)
+        if run.current is not None and run.current.kind == "game":
+            raise TabClosed  # the tab closes as the first game opens
+
+    def restore(experiment_, pid):
+        return load_run(experiment_, pid, storage)
+
+    async def session(save):
+        sink = SqliteSink(tmp_path / "resume.sqlite")
+        window = Window((640, 360), headless=True)
+        try:
+            options = StudyOptions(autopilot=True, restore=restore, save=save)
+            return await run_study(window, experiment, sink, VirtualClock(60), "W", options=options)
+        finally:
+            sink.close()
+            window.close()
+
+    order = StudyRun(experiment, "W").plan
+    with pytest.raises(TabClosed):
+        asyncio_.run(session(save_then_close))
+    assert load_run(experiment, "W", storage).position == 2  # saved with the game open (consent, mood, mood)
+    result = asyncio_.run(session(lambda run: save_run(run, storage)))
+    assert result.status == "completed"
+    visits = rows(tmp_path / "resume.sqlite", "SELECT position, scene, outcome FROM visits ORDER BY position")
+    assert [v[0] for v in visits] == list(range(len(order)))  # every visit once, none repeated
+    assert all(v[2] for v in visits)
+    assert rows(tmp_path / "resume.sqlite", "SELECT count(*) FROM participants") == [(1,)]
