@@ -64,12 +64,13 @@ async def _receive(connection: Any, state: ClientState) -> None:
     """Read server messages until the connection closes (its code and reason are kept)."""
     try:
         while True:
-            await _handle(connection, state, wire.unpack(await connection.recv()))
+            data = await connection.recv()
+            await _handle(connection, state, wire.unpack(data), len(data))
     except web.ConnectionClosed as closed:
         state.close_code, state.close_reason = closed.code, closed.reason
 
 
-async def _handle(connection: Any, state: ClientState, message: dict[str, Any]) -> None:
+async def _handle(connection: Any, state: ClientState, message: dict[str, Any], size: int) -> None:
     """Act on one server message (frames are decoded here, pages queued for the loop)."""
     if True:  # noqa: SIM108 — one block, as it was inside the read loop
         kind = message.get("t")
@@ -83,7 +84,7 @@ async def _handle(connection: Any, state: ClientState, message: dict[str, Any]) 
             state.frames.pop(message["n"] - KEEP_FRAMES, None)
             state.previous, state.frame, state.frame_at = state.frame, frame, time.monotonic()
             state.frames_received += 1
-            state.bytes_received += len(data)
+            state.bytes_received += size
             state.lobby = None
         elif kind == "ping":
             await _reply(connection, {"t": "pong", "n": message["n"]})
