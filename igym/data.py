@@ -20,7 +20,9 @@ Tables:
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
@@ -153,9 +155,16 @@ def step_rows(record: StepRecord) -> list[tuple]:
 
 
 class SqliteSink:
-    """Writes records to the study's SQLite file, committing at least once a second."""
+    """Writes records to the study's SQLite file, committing at least once a second.
 
-    def __init__(self, path: str | Path, *, commit_every_s: float = COMMIT_EVERY_S) -> None:
+    ``background=True`` (the server) moves the writing and committing to a thread of its
+    own: ``write`` only queues, and a commit — which now and then checkpoints the WAL, a
+    few milliseconds of disk work — never stalls the event loop that ticks every room.
+    The thread commits at least every ``commit_every_s`` and at once after an episode end,
+    a visit end or a participant's status change, so a crash still loses at most a second.
+    """
+
+    def __init__(self, path: str | Path, *, commit_every_s: float = COMMIT_EVERY_S, background: bool = False) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
@@ -174,7 +183,23 @@ class SqliteSink:
         self._last_commit = time.monotonic()
         self._open = False
         self._pending: list[Record] = []
-        self._episode_ended = False
+        self._db_lock = threading.RLock()  # the connection: one user at a time
+        self._pending_lock = threading.Lock()  # the queue: held only to append or swap
+        self._wake = threading.Event()
+        self._stopping = False
+        self._writer: threading.Thread | None = None
+        if background:
+            self._writer = threading.Thread(target=self._write_loop, name=f"igym-sqlite {self.path.name}", daemon=True)
+            self._writer.start()
+
+    def _write_loop(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self.commit_every_s)
+            self._wake.clear()
+            try:
+                self.commit()
+            except sqlite3.Error:
+                logging.getLogger("igym.data").exception("writing %s failed; retrying", self.path)
 
     def _migrate_from_v1(self) -> None:
         """Add version 2's columns to a version 1 file (its rows stay as they are)."""
@@ -195,23 +220,29 @@ class SqliteSink:
     def add_participant(self, participant_id: str, experiment: str | None = None,
                         meta: dict[str, Any] | None = None) -> None:
         """Register a participant (kept if already there) and commit at once."""
-        self._begin()
-        self.db.execute("INSERT OR IGNORE INTO participants (participant_id, experiment, created_at, meta, status) "
-                        "VALUES (?,?,?,?,?)", (participant_id, experiment, time.time(), _json(meta), "started"))
-        self.commit()
+        with self._db_lock:
+            self._begin()
+            self.db.execute("INSERT OR IGNORE INTO participants (participant_id, experiment, created_at, meta, "
+                            "status) VALUES (?,?,?,?,?)", (participant_id, experiment, time.time(), _json(meta),
+                                                          "started"))
+            self.commit()
 
     def participant_status(self, participant_id: str) -> str | None:
         """``started``/``completed``/``declined``/``aborted`` for a known participant, else None."""
-        self.flush()
-        row = self.db.execute("SELECT status FROM participants WHERE participant_id=?", (participant_id,)).fetchone()
+        with self._db_lock:
+            self.flush()
+            row = self.db.execute("SELECT status FROM participants WHERE participant_id=?",
+                                  (participant_id,)).fetchone()
         return None if row is None else (row[0] or "started")
 
     def condition_counts(self, experiment: str) -> dict[str, int]:
         """How many participants of ``experiment`` each condition has (declined ones do not count:
         they never saw the condition, so balancing should not count them)."""
-        self.flush()
-        rows = self.db.execute("SELECT condition, count(*) FROM participants WHERE experiment=? AND condition IS "
-                               "NOT NULL AND coalesce(status, '') != 'declined' GROUP BY condition", (experiment,))
+        with self._db_lock:
+            self.flush()
+            rows = self.db.execute("SELECT condition, count(*) FROM participants WHERE experiment=? AND condition "
+                                   "IS NOT NULL AND coalesce(status, '') != 'declined' GROUP BY condition",
+                                   (experiment,)).fetchall()
         return {condition: count for condition, count in rows}
 
     def write(self, records: Iterable[Record]) -> None:
@@ -220,25 +251,34 @@ class SqliteSink:
         Holding them for up to a second costs nothing in safety (uncommitted rows are lost
         in a crash either way) and lets a server with hundreds of rooms write once a second.
         """
-        pending = self._pending
-        for record in records:
-            pending.append(record)
-            kind = type(record)
-            if kind is StepRecord:
-                continue
-            # An episode's end, a visit's end and a participant's status are committed at once:
-            # the next scene must not start before what the participant just did is on disk.
-            if ((kind is EpisodeRecord and record.outcome is not None) or
-                    (kind is VisitRecord and record.ended_at is not None) or kind is ParticipantRecord):
-                self._episode_ended = True
-        if self._episode_ended or time.monotonic() - self._last_commit >= self.commit_every_s:
+        urgent = False
+        with self._pending_lock:
+            pending = self._pending
+            for record in records:
+                pending.append(record)
+                kind = type(record)
+                if kind is StepRecord:
+                    continue
+                # An episode's end, a visit's end and a participant's status are committed at
+                # once: the next scene must not start before what was just done is on disk.
+                if ((kind is EpisodeRecord and record.outcome is not None) or
+                        (kind is VisitRecord and record.ended_at is not None) or kind is ParticipantRecord):
+                    urgent = True
+        if self._writer is not None:
+            if urgent:
+                self._wake.set()
+        elif urgent or time.monotonic() - self._last_commit >= self.commit_every_s:
             self.commit()
 
     def flush(self) -> None:
         """Write pending records into the open transaction now (committed by the next commit)."""
-        records, self._pending = self._pending, []
-        if not records:
-            return
+        with self._pending_lock:
+            records, self._pending = self._pending, []
+        if records:
+            with self._db_lock:
+                self._insert(records)
+
+    def _insert(self, records: list[Record]) -> None:
         self._begin()
         steps: list[tuple] = []
         for record in records:
@@ -283,38 +323,45 @@ class SqliteSink:
         Returns False for a batch id already stored: a page that resends after a reload
         gets its acknowledgement again, and nothing is written twice.
         """
-        self.flush()
-        self._begin()
-        cursor = self.db.execute("INSERT OR IGNORE INTO uploads (batch_id, participant_id, received_at, records) "
-                                 "VALUES (?,?,?,?)", (batch_id, participant_id, time.time(), len(records)))
-        new = cursor.rowcount == 1
-        if new:
-            self._pending = list(records)
-        self.commit()
+        with self._db_lock:
+            self.flush()
+            self._begin()
+            cursor = self.db.execute("INSERT OR IGNORE INTO uploads (batch_id, participant_id, received_at, "
+                                     "records) VALUES (?,?,?,?)", (batch_id, participant_id, time.time(), len(records)))
+            new = cursor.rowcount == 1
+            if new:
+                self._insert(list(records))
+            self.commit()
         return new
 
     def episode_owner(self, episode_id: str) -> str | None:
         """The participant an episode belongs to, if it is in the file."""
-        self.flush()
-        row = self.db.execute("SELECT participant_id FROM episodes WHERE episode_id=?", (episode_id,)).fetchone()
+        with self._db_lock:
+            self.flush()
+            row = self.db.execute("SELECT participant_id FROM episodes WHERE episode_id=?", (episode_id,)).fetchone()
         return row[0] if row else None
 
     def visit_owner(self, visit_id: str) -> str | None:
         """The participant a visit belongs to, if it is in the file."""
-        self.flush()
-        row = self.db.execute("SELECT participant_id FROM visits WHERE visit_id=?", (visit_id,)).fetchone()
+        with self._db_lock:
+            self.flush()
+            row = self.db.execute("SELECT participant_id FROM visits WHERE visit_id=?", (visit_id,)).fetchone()
         return row[0] if row else None
 
     def commit(self) -> None:
         """Write what is pending and make it durable against a process crash."""
-        self.flush()
-        self._episode_ended = False
-        if self._open:
-            self.db.execute("COMMIT")
-            self._open = False
-        self._last_commit = time.monotonic()
+        with self._db_lock:
+            self.flush()
+            if self._open:
+                self.db.execute("COMMIT")
+                self._open = False
+            self._last_commit = time.monotonic()
 
     def close(self) -> None:
+        if self._writer is not None:
+            self._stopping = True
+            self._wake.set()
+            self._writer.join(10)
         self.commit()
         self.db.close()
 

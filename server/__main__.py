@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"igym: {error}", file=sys.stderr)
         return 2
     data = Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite"
-    sink = SqliteSink(data)
+    sink = SqliteSink(data, background=True)  # the event loop never waits for the disk
     server = IgymServer(experiment, sink, args.admin_token, collect=args.collect)
 
     def listening(port: int) -> None:  # printed once the socket is bound: clients may connect now

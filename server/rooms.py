@@ -220,9 +220,9 @@ class Metronome:
     Deadlines are absolute (``t0 + k / fps``: no drift). A period is cut into ``SLOTS``
     phases and each new room joins the emptiest one, so rooms do not all wake on the same
     instant and wait for each other: a room's tick lateness is its own work plus that of
-    its few slot-mates, not of the whole server. One timer serves all rooms, and the
-    data of each beat is written right away (committed once a second), so no beat pays
-    for a whole second of writes.
+    its few slot-mates, not of the whole server. One timer serves all rooms; the data is
+    written by the sink's own thread (see ``SqliteSink(background=True)``), so no beat
+    waits for the disk.
     """
 
     SLOTS = 8
@@ -263,7 +263,6 @@ class Metronome:
             for room in list(rooms):
                 lateness(time.monotonic() - deadline)
                 room.tick(deadline)
-            self.sink.flush()
 
 
 class Lobby:
