@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
-from .records import EpisodeRecord, EventRecord, ParticipantRecord, Record, StepRecord, VisitRecord
+from .records import EpisodeRecord, EventRecord, ParticipantRecord, Record, StepRecord, VisitRecord, ends_something
 
 SCHEMA_VERSION = 2
 COMMIT_EVERY_S = 1.0
@@ -256,14 +256,8 @@ class SqliteSink:
             pending = self._pending
             for record in records:
                 pending.append(record)
-                kind = type(record)
-                if kind is StepRecord:
-                    continue
-                # An episode's end, a visit's end and a participant's status are committed at
-                # once: the next scene must not start before what was just done is on disk.
-                if ((kind is EpisodeRecord and record.outcome is not None) or
-                        (kind is VisitRecord and record.ended_at is not None) or kind is ParticipantRecord):
-                    urgent = True
+                if type(record) is not StepRecord and ends_something(record):
+                    urgent = True  # committed at once (see ends_something)
         if self._writer is not None:
             if urgent:
                 self._wake.set()

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .errors import ExperimentError, IgymError
-from .experiment import Experiment, Game
+from .experiment import Experiment
 
 
 def _module_name(path: Path) -> tuple[str, Path]:

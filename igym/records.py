@@ -123,6 +123,14 @@ class EventRecord:
 
 
 Record = StepRecord | EpisodeRecord | EventRecord | ParticipantRecord | VisitRecord
+
+
+def ends_something(record: Record) -> bool:
+    """An episode's end, a visit's end or a participant's status change: sinks store these at
+    once (the next scene must not start before what the participant just did is stored)."""
+    kind = type(record)
+    return ((kind is EpisodeRecord and record.outcome is not None)
+            or (kind is VisitRecord and record.ended_at is not None) or kind is ParticipantRecord)
 _TAGS: dict[type, int] = {StepRecord: 1, EpisodeRecord: 2, EventRecord: 3, ParticipantRecord: 4, VisitRecord: 5}
 _TYPES: dict[int, type] = {v: k for k, v in _TAGS.items()}
 

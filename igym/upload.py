@@ -52,7 +52,7 @@ import uuid
 from typing import Any, Callable, Iterable
 
 from . import web
-from .records import EpisodeRecord, ParticipantRecord, Record, StepRecord, VisitRecord, to_wire
+from .records import Record, StepRecord, ends_something, to_wire
 
 log = logging.getLogger("igym.upload")
 
@@ -119,11 +119,7 @@ class UploadSink:
             if not pending:
                 self._pending_since = self.clock()
             pending.append(record)
-            kind = type(record)
-            if kind is StepRecord:
-                continue
-            if ((kind is EpisodeRecord and record.outcome is not None) or
-                    (kind is VisitRecord and record.ended_at is not None) or kind is ParticipantRecord):
+            if type(record) is not StepRecord and ends_something(record):
                 self._cut_now = True
         if pending and (self._cut_now or self.clock() - self._pending_since >= self.batch_s):
             self._cut()

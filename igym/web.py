@@ -41,7 +41,7 @@ import base64
 import json
 import os
 import sys
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import parse_qsl
 
 from .packing import MSGPACK, pack, small_packb, small_unpackb, unpack  # noqa: F401 — msgpack for the browser

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SLIME = ROOT / "examples" / "slime_volleyball" / "human_ai.py"

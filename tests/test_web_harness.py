@@ -16,7 +16,6 @@ npm). Every wait has a timeout; Chromium and the servers are stopped at the end.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import os
 import shutil
