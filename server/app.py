@@ -37,6 +37,7 @@ from .rooms import Lobby, Member, Metronome, Room
 log = logging.getLogger("igym.server")
 PING_EVERY_S = 1.0
 HELLO_TIMEOUT_S = 10.0
+PAGE_ABANDON_S = 600.0  # a participant gone this long from a page has left the study
 
 
 class Stats:
@@ -80,6 +81,7 @@ class Participant:
         self.page: dict[str, Any] | None = None  # the page message on screen (resent after a reconnect)
         self.page_answer: asyncio.Future | None = None
         self.page_scene: Any = None
+        self.gone_since = 0.0  # when the last connection closed
         self.room: Room | None = None
         self.member: Member | None = None
         self.flow: asyncio.Task | None = None
@@ -105,9 +107,10 @@ class IgymServer:
     """Hosts one experiment for participants who connect over WebSocket."""
 
     def __init__(self, experiment: Experiment, sink: SqliteSink, admin_token: str | None = None,
-                 collect: bool = False) -> None:
+                 collect: bool = False, page_abandon_s: float = PAGE_ABANDON_S) -> None:
         self.experiment = experiment
         self.collect = collect
+        self.page_abandon_s = page_abandon_s
         self.sink = sink
         self.admin_token = admin_token or secrets.token_urlsafe(16)
         self.stats = Stats()
@@ -195,6 +198,7 @@ class IgymServer:
         finally:
             if participant is not None and participant.connection is connection:
                 participant.connection = None
+                participant.gone_since = time.monotonic()
                 self._record(participant, "disconnect", {})
                 if participant.room is not None and participant.member is not None and not participant.finished:
                     asyncio.create_task(participant.room.dropped(participant.member))
@@ -303,7 +307,10 @@ class IgymServer:
                         from igym.scenes import Info
                         intro = Info(text=visit.scene.instructions, title=visit.name.replace("_", " ").capitalize(),
                                      button="Start", name=f"{visit.name}_instructions")
-                        await self._show_page(participant, visit, intro)
+                        if (await self._show_page(participant, visit, intro))[0] == "aborted":
+                            run.finish_visit("aborted")
+                            outcome = "disconnected"
+                            break
                     outcome = await self._play(participant, visit)
                     self._record(participant, "scene_outcome", {"scene": visit.position, "name": visit.name,
                                                                 "outcome": outcome})
@@ -317,6 +324,9 @@ class IgymServer:
                     run.finish_visit(page_outcome, answers)
                     if page_outcome == "declined":
                         outcome, text = "declined", visit.scene.declined_text
+                    elif page_outcome == "aborted":
+                        outcome = "disconnected"
+                        break
                 self.sink.write(run.take_records())
                 self.sink.commit()
         except Exception:  # noqa: BLE001 — one participant's broken scene must not stop the server
@@ -356,7 +366,15 @@ class IgymServer:
         participant.page_answer = asyncio.get_running_loop().create_future()
         await participant.send(message)
         try:
-            return await participant.page_answer
+            while True:  # the page stays open across reconnects; a participant gone too long has left
+                try:
+                    return await asyncio.wait_for(asyncio.shield(participant.page_answer),
+                                                  min(5.0, self.page_abandon_s))
+                except asyncio.TimeoutError:
+                    if (participant.connection is None
+                            and time.monotonic() - participant.gone_since >= self.page_abandon_s):
+                        self._record(participant, "page_abandoned", {"visit": visit.visit_id})
+                        return "aborted", None
         finally:
             participant.page = None
             participant.page_answer = None

@@ -490,3 +490,30 @@ def test_a_lagging_client_gets_no_backlog_and_then_the_newest_frame(tmp_path, mo
 
     buffered = asyncio.run(main())
     assert buffered < LAG_BYTES + 4096
+
+
+def test_a_participant_gone_from_a_page_too_long_has_left_the_study(tmp_path):
+    path = tmp_path / "gone.sqlite"
+
+    async def main():
+        sink = SqliteSink(path)
+        server = IgymServer(load_experiment(NET_STUDY), sink, "secret", page_abandon_s=0.5)
+        ready = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve_forever(server, "127.0.0.1", 0, ready))
+        url = f"ws://127.0.0.1:{(await ready).sockets[0].getsockname()[1]}"
+        try:
+            client = await RawClient(url, "G").open()
+            await client.wait_for("page")
+            await client.connection.close()  # the tab closes on the consent page
+            deadline = time.monotonic() + 15
+            while not server.participants["G"].finished:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.1)
+        finally:
+            await stop(server, task)
+
+    asyncio.run(main())
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT status FROM participants").fetchone() == ("aborted",)
+    assert db.execute("SELECT scene, outcome FROM visits").fetchall() == [("consent", "aborted")]
+    assert db.execute("SELECT count(*) FROM events WHERE kind='page_abandoned'").fetchone() == (1,)
