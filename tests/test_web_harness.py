@@ -46,7 +46,8 @@ def _chromium() -> str:
     if shutil.which("apt-get") is None or os.geteuid() != 0:
         pytest.skip("Chromium is not installed and cannot be (needs apt-get as root): apt-get install chromium")
     for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
-        done = subprocess.run(command, capture_output=True, timeout=900)
+        done = subprocess.run(command, capture_output=True, timeout=900, stdin=subprocess.DEVNULL,
+                              env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
         if done.returncode != 0:
             pytest.skip(f"installing Chromium failed: {' '.join(command)}: {done.stderr.decode()[-300:]}")
     return shutil.which("chromium") or "/usr/bin/chromium"
