@@ -38,7 +38,8 @@ CDN = "https://pygame-web.github.io/cdn/0.9.3/"
 MARKER = ".igym-staging"  # pygbag skips dot files, so the marker never reaches the apk
 
 # Compiled packages that are not vendored: numpy is declared in main.py (PEP 723) and
-# installed by the runtime, pygame is pygbag's own, onnxruntime becomes onnxruntime-web.
+# installed by the runtime, pygame is pygbag's own; without onnxruntime, OnnxPolicy runs the
+# model with igym.onnxlite (pygbag's Python cannot wait for onnxruntime-web's promises).
 NATIVE = {"numpy", "pygame", "onnxruntime"}
 SKIP_DIRS = {"tests", "test", "__pycache__", ".pytest_cache", "node_modules", ".git", ".mypy_cache",
              ".ruff_cache", "build", "dist", "igym-data", "__pyinstaller"}
