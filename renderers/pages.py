@@ -42,6 +42,7 @@ BASE_THEME: dict[str, Any] = {
     "#error": {"colours": {"normal_text": "#C02828"}},
     "#title": {"colours": {"normal_text": "#111111"}},
     "#small": {"colours": {"normal_text": "#555555"}},
+    "#point_label": {"colours": {"normal_text": "#555555"}, "misc": {"text_horiz_alignment": "center"}},
 }
 PAGE_BG = (244, 244, 242)
 
@@ -55,6 +56,7 @@ def theme_for(height: int, custom: dict[str, Any] | None = None) -> dict[str, An
     theme["defaults"]["font"] = {"name": "noto_sans", "size": str(size)}
     theme["#title"]["font"] = {"name": "noto_sans", "size": str(round(size * 1.5)), "bold": "1"}
     theme["#small"]["font"] = {"name": "noto_sans", "size": str(round(size * 0.8))}
+    theme["#point_label"]["font"] = dict(theme["#small"]["font"])
     theme["#error"]["font"] = {"name": "noto_sans", "size": str(round(size * 0.85))}
     for key, value in (custom or {}).items():
         theme.setdefault(key, {}).update(value)
@@ -292,9 +294,9 @@ class Page:
         h = round(self.unit * 1.5)
         if len(question.labels) == question.points:
             for i in range(question.points):
-                box = UITextBox(f"<p align='center'>{_escape(question.labels[i])}</p>",
+                box = UITextBox(_escape(question.labels[i]),
                                 pygame.Rect(x0 + i * (bw + gap) - gap // 2, self.y, bw + gap, -1), self.manager,
-                                container=self.container, object_id="#small")
+                                container=self.container, object_id="#point_label")
                 h = max(h, box.rect.height)
         else:
             UILabel(pygame.Rect(x0, self.y, bw * 3, self.unit * 1.4), question.labels[0], self.manager,
