@@ -343,7 +343,11 @@ class Experiment:
         raise ExperimentError(f"Experiment {self.id!r}: no scene named {name!r} — its scenes are {names}")
 
     def find_game(self, name: str, condition: str | None = None) -> Game:
-        """The Game scene called ``name`` (replay and export rebuild its env)."""
+        """The Game scene called ``name`` (replay and export rebuild its env).
+
+        Files written by the server before protocol 2 name episodes ``"<position>:<name>"``;
+        that prefix is dropped unless a scene really has such a name.
+        """
         scene = self.scene(name.split(":", 1)[-1] if ":" in name and not self._has(name) else name, condition)
         if not isinstance(scene, Game):
             raise ExperimentError(f"Experiment {self.id!r}: scene {name!r} is a {scene.kind} scene, not a Game")

@@ -401,22 +401,8 @@ class OnnxPolicy:
             _check_name(where, "state input", name, backend.input_names, "state_inputs")
         for name in state_outputs:
             _check_name(where, "state output", name, backend.output_names, "state_outputs")
-        if input_name is None:
-            free = [name for name in backend.input_names if name not in state_inputs]
-            if not free:
-                raise PolicyError(f"{where}: the model's inputs {backend.input_names} are all state — "
-                                  f"leave its observation input out of state_inputs")
-            input_name = free[0]
-        else:
-            _check_name(where, "input", input_name, backend.input_names, "input_name")
-        if output_name is None:
-            free = [name for name in backend.output_names if name not in state_outputs]
-            if not free:
-                raise PolicyError(f"{where}: the model's outputs {backend.output_names} are all state — "
-                                  f"leave its action output out of state_outputs")
-            output_name = free[0]
-        else:
-            _check_name(where, "output", output_name, backend.output_names, "output_name")
+        input_name = _pick(where, "input", input_name, backend.input_names, state_inputs, "observation")
+        output_name = _pick(where, "output", output_name, backend.output_names, state_outputs, "action")
         if input_name in state_inputs or output_name in state_outputs:
             raise PolicyError(f"{where}: {input_name!r}/{output_name!r} cannot be both the observation "
                               f"and the state — name different tensors")
@@ -587,6 +573,19 @@ def _flatten(value: Any) -> list:
         else:
             stack.pop()
     return out
+
+
+def _pick(where: str, what: str, given: str | None, names: list[str], state: Sequence[str], role: str) -> str:
+    """The tensor the model's ``what`` (input/output) is: ``given`` if it exists, else the first
+    one that is not recurrent state."""
+    if given is not None:
+        _check_name(where, what, given, names, f"{what}_name")
+        return given
+    free = [name for name in names if name not in state]
+    if not free:
+        raise PolicyError(f"{where}: the model's {what}s {names} are all state — "
+                          f"leave its {role} {what} out of state_{what}s")
+    return free[0]
 
 
 def _check_name(where: str, what: str, name: str, names: list[str], option: str) -> None:

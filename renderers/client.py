@@ -72,42 +72,41 @@ async def _receive(connection: Any, state: ClientState) -> None:
 
 async def _handle(connection: Any, state: ClientState, message: dict[str, Any], size: int) -> None:
     """Act on one server message (frames are decoded here, pages queued for the loop)."""
-    if True:  # noqa: SIM108 — one block, as it was inside the read loop
-        kind = message.get("t")
-        if kind == "frame":
-            base = message["base"]
-            previous = state.frames.get(base) if base >= 0 else None
-            if base >= 0 and previous is None:
-                return  # a base we never had (cannot happen over one TCP connection): skip
-            frame = render.decode(message["d"], previous)
-            state.frames[message["n"]] = frame
-            state.frames.pop(message["n"] - KEEP_FRAMES, None)
-            state.previous, state.frame, state.frame_at = state.frame, frame, time.monotonic()
-            state.frames_received += 1
-            state.bytes_received += size
-            state.lobby = None
-        elif kind == "ping":
-            await _reply(connection, {"t": "pong", "n": message["n"]})
-        elif kind == "welcome":
-            state.token = message["token"]
-        elif kind == "page":
-            done = state.answered.get(message["v"])
-            if done is not None:  # answered before the connection dropped: say it again
-                await _reply(connection, done)
-            else:
-                state.page = message
-        elif kind == "scene":
-            state.scene = message
-            state.frames.clear()
-            state.frame = state.previous = None
-        elif kind == "lobby":
-            state.lobby = message
-        elif kind == "status":
-            state.status = message["text"]
-        elif kind == "end":
-            state.end = message
-        elif kind == "error":
-            state.status = message.get("reason", "error")
+    kind = message.get("t")
+    if kind == "frame":
+        base = message["base"]
+        previous = state.frames.get(base) if base >= 0 else None
+        if base >= 0 and previous is None:
+            return  # a base we never had (cannot happen over one TCP connection): skip
+        frame = render.decode(message["d"], previous)
+        state.frames[message["n"]] = frame
+        state.frames.pop(message["n"] - KEEP_FRAMES, None)
+        state.previous, state.frame, state.frame_at = state.frame, frame, time.monotonic()
+        state.frames_received += 1
+        state.bytes_received += size
+        state.lobby = None
+    elif kind == "ping":
+        await _reply(connection, {"t": "pong", "n": message["n"]})
+    elif kind == "welcome":
+        state.token = message["token"]
+    elif kind == "page":
+        done = state.answered.get(message["v"])
+        if done is not None:  # answered before the connection dropped: say it again
+            await _reply(connection, done)
+        else:
+            state.page = message
+    elif kind == "scene":
+        state.scene = message
+        state.frames.clear()
+        state.frame = state.previous = None
+    elif kind == "lobby":
+        state.lobby = message
+    elif kind == "status":
+        state.status = message["text"]
+    elif kind == "end":
+        state.end = message
+    elif kind == "error":
+        state.status = message.get("reason", "error")
 
 
 def _final(state: ClientState) -> bool:

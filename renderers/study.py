@@ -11,6 +11,7 @@ from __future__ import annotations
 import platform
 import random
 import sys
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +114,7 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
     run = options.restore(experiment, participant_id) if options.restore is not None else None
     if run is None:
         run = StudyRun(experiment, participant_id, condition=condition,
-                       condition_counts=sink.condition_counts(experiment.id), meta=meta, clock=clock_time)
+                       condition_counts=sink.condition_counts(experiment.id), meta=meta, clock=time.time)
     save = options.save or (lambda run: None)
     rng = random.Random(run.order_seed)
     sink.write(run.take_records())
@@ -199,11 +200,6 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
     sink.write(run.take_records())
     sink.commit()
     return StudyResult(participant_id, run.status, run.completion_code, quit, total_steps)
-
-
-def clock_time() -> float:
-    import time
-    return time.time()
 
 
 def _base_dir(experiment: Experiment) -> Any:

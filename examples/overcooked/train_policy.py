@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..behaviour_cloning import train
 from .env import N_ACTIONS, OBS_SIZE, OvercookedEnv
 from .scripted import RandomCook, ScriptedCook
 
@@ -102,29 +103,6 @@ def collect(layout: str, players, episodes: int, seed: int) -> tuple[list, list]
     return states, labels
 
 
-def train(model: Mlp, states: np.ndarray, labels: np.ndarray, epochs: int, rng: np.random.Generator) -> float:
-    """Adam on cross-entropy over shuffled minibatches; returns the last epoch's loss."""
-    moments = [np.zeros_like(p) for p in model.params]
-    squares = [np.zeros_like(p) for p in model.params]
-    step, loss = 0, 0.0
-    for _ in range(epochs):
-        order = rng.permutation(len(states))
-        losses = []
-        for start in range(0, len(order), 256):
-            batch = order[start:start + 256]
-            loss, grads = model.gradients(states[batch], labels[batch])
-            losses.append(loss)
-            step += 1
-            for p, g, m, v in zip(model.params, grads, moments, squares):
-                m *= 0.9
-                m += 0.1 * g
-                v *= 0.999
-                v += 0.001 * g * g
-                p -= 1e-3 * (m / (1 - 0.9 ** step)) / (np.sqrt(v / (1 - 0.999 ** step)) + 1e-8)
-        loss = float(np.mean(losses))
-    return loss
-
-
 def export(model: Mlp, path: Path, layout: str) -> None:
     """Write the MLP as an ONNX graph: obs [N, 892] float32 → logits [N, 7]."""
     from onnx import TensorProto, checker, helper, numpy_helper
@@ -180,7 +158,7 @@ def main() -> None:
     for round_ in range(args.rounds + 1):
         x = np.asarray(states, np.float32)
         y = np.asarray(labels, np.int64)
-        loss = train(model, x, y, epochs=8, rng=rng)
+        loss = train(model, x, y, epochs=8, rng=rng, lr=1e-3)
         agreement = float((np.argmax(model.forward(x)[0], axis=1) == y).mean())
         print(f"round {round_}: {len(y)} states, loss {loss:.3f}, agrees with teacher {agreement:.1%}",
               flush=True)

@@ -17,8 +17,6 @@ Median of repeats after warm-up.
 from __future__ import annotations
 
 import os
-import statistics
-import time
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
@@ -28,20 +26,9 @@ from igym import render as r  # noqa: E402
 from igym.experiment import HudInfo  # noqa: E402
 from igym.renderers.assets import Assets  # noqa: E402
 from igym.renderers.draw import FrameRenderer  # noqa: E402
+from tests.bench.bench_render import _timeit  # noqa: E402
 
 LAYOUT = "asymmetric_advantages"
-
-
-def _timeit(function, frames: int = 200, repeats: int = 7) -> float:
-    for _ in range(20):
-        function(0)
-    results = []
-    for _ in range(repeats):
-        started = time.perf_counter_ns()
-        for i in range(frames):
-            function(i)
-        results.append((time.perf_counter_ns() - started) / frames / 1e6)
-    return statistics.median(results)
 
 
 def _episode(steps: int = 41):
@@ -136,7 +123,7 @@ def _frame_rows(screen: pygame.Surface, frames: list[r.Frame], canvas, assets: A
         moving(items)
         hud(frame)
 
-    a, b, c = _timeit(ours), _timeit(raw), _timeit(raw_tiles)
+    a, b, c = _timeit(ours, frames=200), _timeit(raw, frames=200), _timeit(raw_tiles, frames=200)
     n_static = len(statics)
     n_moving = len(prepared[0][1])
     return [
