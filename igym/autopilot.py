@@ -9,7 +9,7 @@ seeded, so an autopilot run is reproducible.
 from __future__ import annotations
 
 import random
-from typing import Iterable
+from typing import Any, Iterable
 
 
 class Autopilot:
@@ -35,3 +35,11 @@ class Autopilot:
         releases = sorted(self.held - wanted)
         self.held = wanted
         return presses, releases
+
+    def play(self, target: Any, now: float) -> None:
+        """Release and press on ``target`` (a Session or a lockstep player) what :meth:`poll` says."""
+        presses, releases = self.poll(now)
+        for key in releases:
+            target.release(key, now)
+        for key in presses:
+            target.press(key, now)

@@ -23,6 +23,7 @@ from .questions import Choice, FreeText, Likert, MultiChoice, Number, Slider  # 
 from .scenes import PAGE_TYPES, Consent, End, Info, Survey  # noqa: F401
 
 SEAT_KINDS = ("human", "random")
+NETWORKS = ("authoritative", "lockstep")
 
 
 @dataclass
@@ -71,6 +72,13 @@ class Game:
     may hand a seat to another player for the next episode (``ctx.set_seat``).
     ``fingerprints`` records the env's ``state_fingerprint()`` after every step when it
     has one (replay ``--verify`` checks it).
+
+    On a server, ``network`` chooses how a multiplayer game runs: ``"authoritative"`` (the
+    server runs the env and sends frames) or ``"lockstep"`` (every client runs the env from
+    the same seed and the server only relays inputs: see :mod:`igym.lockstep`). Lockstep
+    options: ``input_delay`` in steps (None: from the measured round trip),
+    ``fingerprint_every`` (steps between state comparisons) and ``observers`` (people who
+    watch the game without a seat).
     """
 
     env: Callable[[], Any] | None = None
@@ -100,6 +108,10 @@ class Game:
     on_step: Callable[[Any], Any] | None = None
     on_episode_end: Callable[[Any], Any] | None = None
     fingerprints: bool = True
+    network: str = "authoritative"
+    input_delay: int | None = None
+    fingerprint_every: int = 30
+    observers: int = 0
     base_dir: Path | None = None
     keymaps: dict[str, KeyMap] = field(init=False, repr=False, default_factory=dict)
 
@@ -154,10 +166,36 @@ class Game:
         if self.instructions is not None and not isinstance(self.instructions, str):
             raise ExperimentError(f"{where}: instructions must be text (markup allowed), got "
                                   f"{type(self.instructions).__name__}")
+        self._check_network(where)
         for hook in ("on_episode_start", "on_step", "on_episode_end"):
             if getattr(self, hook) is not None and not callable(getattr(self, hook)):
                 raise ExperimentError(f"{where}: {hook} must be a function taking the hook context, e.g. "
                                       f"{hook}=lambda ctx: ...")
+
+    def _check_network(self, where: str) -> None:
+        if self.network not in NETWORKS:
+            raise ExperimentError(f"{where}: network must be one of {NETWORKS}, got {self.network!r}")
+        if self.input_delay is not None and not (isinstance(self.input_delay, int) and 1 <= self.input_delay <= 60):
+            raise ExperimentError(f"{where}: input_delay must be None (from the measured round trip) or 1..60 "
+                                  f"steps, got {self.input_delay!r}")
+        if not (isinstance(self.fingerprint_every, int) and self.fingerprint_every >= 1):
+            raise ExperimentError(f"{where}: fingerprint_every must be an int ≥ 1 (steps between state "
+                                  f"comparisons), got {self.fingerprint_every!r}")
+        if not (isinstance(self.observers, int) and self.observers >= 0):
+            raise ExperimentError(f"{where}: observers must be an int ≥ 0, got {self.observers!r}")
+        if self.network != "lockstep":
+            if self.observers:
+                raise ExperimentError(f"{where}: observers need network='lockstep' (watchers run the game "
+                                      f"themselves from the relayed inputs)")
+            return
+        robots = [str(a) for a, seat in self.seats.items() if seat != "human"]
+        if robots:
+            raise ExperimentError(f"{where}: network='lockstep' needs every seat to be 'human', but {robots} "
+                                  f"are not — an AI would have to act identically on every computer; use "
+                                  f"network='authoritative' for games with AI seats")
+        if self.fill is not None:
+            raise ExperimentError(f"{where}: fill is not available with network='lockstep' (the server runs "
+                                  f"no env to play an AI seat) — remove fill, or use network='authoritative'")
 
     def human_agents(self) -> list[str]:
         """Names of the agents a person plays."""

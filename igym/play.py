@@ -238,12 +238,15 @@ def connect(args: argparse.Namespace) -> int:
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
     from igym.renderers.client import run_client
     participant = args.participant or f"P-{uuid.uuid4().hex[:8]}"
+    experiment = load_experiment(args.target) if args.target else None  # lockstep games run from it
     state = asyncio.run(run_client(args.connect, participant, headless=args.headless, fullscreen=args.fullscreen,
                                    autopilot_seed=0 if args.autopilot else None, display_fps=args.display_fps,
-                                   screenshot=args.screenshot))
+                                   screenshot=args.screenshot, experiment=experiment))
     outcome = (state.end or {}).get("outcome", "unknown")
     print(f"participant: {participant}\noutcome: {outcome}\nframes: {state.frames_received} "
           f"({state.bytes_received} bytes)")
+    if state.end and state.end.get("outcome") == "error":
+        print(state.end.get("text", ""), file=sys.stderr)
     code = (state.end or {}).get("code")
     if code:
         print(f"completion code: {code}")
@@ -255,6 +258,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.connect:
         try:
             return connect(args)
+        except IgymError as error:
+            print(f"igym: {error}", file=sys.stderr)
+            return 2
         except KeyboardInterrupt:
             return 130
     if not args.target:

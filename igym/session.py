@@ -232,6 +232,63 @@ class Session:
         self._ticks = 0
         self._next_step_at = first_deadline
 
+    # --- driven step by step (lockstep play: igym.lockstep) ------------------------------
+
+    @property
+    def next_step_at(self) -> float | None:
+        """When the next env step is due (None before the first episode starts)."""
+        return self._next_step_at
+
+    @property
+    def counting_down(self) -> bool:
+        return self._countdown_until is not None
+
+    def reschedule(self, first_deadline: float) -> None:
+        """Restart the step clock from ``first_deadline``: after a lockstep stall the game goes
+        on at its normal pace instead of fast-forwarding the time it waited."""
+        self._restart_clock(first_deadline)
+
+    def use_input(self, agent: Any, source: Any) -> None:
+        """Take ``agent``'s actions from ``source`` (anything with SeatInput's ``next_action``,
+        ``held_names`` and ``changed_ns``) instead of this computer's keyboard."""
+        native = self.env.agent(agent)
+        self.inputs[native] = source
+        self._plan = tuple((a, self.inputs.get(a), self.policies.get(a)) for a in self._agents)
+
+    def jump(self, episode: int, step: int, state: Any, returns: dict[str, float] | None, now: float) -> None:
+        """Continue from step ``step`` of episode ``episode``, with the env in ``state`` (an
+        ``env.get_state()`` snapshot), or from the episode's reset when ``state`` is None.
+
+        This is how a lockstep client is corrected after a desync and how a rejoining one
+        catches up; the episode's seed comes from the scene's seed schedule as usual.
+        """
+        if episode != self.episode or self._episode is None or self.finished:
+            self.finished = False
+            self.episode = episode - 1
+            self._start_episode(now)
+        elif state is None:
+            self.env.reset(seed=self._episode.seed)
+        self._countdown_until = None
+        if state is not None:
+            if self.env.set_state is None:
+                raise ExperimentError(f"Game {self.game.name!r}: the env has no set_state() — it cannot be resynchronised")
+            self.env.set_state(state)
+            self.env.done = False
+        self.step = step
+        agents = {str(a): a for a in self._agents}
+        self._returns = {a: 0.0 for a in self._agents}
+        for name, value in (returns or {}).items():
+            if name in agents:
+                self._returns[agents[name]] = float(value)
+        self._held_actions.clear()
+        self.previous_frame = None
+        self.frame = self._render(validate=False)
+        self._restart_clock(now + self.dt)
+
+    def returns(self) -> dict[str, float]:
+        """The episode's returns so far, by agent name."""
+        return {str(a): v for a, v in self._returns.items()}
+
     def alpha(self, now: float) -> float:
         """How far ``now`` is between the last step and the next (for interpolation)."""
         if self._next_step_at is None or self.paused or self._countdown_until is not None:

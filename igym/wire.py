@@ -15,10 +15,14 @@ Client → server:
   focus  {t, f: 1 gained / 0 lost}
   page   {t, v: visit id, o: outcome (continued, agreed, declined, closed), a?: {question: answer}}
   ready  {t}                                  (leave an info screen / start)
+  in     {t, e, n?, f?, a?, …}                 (lockstep: an input and/or a report; see igym.lockstep)
+  state  {t, e, f, s}                          (lockstep: this client's state, when the server asks)
 
 Server → client:
   welcome {t, pid, token, experiment}
-  scene   {t, i: scene index, kind: "game", name, seat, canvas: [w, h], keys: [...], bg: [r, g, b]}
+  scene   {t, i: scene index, kind: "game", name, seat, canvas: [w, h], keys: [...], bg: [r, g, b], fps,
+           and for lockstep games net: "lockstep", seats: [agents], seeds: [one per episode], max_steps,
+           d: input delay (steps), k: steps between fingerprints, cond: the participant's condition}
   page    {t, v: visit id, i: position, page: igym.scenes.page_to_wire(...), code?: completion code,
            image?: PNG bytes of an Info page's image}
   lobby   {t, waiting: people still missing, elapsed: s, timeout: s}
@@ -30,6 +34,9 @@ Server → client:
   ping    {t, n}
   end     {t, outcome, text}
   error   {t, reason}
+  st      {t, e, f, a: [action per seat]}     (lockstep: every seat's input for step f of episode e)
+  get     {t, e}                              (lockstep: send your state)
+  state   {t, e, f, s, log, need, g}          (lockstep: continue from this state; see igym.lockstep)
 """
 
 from __future__ import annotations
@@ -99,7 +106,10 @@ _FIELDS = {
     "focus": {"t", "f"},
     "page": {"t", "v", "o", "a"},
     "ready": {"t"},
+    "in": {"t", "e", "n", "f", "a", "k", "s", "r", "x", "h", "w", "c", "g"},
+    "state": {"t", "e", "f", "s"},
 }
+MAX_STEP = 2**31
 
 
 def parse_client(data: Any) -> dict[str, Any]:
@@ -120,7 +130,7 @@ def parse_client(data: Any) -> dict[str, Any]:
     kind = message.get("t")
     if kind not in _FIELDS:
         raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
-    if kind != "records" and len(data) > MAX_MESSAGE_BYTES:
+    if kind not in ("records", "state") and len(data) > MAX_MESSAGE_BYTES:
         raise ProtocolError(f"{kind} message of {len(data)} bytes is over the {MAX_MESSAGE_BYTES}-byte limit",
                             CLOSE_TOO_BIG)
     extra = set(message) - _FIELDS[kind]
@@ -148,12 +158,58 @@ def parse_client(data: Any) -> dict[str, Any]:
         if answers is not None and (type(answers) is not dict or len(answers) > 200
                                     or not all(type(k) is str and len(k) <= MAX_ID for k in answers)):
             raise ProtocolError("page: field 'a' must map question ids to answers")
+    elif kind == "in":
+        _check_lockstep_input(message)
+    elif kind == "state":
+        _int(message, "e", 0, MAX_STEP)
+        _int(message, "f", 0, MAX_STEP)
+        if not isinstance(message.get("s"), dict):
+            raise ProtocolError("state: field 's' must be a map (the env's get_state() and the returns)")
     elif kind == "records":
         _str(message, "b", MAX_ID)
         records = message.get("r")
         if type(records) is not list or not 0 < len(records) <= MAX_BATCH_RECORDS:
             raise ProtocolError(f"records: field 'r' must be a list of 1..{MAX_BATCH_RECORDS} records")
     return message
+
+
+def _check_lockstep_input(message: dict[str, Any]) -> None:
+    """An ``in`` message: an input for a step, a report of a step taken, or both."""
+    _int(message, "e", 0, MAX_STEP)
+    if "f" not in message and "n" not in message:
+        raise ProtocolError("in: give an input (f, a) or a report (n), or both")
+    if "f" in message:
+        _int(message, "f", 1, MAX_STEP)
+        if "a" not in message:
+            raise ProtocolError("in: an input (f) needs its action (a)")
+        if "k" in message:
+            _str(message, "k", 200)
+        if "s" in message:
+            _int(message, "s", 0, 2)
+    elif "a" in message or "k" in message or "s" in message:
+        raise ProtocolError("in: a, k and s belong to an input: give its step f")
+    if "n" in message:
+        _int(message, "n", 1, MAX_STEP)
+    elif any(field in message for field in ("r", "x", "h", "w", "c")):
+        raise ProtocolError("in: r, x, h, w and c report a step taken: give its number n")
+    if "g" in message:
+        _int(message, "g", 0, MAX_STEP)
+    rewards = message.get("r")
+    if rewards is not None and (type(rewards) is not dict or len(rewards) > 64 or not all(
+            type(k) is str and type(v) in (int, float) and v == v for k, v in rewards.items())):
+        raise ProtocolError("in: field 'r' must map agent names to numbers")
+    end = message.get("x")
+    if end is not None and (type(end) is not dict or type(end.get("o")) is not str
+                            or not all(type(end.get(f, [])) is list for f in ("te", "tr"))):
+        raise ProtocolError("in: field 'x' must be {o: outcome, te: [...], tr: [...], c: cut}")
+    if "h" in message:
+        _str(message, "h", MAX_ID)
+    stall = message.get("w")
+    if stall is not None and (type(stall) not in (int, float) or not 0 <= stall < 1e9):
+        raise ProtocolError("in: field 'w' must be the milliseconds stalled (≥ 0)")
+    columns = message.get("c")
+    if columns is not None and (type(columns) is not dict or len(columns) > 64):
+        raise ProtocolError("in: field 'c' must map column names to values")
 
 
 def records_from_upload(items: list) -> list:

@@ -120,11 +120,7 @@ async def run_session(window: Window, session: Session, sink: Any, clock: Clock,
             session.abort(now)
             break
         if autopilot is not None:
-            presses, releases = autopilot.poll(now)
-            for key in releases:
-                session.release(key, now)
-            for key in presses:
-                session.press(key, now)
+            autopilot.play(session, now)
         session.tick(now)
         sink.write(session.take_records())
         if session.frame is not None:

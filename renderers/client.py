@@ -5,9 +5,12 @@ scene classes of :mod:`igym.scenes` and shown with the same pygame_gui pages as 
 how the participant left the page (and their answers) goes back to the server, which
 checks the answers again and records them.
 
-It keeps the participant id and the reconnect token, so when the connection drops it
-reconnects by itself (backoff 0.5 s doubling to 5 s) and the server resumes the game where
-it was. Frames arrive as deltas from the frame the server sent before on this connection
+It keeps the participant id and the reconnect token (also on disk, or in the browser's
+localStorage, so a client restarted after a crash resumes too), so when the connection
+drops it reconnects by itself (backoff 0.5 s doubling to 5 s) and the server resumes the
+game where it was. Lockstep games (``network="lockstep"``) run here, from the local copy
+of the experiment file, with :class:`igym.lockstep.LockstepPlayer`; the server only relays
+inputs. Frames arrive as deltas from the frame the server sent before on this connection
 (TCP keeps them in order), so the client keeps the last few frames and acknowledges none.
 """
 
@@ -22,6 +25,8 @@ import pygame
 
 from igym import render, web, wire
 from igym.autopilot import Autopilot
+from igym.errors import IgymError
+from igym.lockstep import LockstepPlayer, game_for_scene
 
 from .app import Pacer
 from .draw import FrameRenderer
@@ -50,6 +55,36 @@ class ClientState:
     close_code: int | None = None  # how the server closed the last connection
     close_reason: str = ""
     answered: dict[str, dict[str, Any]] = field(default_factory=dict)  # visit id → our page message
+    experiment: Any = None  # the local experiment file, which lockstep games run
+    experiment_id: str | None = None  # what the server hosts
+    lockstep: LockstepPlayer | None = None
+
+
+def token_store(url: str, pid: str) -> tuple[Any, Any]:
+    """Load and save the reconnect token of ``pid`` at ``url``: in the browser's localStorage,
+    natively in ``$XDG_CACHE_HOME/igym/tokens.json`` — so a restarted client resumes."""
+    key = f"igym-token {url} {pid}"
+    if web.IN_BROWSER:
+        return (lambda: web.local_storage.get(key)), (lambda token: web.local_storage.set(key, token))
+    import json
+    import os
+    from pathlib import Path
+    path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "igym" / "tokens.json"
+
+    def read() -> dict[str, str]:
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def save(token: str) -> None:
+        tokens = read()
+        tokens[key] = token
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(tokens))
+        os.replace(temporary, path)
+    return (lambda: read().get(key)), save
 
 
 async def _reply(connection: Any, message: dict[str, Any]) -> None:
@@ -73,6 +108,8 @@ async def _receive(connection: Any, state: ClientState) -> None:
 async def _handle(connection: Any, state: ClientState, message: dict[str, Any], size: int) -> None:
     """Act on one server message (frames are decoded here, pages queued for the loop)."""
     kind = message.get("t")
+    if state.lockstep is not None and state.lockstep.receive(message, time.monotonic()):
+        return
     if kind == "frame":
         base = message["base"]
         previous = state.frames.get(base) if base >= 0 else None
@@ -89,6 +126,7 @@ async def _handle(connection: Any, state: ClientState, message: dict[str, Any], 
         await _reply(connection, {"t": "pong", "n": message["n"]})
     elif kind == "welcome":
         state.token = message["token"]
+        state.experiment_id = message.get("experiment")
     elif kind == "page":
         done = state.answered.get(message["v"])
         if done is not None:  # answered before the connection dropped: say it again
@@ -99,6 +137,11 @@ async def _handle(connection: Any, state: ClientState, message: dict[str, Any], 
         state.scene = message
         state.frames.clear()
         state.frame = state.previous = None
+        state.lockstep = None
+        if message.get("net") == "lockstep":
+            state.lockstep = _lockstep_player(state, message)
+            if state.lockstep is None:
+                connection.close()
     elif kind == "lobby":
         state.lobby = message
     elif kind == "status":
@@ -107,6 +150,22 @@ async def _handle(connection: Any, state: ClientState, message: dict[str, Any], 
         state.end = message
     elif kind == "error":
         state.status = message.get("reason", "error")
+
+
+def _lockstep_player(state: ClientState, scene: dict[str, Any]) -> LockstepPlayer | None:
+    """This computer's copy of a lockstep game; without the experiment file it cannot play."""
+    experiment = state.experiment
+    if experiment is None or (state.experiment_id and experiment.id != state.experiment_id):
+        have = f"experiment {experiment.id!r}" if experiment is not None else "no experiment file"
+        state.end = {"outcome": "error", "text": f"This game runs on your computer (lockstep) and needs the server's "
+                                                 f"experiment file {state.experiment_id!r}, but the client has {have}: "
+                                                 f"start it with python -m igym.play FILE --connect URL"}
+        return None
+    try:
+        return LockstepPlayer(game_for_scene(experiment, scene), scene, state.pid)
+    except IgymError as error:
+        state.end = {"outcome": "error", "text": f"This game cannot run here: {error}"}
+        return None
 
 
 def _final(state: ClientState) -> bool:
@@ -134,6 +193,9 @@ class _Screen:
         return self.window
 
     def show(self, state: ClientState) -> None:
+        player = state.lockstep
+        if player is not None and player.session.frame is not None:
+            state.frame, state.previous = player.session.frame, player.session.previous_frame
         if self.window is None:
             canvas = tuple(state.scene["canvas"]) if state.scene else (800, 450)
             self.window = Window(fit_window(canvas), headless=self.headless, fullscreen=self.fullscreen,
@@ -147,7 +209,8 @@ class _Screen:
         surface = self.window.surface
         if state.frame is not None and self.renderer is not None and state.lobby is None:
             fps = state.scene.get("fps", 30) if state.scene else 30
-            alpha = min(1.0, (time.monotonic() - state.frame_at) * fps)
+            alpha = (player.session.alpha(time.monotonic()) if player is not None
+                     else min(1.0, (time.monotonic() - state.frame_at) * fps))
             self.renderer.draw(state.frame, state.previous, alpha)
         else:
             surface.fill((20, 20, 24))
@@ -173,9 +236,15 @@ class _Screen:
 
 async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: bool = False,
                      autopilot_seed: int | None = None, display_fps: float = 60.0,
-                     screenshot: str | None = None, max_reconnect_s: float = 60.0) -> ClientState:
-    """Play the experiment hosted at ``url`` until the server says it ended."""
-    state = ClientState(pid)
+                     screenshot: str | None = None, max_reconnect_s: float = 60.0,
+                     experiment: Any = None) -> ClientState:
+    """Play the experiment hosted at ``url`` until the server says it ended.
+
+    ``experiment`` is the local copy of the server's experiment file: lockstep games run
+    from it on this computer (authoritative games need none).
+    """
+    load_token, save_token = token_store(url, pid)
+    state = ClientState(pid, token=load_token(), experiment=experiment)
     screen = _Screen(headless, fullscreen)
     autopilot: Autopilot | None = None
     backoff = 0.5
@@ -193,7 +262,11 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                 receiver = asyncio.create_task(_receive(connection, state))
                 backoff, lost_since = 0.5, None
                 held: set[str] = set()
+                saved_token = state.token
                 while not receiver.done():
+                    if state.token != saved_token:
+                        saved_token = state.token
+                        save_token(saved_token)
                     if state.page is not None:
                         reply = await _show_page(screen, state, pacer, autopilot_seed)
                         if reply is None:
@@ -222,11 +295,20 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                     if autopilot is not None and state.frame is not None:
                         presses, releases = autopilot.poll(time.monotonic())
                         events += [(k, False) for k in releases] + [(k, True) for k in presses]
+                    player = state.lockstep
                     for key, down in events:
                         if seat is not None and (down != (key in held)):
                             (held.add if down else held.discard)(key)
-                            await connection.send(wire.pack({"t": "key", "seat": seat, "k": key, "d": int(down)}))
-                    await asyncio.sleep(period)
+                            if player is not None:
+                                (player.press if down else player.release)(key, time.monotonic())
+                            else:
+                                await connection.send(wire.pack({"t": "key", "seat": seat, "k": key,
+                                                                 "d": int(down)}))
+                    if player is not None:
+                        player.update(time.monotonic())
+                        for message in player.take_outbox():
+                            await connection.send(wire.pack(message))
+                    await asyncio.sleep(_pause(player, period))
                 await receiver
             finally:
                 connection.close()
@@ -249,6 +331,13 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
             screen.window.screenshot(screenshot)
         screen.window.close()
     return state
+
+
+def _pause(player: LockstepPlayer | None, period: float) -> float:
+    """Sleep until the next frame is drawn, or the next lockstep step is due if that is sooner."""
+    if player is None or player.session.next_step_at is None:
+        return period
+    return max(0.0, min(period, player.session.next_step_at - time.monotonic()))
 
 
 async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_seed: int | None) -> dict | None:

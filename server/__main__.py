@@ -30,7 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-token", help="token for GET /status (default: a new random one, printed)")
     parser.add_argument("--collect", action="store_true",
                         help="accept record uploads from solo web pages (hello mode 'upload')")
+    parser.add_argument("--simulate-delay-ms", metavar="LOW:HIGH",
+                        help="lockstep games: hold each relayed input a random LOW..HIGH ms (to try a game "
+                             "on a slow network before a study)")
     args = parser.parse_args(argv)
+    delay = None
+    if args.simulate_delay_ms:
+        try:
+            low, high = (float(v) for v in args.simulate_delay_ms.split(":"))
+            assert 0 <= low <= high
+        except (ValueError, AssertionError):
+            parser.error("--simulate-delay-ms takes LOW:HIGH milliseconds, e.g. 20:80")
+        delay = (low, high)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         experiment = load_experiment(args.experiment)
@@ -39,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     data = Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite"
     sink = SqliteSink(data, background=True)  # the event loop never waits for the disk
-    server = IgymServer(experiment, sink, args.admin_token, collect=args.collect)
+    server = IgymServer(experiment, sink, args.admin_token, collect=args.collect, relay_delay_ms=delay)
 
     def listening(port: int) -> None:  # printed once the socket is bound: clients may connect now
         print(f"igym server: {experiment.id} on ws://{args.host}:{port}", flush=True)

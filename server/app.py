@@ -19,6 +19,7 @@ import gc
 import http
 import json
 import logging
+import random
 import secrets
 import time
 from typing import Any
@@ -32,6 +33,7 @@ from igym import wire
 from igym.data import SqliteSink
 from igym.experiment import Experiment, Game
 
+from .lockstep import LockstepRoom
 from .rooms import Lobby, Member, Metronome, Room
 
 log = logging.getLogger("igym.server")
@@ -41,7 +43,8 @@ PAGE_ABANDON_S = 600.0  # a participant gone this long from a page has left the 
 
 
 class Stats:
-    """Counters for /status: tick lateness (a sorted sample window), bytes, rejections."""
+    """Counters for /status: tick lateness (a sorted sample window), bytes of frames and of
+    relayed inputs sent, rejections."""
 
     def __init__(self, window: int = 20000) -> None:
         self.window = window
@@ -49,6 +52,7 @@ class Stats:
         self._late_sorted: list[float] = []
         self.bytes_sent = 0
         self.frames_sent = 0
+        self.inputs_relayed = 0
         self.rejected = 0
         self.started = time.monotonic()
 
@@ -58,8 +62,14 @@ class Stats:
             del self._late[: self.window // 2]
 
     def sent(self, size: int) -> None:
+        """A frame went to a client (authoritative rooms)."""
         self.bytes_sent += size
         self.frames_sent += 1
+
+    def relayed(self, size: int) -> None:
+        """A step's inputs went to a client (lockstep rooms)."""
+        self.bytes_sent += size
+        self.inputs_relayed += 1
 
     def percentiles(self) -> dict[str, float]:
         values = sorted(self._late)
@@ -107,7 +117,8 @@ class IgymServer:
     """Hosts one experiment for participants who connect over WebSocket."""
 
     def __init__(self, experiment: Experiment, sink: SqliteSink, admin_token: str | None = None,
-                 collect: bool = False, page_abandon_s: float = PAGE_ABANDON_S) -> None:
+                 collect: bool = False, page_abandon_s: float = PAGE_ABANDON_S,
+                 relay_delay_ms: tuple[float, float] | None = None, relay_seed: int | None = None) -> None:
         self.experiment = experiment
         self.collect = collect
         self.page_abandon_s = page_abandon_s
@@ -118,6 +129,16 @@ class IgymServer:
         self.lobbies: dict[str, Lobby] = {}
         self.rooms: set[Room] = set()
         self._metronomes: dict[float, Metronome] = {}
+        # A simulated slow network for lockstep rooms: each relayed input waits a random time in this range.
+        self.relay_delay_s = (relay_delay_ms[0] / 1000, relay_delay_ms[1] / 1000) if relay_delay_ms else None
+        self.relay_rng = random.Random(relay_seed)
+
+    def new_room(self, index: int, game: Game, members: dict[str, Participant],
+                 visit_id: str | None = None) -> Room | LockstepRoom:
+        """The room a group plays ``game`` in: lockstep (clients run the env) or authoritative."""
+        if game.network == "lockstep":
+            return LockstepRoom(self, index, game, members, visit_id)
+        return Room(self, index, game, members, {}, visit_id)
 
     def metronome(self, fps: float) -> Metronome:
         """The shared clock of all rooms that step at ``fps``."""
@@ -153,6 +174,7 @@ class IgymServer:
             "tick_lateness": self.stats.percentiles(),
             "bytes_sent": self.stats.bytes_sent,
             "frames_sent": self.stats.frames_sent,
+            "inputs_relayed": self.stats.inputs_relayed,
             "messages_rejected": self.stats.rejected,
         }
 
@@ -230,6 +252,12 @@ class IgymServer:
                 raise wire.ProtocolError(f"key for seat {message['seat']!r}, but this connection plays {seat!r}")
             if member is not None and room is not None:
                 room.key(member, message["k"], message["d"] == 1)  # between scenes keys mean nothing
+        elif kind in ("in", "state"):
+            if room is None or member is None or getattr(room, "network", None) != "lockstep":
+                if room is None and participant.last_seat is not None:
+                    return  # the game just ended: its last messages mean nothing
+                raise wire.ProtocolError(f"{kind}: only lockstep games take '{kind}' messages")
+            (room.on_input if kind == "in" else room.on_state)(member, message)
         elif kind == "pong":
             sent = participant.ping_sent.pop(message["n"], None)
             if sent is not None:
@@ -281,8 +309,15 @@ class IgymServer:
             participant.ping_sent[number] = time.monotonic()
             if len(participant.ping_sent) > 30:
                 participant.ping_sent.pop(min(participant.ping_sent))
+            await self._simulated_network()
             await participant.send({"t": "ping", "n": number})
             await asyncio.sleep(PING_EVERY_S)
+
+    async def _simulated_network(self) -> None:
+        """With ``relay_delay_ms``, pings wait like relayed inputs, so the measured round trip
+        (and the lockstep input delay derived from it) sees the simulated network too."""
+        if self.relay_delay_s is not None:
+            await asyncio.sleep(self.relay_rng.uniform(*self.relay_delay_s))
 
     def _record(self, participant: Participant, kind: str, data: dict[str, Any]) -> None:
         from igym.records import EventRecord
@@ -402,6 +437,7 @@ class IgymServer:
         for _ in range(samples):
             number = 10**9 + len(participant.ping_sent) + int(time.monotonic() * 1000)
             participant.ping_sent[number] = time.monotonic()
+            await self._simulated_network()
             await participant.send({"t": "ping", "n": number})
             await asyncio.sleep(0.05)
         deadline = time.monotonic() + 3.0
@@ -420,8 +456,8 @@ class IgymServer:
             if rtt is None or rtt > game.max_rtt_ms:
                 return "high_latency"
         humans = game.human_agents()
-        if len(humans) <= 1:
-            room = Room(self, index, game, {humans[0]: participant} if humans else {}, {}, visit.visit_id)
+        if len(humans) <= 1 and not game.observers:
+            room = self.new_room(index, game, {humans[0]: participant} if humans else {}, visit.visit_id)
         else:
             # Grouped by scene name: with random orders, people reach the same game at different positions.
             lobby = self.lobbies.setdefault(game.name, Lobby(self, index, game))

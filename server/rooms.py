@@ -272,7 +272,7 @@ class Lobby:
         self.server = server
         self.scene_index = scene_index
         self.game = game
-        self.seats = game.human_agents()
+        self.seats = game.human_agents() + [f"observer {i + 1}" for i in range(game.observers)]
         self.waiting: list[tuple["Participant", float, asyncio.Future]] = []
 
     async def join(self, participant: "Participant") -> Room | None:
@@ -304,7 +304,7 @@ class Lobby:
         while len(self.waiting) >= len(self.seats):
             group, self.waiting = self.waiting[:len(self.seats)], self.waiting[len(self.seats):]
             members = {agent: entry[0] for agent, entry in zip(self.seats, group)}
-            room = Room(self.server, self.scene_index, self.game, members, {})
+            room = self.server.new_room(self.scene_index, self.game, members)
             for entry in group:
                 entry[2].set_result(room)
 

@@ -67,11 +67,7 @@ def record_study(path: Path, *, participant: str = "P1", episodes: int = 2, max_
         autopilot = Autopilot(all_keys(seat.keymap for seat in session.inputs.values()), seed=3)
         now, used = 0.0, 0
         while not session.finished:
-            presses, releases = autopilot.poll(now)
-            for key in releases:
-                session.release(key, now)
-            for key in presses:
-                session.press(key, now)
+            autopilot.play(session, now)
             session.tick(now)
             records = []
             for record in session.take_records():

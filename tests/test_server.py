@@ -26,17 +26,18 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "tests" / "experiments" / "net_slime.py"
 
 
-def load(monkeypatch, **settings):
+def load(monkeypatch, experiment=EXPERIMENT, prefix="NET", **settings):
+    """The test experiment file, re-read with ``PREFIX_KEY=value`` settings in the environment."""
     for key, value in settings.items():
-        monkeypatch.setenv(f"NET_{key.upper()}", str(value))
-    for name in [n for n in sys.modules if n.endswith("net_slime")]:
+        monkeypatch.setenv(f"{prefix}_{key.upper()}", str(value))
+    for name in [n for n in sys.modules if n.endswith(Path(experiment).stem)]:
         del sys.modules[name]  # re-read the rules from the environment
-    return import_file(EXPERIMENT).experiment
+    return import_file(experiment).experiment
 
 
-async def start(experiment, path):
+async def start(experiment, path, **options):
     sink = SqliteSink(path)
-    server = IgymServer(experiment, sink, "secret")
+    server = IgymServer(experiment, sink, "secret", **options)
     ready = asyncio.get_running_loop().create_future()
     task = asyncio.create_task(serve_forever(server, "127.0.0.1", 0, ready))
     ws_server = await ready

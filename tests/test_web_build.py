@@ -133,3 +133,59 @@ def test_wrong_experiment_path_is_one_line_and_exit_2(tmp_path):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "examples/no_such_game/human_ai.py" in lines[0] and "no such file" in lines[0]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_staged_page_plays_a_lockstep_room_with_a_desktop_client(tmp_path):
+    """A page of an experiment where people play together plays through the server: here the
+    staged main.py (natively, from the staged files only) and a desktop client share a room."""
+    import socket
+    import time
+
+    done = build_web("examples/slime_volleyball/lockstep.py", "--staging", str(tmp_path / "stage"), "--stage-only")
+    assert done.returncode == 0, done.stderr
+    app = tmp_path / "stage" / "slime_lockstep"
+    native = tmp_path / "native"
+    native.mkdir()
+    packages = Path(site.getsitepackages()[0])
+    for name in (*NATIVE, "websockets"):  # a page has the browser's WebSocket; natively it is websockets
+        if (packages / name).exists():
+            (native / name).symlink_to(packages / name)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    data = tmp_path / "room.sqlite"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "XDG_CACHE_HOME": str(tmp_path)}
+    server = subprocess.Popen([sys.executable, "-m", "igym.server", "tests/experiments/short_lockstep.py",
+                               "--port", str(port), "--data", str(data)], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    processes = [server]
+    try:
+        assert "igym server" in server.stdout.readline()
+        url = f"ws://127.0.0.1:{port}"
+        boot = (f"import sys, runpy\n"
+                f"sys.path[:0] = [{str(app)!r}, {str(native)!r}]\n"
+                f"sys.argv = ['main.py', '--headless', '--autopilot', '--participant', 'page']\n"
+                f"runpy.run_path({str(app / 'main.py')!r}, run_name='__main__')\n")
+        page_env = {k: v for k, v in env.items() if not k.startswith("PYTHON")}
+        page_env["IGYM_SERVER"] = url
+        page = subprocess.Popen([sys.executable, "-I", "-S", "-c", boot], cwd=tmp_path, env=page_env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        desk = subprocess.Popen([sys.executable, "-m", "igym.play", "examples/slime_volleyball/lockstep.py",
+                                 "--connect", url, "--headless", "--autopilot", "--participant", "desk"],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        processes += [page, desk]
+        page_out, _ = page.communicate(timeout=400)
+        desk_out, _ = desk.communicate(timeout=60)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+            process.wait(10)
+    assert "igym web: participant page: played" in page_out, page_out[-3000:]
+    assert "outcome: played" in desk_out, desk_out[-3000:]
+    with sqlite3.connect(data) as db:
+        assert db.execute("select count(*) from events where kind='desync'").fetchone()[0] == 0
+        members = db.execute("select data from events where kind='lockstep'").fetchone()[0]
+        episodes = db.execute("select steps, outcome from episodes").fetchall()
+    assert '"page"' in members and '"desk"' in members
+    assert episodes == [(300, "truncated")]  # the server's schedule ruled the page's copy of the game

@@ -16,7 +16,10 @@ import time
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-MODULES = ["bench_render", "bench_overcooked", "bench_policy", "bench_session", "bench_wire", "bench_frames", "bench_server"]
+MODULES = [
+    "bench_render", "bench_overcooked", "bench_policy", "bench_session", "bench_wire", "bench_frames", "bench_server",
+    "bench_lockstep",
+]
 
 
 def machine() -> str:

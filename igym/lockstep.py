@@ -1,0 +1,375 @@
+"""Lockstep play, the client's half: every client runs the env, only inputs cross the network.
+
+A Game with ``network="lockstep"`` is not run by the server. Each client runs the same
+:class:`~igym.session.Session` from the same seeds, and the server relays inputs: a
+client that takes step ``f`` sends its seat's input for step ``f + d`` (``d`` is the
+input delay, fixed for the scene), and the server sends every client the inputs of all
+seats for a step once it has them (``st``). The first ``d`` steps of every episode use each
+seat's default action, which every client knows without asking. A client that reaches a
+step whose inputs have not arrived waits — lockstep, no prediction — and reports the stall;
+afterwards its clock restarts, so the game goes on at its pace instead of fast-forwarding.
+
+Each input message also reports the step just taken: the nonzero rewards, the episode's
+end, the env's ``state_fingerprint()`` every ``k`` steps and any stall. The server writes
+the step records from the inputs and these reports, compares the fingerprints and, when
+one client's state has drifted, sends it the state of a client that agrees with the
+majority (``get``/``state``: ``env.get_state()`` / ``env.set_state()``). A client that
+reconnects gets the same ``state`` message (or, for envs without ``get_state``, the
+episode's inputs from its start, replayed from its seed) and catches up.
+
+:class:`LockstepPlayer` is sans-I/O like the Session: messages in (:meth:`receive`),
+key events and time in, messages out (:meth:`take_outbox`) and frames to draw. The
+desktop client, a web page and :func:`run_headless` (bots, tests) drive the same object.
+
+Messages (see :mod:`igym.wire`):
+  client → server  in    {t, e: episode, n?: step taken, f?: step of the input, a?: action,
+                          k?: keys held, s?: source 0 human / 1 default / 2 previous,
+                          r?: {agent: reward ≠ 0}, x?: episode end, h?: fingerprint,
+                          w?: ms stalled before step n, c?: hook columns}
+                   state {t, e, f, s: {"env": get_state(), "returns": {...}}}   (answer to get)
+  server → client  st    {t, e, f, a: [action of each seat]}
+                   get   {t, e}
+                   state {t, e, f, s: snapshot or None (replay from the seed), log: [[actions] for
+                          f+1, f+2, …], need: the first step the server lacks this client's input for}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from typing import Any
+
+from .controls import SeatInput
+from .errors import ExperimentError
+from .experiment import Experiment, Game
+from .records import EpisodeRecord, StepRecord
+from .session import Session
+
+SOURCES = ("human", "default", "previous")
+MAX_STEPS_PER_UPDATE = 8  # steps one update may take when its clock is behind (not after a stall)
+
+
+class _LoggedInput:
+    """A seat whose action for each step is the one the server relayed (what Session asks)."""
+
+    __slots__ = ("action", "source", "keys", "changed_ns")
+
+    def __init__(self, action: Any) -> None:
+        self.action = action
+        self.source = "default"
+        self.keys = ""
+        self.changed_ns: int | None = None
+
+    def next_action(self) -> tuple[Any, str]:
+        return self.action, self.source
+
+    def held_names(self) -> str:
+        return self.keys
+
+    def press(self, key: str, t_ns: int) -> bool:
+        return False
+
+    def release(self, key: str, t_ns: int) -> bool:
+        return False
+
+    def release_all(self, t_ns: int) -> None:
+        pass
+
+
+def game_for_scene(experiment: Experiment, scene: dict[str, Any]) -> Game:
+    """The local copy of the server's lockstep Game. The server's numbers rule — seeds, fps,
+    episodes, max_steps — so every client plays the same schedule even if its copy of the
+    file differs there; a different game itself shows up as a desync."""
+    game = experiment.find_game(scene["name"], scene.get("cond"))
+    if [str(a) for a in game.seats] != list(scene["seats"]):
+        raise ExperimentError(f"scene {scene['name']!r}: the server's seats {scene['seats']} differ from this "
+                              f"experiment file's {[str(a) for a in game.seats]} — run the server's version of the file")
+    return dataclasses.replace(game, seeds=list(scene["seeds"]), fps=scene["fps"], episodes=len(scene["seeds"]),
+                               max_steps=scene.get("max_steps"), base_dir=game.base_dir)
+
+
+class LockstepPlayer:
+    """One client's copy of a lockstep game: steps when every seat's input has arrived."""
+
+    def __init__(self, game: Game, scene: dict[str, Any], participant_id: str) -> None:
+        self.game = game
+        self.order: list[str] = list(scene["seats"])
+        self.delay: int = scene["d"]
+        self.every: int = scene["k"]
+        self.seat: str | None = scene.get("seat")
+        self.session = Session(game, participant_id, scene=game.name)
+        self.defaults = [game.keymaps[a].default_action for a in self.order]
+        self.logged = [_LoggedInput(d) for d in self.defaults]
+        for agent, source in zip(self.order, self.logged):
+            self.session.use_input(agent, source)
+        self.own = SeatInput(game.keymaps[self.seat]) if self.seat is not None else None
+        self.inputs: dict[tuple[int, int], list] = {}  # (episode, step) → actions of every seat
+        self.next_input = self.delay + 1  # the first step of this episode we still owe our input for
+        self.fast_until: tuple[int, int] | None = None  # catching up: step as fast as inputs allow
+        self.stalled_since: float | None = None
+        self.stalls = 0
+        self.stall_s = 0.0
+        self.resyncs = 0
+        self.generation = 0
+        self.steps = 0
+        self._outbox: list[dict[str, Any]] = []
+
+    # --- input ----------------------------------------------------------------------------
+
+    def press(self, key: str, now: float) -> None:
+        if self.own is not None:
+            self.own.press(key, int(now * 1e9))
+
+    def release(self, key: str, now: float) -> None:
+        if self.own is not None:
+            self.own.release(key, int(now * 1e9))
+
+    def release_all(self, now: float) -> None:
+        if self.own is not None:
+            self.own.release_all(int(now * 1e9))
+
+    def receive(self, message: dict[str, Any], now: float) -> bool:
+        """Take a server message meant for the game; False if it is not one of ours."""
+        kind = message.get("t")
+        if kind == "st":
+            self.inputs[(message["e"], message["f"])] = message["a"]
+        elif kind == "get":
+            self._send_state()
+        elif kind == "state":
+            self._apply_state(message, now)
+        else:
+            return False
+        return True
+
+    def take_outbox(self) -> list[dict[str, Any]]:
+        out, self._outbox = self._outbox, []
+        return out
+
+    # --- the clock --------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        return self.session.finished
+
+    def update(self, now: float) -> int:
+        """Take the steps that are due and whose inputs are here; returns how many."""
+        session = self.session
+        if session.finished:
+            return 0
+        if session.next_step_at is None:
+            session.tick(now)  # starts the first episode
+            return 0
+        if session.counting_down:  # never past the first step's deadline: steps wait for their inputs
+            session.tick(min(now, session.next_step_at - 1e-6))
+            return 0
+        taken = 0
+        while not session.finished and not session.counting_down:
+            catching_up = self.fast_until is not None and (session.episode, session.step) < self.fast_until
+            due = session.next_step_at
+            if not catching_up and (now < due - 1e-9 or taken >= MAX_STEPS_PER_UPDATE):
+                break
+            episode, step = session.episode, session.step + 1
+            actions = self._actions(episode, step)
+            if actions is None:
+                if self.stalled_since is None:
+                    self.stalled_since = max(due, now - 0.05) if not catching_up else now
+                break
+            waited = 0.0
+            if self.stalled_since is not None:
+                waited = max(0.0, now - self.stalled_since)
+                self.stalled_since = None
+            for seat, action in zip(self.logged, actions):
+                seat.action = action
+            session.tick(due)
+            self._after_step(episode, step, waited)
+            taken += 1
+            if waited > 0.0:
+                self.stalls += 1
+                self.stall_s += waited
+                session.reschedule(now + session.dt)  # go on at the game's pace, not fast-forward
+        if self.fast_until is not None and (session.episode, session.step) >= self.fast_until:
+            self.fast_until = None
+            if not session.counting_down:
+                session.reschedule(now + session.dt)
+        return taken
+
+    def _actions(self, episode: int, step: int) -> list | None:
+        if step <= self.delay:
+            return self.defaults
+        return self.inputs.get((episode, step))
+
+    def _after_step(self, episode: int, step: int, waited: float) -> None:
+        session = self.session
+        self.steps += 1
+        record: StepRecord | None = None
+        ended: EpisodeRecord | None = None
+        for item in session.take_records():  # the server keeps the data; we report what it cannot know
+            if type(item) is StepRecord:
+                record = item
+            elif type(item) is EpisodeRecord and item.outcome is not None and item.index == episode:
+                ended = item
+        report: dict[str, Any] = {"t": "in", "e": episode, "n": step}
+        if record is not None:
+            rewards = {str(a): r for a, r in record.rewards.items() if r}
+            if rewards:
+                report["r"] = rewards
+            if record.fingerprint is not None and step % self.every == 0:
+                report["h"] = record.fingerprint
+            if record.extra:
+                report["c"] = record.extra
+            if ended is not None:
+                report["x"] = {"o": ended.outcome, "c": bool(record.cut),
+                               "te": [str(a) for a, v in record.terminated.items() if v],
+                               "tr": [str(a) for a, v in record.truncated.items() if v]}
+        if waited > 0.0:
+            report["w"] = round(waited * 1000, 1)
+        if self.generation:
+            report["g"] = self.generation  # reports made before the last correction are stale
+        if ended is None:
+            self._owe(episode, step, report)
+        else:
+            self.next_input = self.delay + 1
+            for key in [k for k in self.inputs if k[0] <= episode]:
+                del self.inputs[key]
+        self._outbox.append(report)
+
+    def _owe(self, episode: int, step: int, report: dict[str, Any] | None = None) -> None:
+        """Send our input for every step up to ``step + delay`` we have not sent yet (normally one)."""
+        if self.own is None:
+            return
+        last = step + self.delay
+        limit = self.game.max_steps
+        if limit is not None:
+            last = min(last, limit)
+        while self.next_input <= last:
+            action, source = self.own.next_action()
+            message = report if (report is not None and self.next_input == last) else {"t": "in", "e": episode}
+            message.update(f=self.next_input, a=action, s=SOURCES.index(source))
+            keys = self.own.held_names()
+            if keys:
+                message["k"] = keys
+            if message is not report:
+                self._outbox.append(message)
+            self.next_input += 1
+
+    # --- corrections --------------------------------------------------------------------------
+
+    def _send_state(self) -> None:
+        session = self.session
+        get_state = session.env.get_state
+        if get_state is None or session.next_step_at is None:
+            return
+        self._outbox.append({"t": "state", "e": session.episode, "f": session.step,
+                             "s": {"env": get_state(), "returns": session.returns()}})
+
+    def _apply_state(self, message: dict[str, Any], now: float) -> None:
+        """Continue from the server's snapshot (or from the episode's reset) and catch up."""
+        episode, step = message["e"], message["f"]
+        snapshot = message.get("s")
+        session = self.session
+        self.generation = message.get("g", self.generation)  # the server now ignores older reports
+        if session.next_step_at is not None and episode < session.episode:
+            return  # we are in a later episode already: its reset put us in step
+        self.resyncs += 1
+        session.jump(episode, step, snapshot["env"] if snapshot else None,
+                     snapshot.get("returns") if snapshot else None, now)
+        session.take_records()
+        for key in [k for k in self.inputs if k[0] < episode]:
+            del self.inputs[key]
+        for offset, actions in enumerate(message.get("log") or ()):
+            self.inputs[(episode, step + 1 + offset)] = actions
+        self.fast_until = (episode, step + len(message.get("log") or ()))
+        self.stalled_since = None
+        if self.own is not None:
+            self.next_input = max(self.next_input, message.get("need", 0))
+            self._owe(episode, step)
+
+
+async def run_headless(url: str, participant_id: str, experiment: Experiment, *, autopilot_seed: int | None = 0,
+                       rate_hz: float = 120.0, stop_after_s: float | None = None,
+                       token: str | None = None) -> dict[str, Any]:
+    """Play a server's experiment without a window: lockstep game scenes with the autopilot
+    (an authoritative game's frames are ignored and it presses nothing there), pages left
+    the way a willing participant would. For bots, load tests and tests; it needs no
+    pygame, so it runs in a browser's Python too.
+
+    Returns what happened: the end message, steps taken, stalls, resyncs, the token and
+    the fingerprints this client reported, keyed by (episode, step).
+    """
+    from . import web, wire
+    from .autopilot import Autopilot
+
+    connection = web.WebSocket()
+    await connection.connect(url)
+    hello: dict[str, Any] = {"t": "hello", "v": wire.PROTOCOL_VERSION, "pid": participant_id}
+    if token:
+        hello["token"] = token
+    await connection.send(wire.pack(hello))
+    result: dict[str, Any] = {"end": None, "steps": 0, "stalls": 0, "stall_ms": 0.0, "resyncs": 0, "token": token,
+                              "fingerprints": {}}
+    player: LockstepPlayer | None = None
+    autopilot: Autopilot | None = None
+    queue: asyncio.Queue = asyncio.Queue()
+    started = time.monotonic()
+
+    async def read() -> None:
+        try:
+            while True:
+                queue.put_nowait(wire.unpack(await connection.recv()))
+        except web.ConnectionClosed as closed:
+            queue.put_nowait({"t": "_closed", "code": closed.code, "reason": closed.reason})
+
+    reader = asyncio.create_task(read())
+    try:
+        while result["end"] is None:
+            if stop_after_s is not None and time.monotonic() - started > stop_after_s:
+                break
+            now = time.monotonic()
+            while not queue.empty():
+                message = queue.get_nowait()
+                kind = message.get("t")
+                if player is not None and player.receive(message, now):
+                    continue
+                if kind == "welcome":
+                    result["token"] = message["token"]
+                elif kind == "ping":
+                    await connection.send(wire.pack({"t": "pong", "n": message["n"]}))
+                elif kind == "scene" and message.get("net") == "lockstep":
+                    _collect(player, result)
+                    player = LockstepPlayer(game_for_scene(experiment, message), message, participant_id)
+                    keys = sorted(player.own.keymap.keys) if player.own is not None else []
+                    autopilot = Autopilot(keys, autopilot_seed) if keys and autopilot_seed is not None else None
+                elif kind == "page":
+                    reply = {"t": "page", "v": message["v"],
+                             "o": {"consent": "agreed", "end": "closed"}.get(message["page"].get("kind"), "continued")}
+                    await connection.send(wire.pack(reply))
+                elif kind == "end":
+                    result["end"] = message
+                elif kind == "_closed":
+                    result["end"] = result["end"] or {"outcome": "closed", "code": message["code"],
+                                                      "text": message["reason"]}
+            if player is not None:
+                if autopilot is not None:
+                    autopilot.play(player, now)
+                player.update(now)
+                for message in player.take_outbox():
+                    if "h" in message:
+                        result["fingerprints"][(message["e"], message["n"])] = message["h"]
+                    await connection.send(wire.pack(message))
+            await asyncio.sleep(1.0 / rate_hz)
+    except web.ConnectionClosed:
+        pass
+    finally:
+        reader.cancel()
+        connection.close()
+    _collect(player, result)
+    return result
+
+
+def _collect(player: LockstepPlayer | None, result: dict[str, Any]) -> None:
+    if player is not None:
+        result["steps"] += player.steps
+        result["stalls"] += player.stalls
+        result["stall_ms"] += round(player.stall_s * 1000, 1)
+        result["resyncs"] += player.resyncs

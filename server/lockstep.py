@@ -1,0 +1,445 @@
+"""Lockstep rooms: the server relays inputs, keeps the canonical log and corrects desyncs.
+
+A Game with ``network="lockstep"`` runs on every client (see :mod:`igym.lockstep` for the
+client's half and the messages). The room holds no env and no clock: it collects each
+seat's input for a step, and once all are in it sends them to every member (``st``) and
+stamps the step with the server's time. Clients report each step they took (rewards,
+the episode's end, every ``k``-th step's state fingerprint, stalls); a step's record is
+written once every connected member has gone past it, from the inputs and the report of
+a member that agrees with the majority — so the file holds the canonical inputs, and a
+replay of it reproduces the recorded fingerprints.
+
+Desyncs: when the fingerprints of a step differ, the members outside the majority (ties:
+the lowest seat wins) get the full state of the lowest majority member (``get`` →
+``state`` → ``state``), which they load and catch up from; both the desync and the
+correction are recorded. An env without ``get_state``/``set_state`` still runs: desyncs
+are detected and recorded (``correction: "none"``), not corrected. A member that
+reconnects gets the state and the inputs since (or, without ``get_state``, the episode's
+inputs from its start to replay) and catches up; meanwhile the others wait, as in any
+lockstep game, and after ``grace_s`` the game ends (``dropout="end"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+import uuid
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+from igym import wire
+from igym.envs import EnvAdapter
+from igym.experiment import Game
+from igym.records import EpisodeRecord, EventRecord, StepRecord
+from websockets.asyncio.server import broadcast
+
+from .rooms import Member
+
+if TYPE_CHECKING:
+    from .app import IgymServer, Participant
+
+log = logging.getLogger("igym.server")
+SOURCES = ("human", "default", "previous")
+AHEAD_LIMIT_S = 10.0  # how far (in game time) past the last complete step a client may send inputs
+
+
+class _Episode:
+    """The canonical log of one episode: complete steps, partial ones, reports, rows written."""
+
+    def __init__(self, index: int, record: EpisodeRecord, seats: int) -> None:
+        self.index = index
+        self.record = record
+        self.seats = seats
+        self.actions: dict[int, list] = {}  # complete steps
+        self.keys: dict[int, list] = {}
+        self.sources: dict[int, list] = {}
+        self.completed_ns: dict[int, int] = {}
+        self.partial: dict[int, list] = {}  # step → [(action, keys, source) or None per seat]
+        self.newest = 0  # the newest complete step
+        self.reports: dict[int, dict[str, dict]] = {}  # step → member name → report
+        self.next_row = 1  # the next step whose record is to be written
+        self.returns: dict[str, float] = {}
+        self.end_step: int | None = None
+
+
+class LockstepRoom:
+    """One group's lockstep game: the input relay, its log, the records, the corrections."""
+
+    network = "lockstep"
+
+    def __init__(self, server: "IgymServer", scene_index: int, game: Game,
+                 members: dict[str, "Participant"], visit_id: str | None = None) -> None:
+        self.server = server
+        self.scene_index = scene_index
+        self.game = game
+        self.order = [str(a) for a in game.seats]
+        self.members = {name: Member(p, name) for name, p in members.items()}
+        self.rank = {name: i for i, name in enumerate(self.members)}
+        owner = next(iter(members.values()))
+        if visit_id is None and owner.run is not None and owner.run.current is not None:
+            visit_id = owner.run.current.visit_id
+        self.owner = owner.pid
+        self.visit_id = visit_id
+        system = random.SystemRandom()
+        self.seeds = [s if (s := game.seed_for(i)) is not None else system.randrange(2**31)
+                      for i in range(game.episodes)]
+        self.defaults = [game.keymaps[a].default_action for a in self.order]
+        self.allowed = [_actions_of(game.keymaps[a]) for a in self.order]
+        probe = EnvAdapter(game.env())
+        self.corrects = probe.get_state is not None and probe.set_state is not None
+        probe.close()
+        self.delay: int | None = game.input_delay
+        self.episodes: dict[int, _Episode] = {}
+        self.current = 0  # the oldest episode whose records are not all written
+        self.awaiting: dict[str, set[str]] = {}  # donor → members waiting for its state
+        self.suspect: set[str] = set()
+        self.done = asyncio.get_running_loop().create_future()
+        self.outcomes: dict[str, str] = {}
+        self.started = asyncio.get_running_loop().create_future()
+        for member in self.members.values():
+            member.at = (0, 0)  # the newest step this member reported having taken
+            member.generation = 0  # how many states the server sent it (older reports are stale)
+            member.participant.room = self
+            member.participant.member = member
+        asyncio.create_task(self._start())
+
+    # --- start ------------------------------------------------------------------------------
+
+    async def _start(self) -> None:
+        """Measure the round trips, fix the input delay, tell every member the scene."""
+        rtts: dict[str, float | None] = {}
+        if self.delay is None:
+            measured = await asyncio.gather(*(self.server._median_rtt(m.participant) for m in self.members.values()))
+            rtts = {m.participant.pid: r for m, r in zip(self.members.values(), measured)}
+            worst = max((r for r in measured if r is not None), default=0.0)
+            self.delay = max(1, math.ceil(worst / 1000.0 * self.game.fps))
+        self._episode(0)
+        self._event(self.owner, "lockstep", {"input_delay": self.delay, "rtt_ms": rtts,
+                                             "fingerprint_every": self.game.fingerprint_every,
+                                             "correction": "state" if self.corrects else "none",
+                                             "members": {n: m.participant.pid for n, m in self.members.items()}})
+        self.started.set_result(True)  # before the sends: a client may answer its scene at once
+        for member in self.members.values():
+            await member.participant.send(self.scene_message(member))
+
+    def scene_message(self, member: Member) -> dict[str, Any]:
+        seat = member.agent if member.agent in self.order else None
+        keymap = self.game.keymaps.get(seat) if seat else None
+        run = member.participant.run
+        return {"t": "scene", "i": self.scene_index, "kind": "game", "name": self.game.name, "seat": seat,
+                "canvas": list(self.game.canvas), "bg": list(self.game.background),
+                "keys": sorted(keymap.keys) if keymap else [], "fps": self.game.fps, "net": "lockstep",
+                "seats": self.order, "seeds": self.seeds, "d": self.delay, "k": self.game.fingerprint_every,
+                "max_steps": self.game.max_steps,
+                "cond": getattr(run, "condition", None)}
+
+    def _episode(self, index: int) -> _Episode:
+        episode = self.episodes.get(index)
+        if episode is None:
+            now = time.monotonic()
+            seats = {a: {"kind": "human", "participant": m.participant.pid}
+                     for a, m in self.members.items() if a in self.order}
+            record = EpisodeRecord(uuid.uuid4().hex, self.owner, self.game.name, index, self.seeds[index],
+                                   time.time(), int(now * 1e9), seats, visit_id=self.visit_id)
+            episode = self.episodes[index] = _Episode(index, record, len(self.order))
+            for step in range(1, self.delay + 1):  # every client knows these: the seats' defaults
+                self._complete(episode, step, [(d, "", 1) for d in self.defaults], int(now * 1e9), send=False)
+            self.server.sink.write([_copy(record)])
+        return episode
+
+    # --- inputs and reports ---------------------------------------------------------------------
+
+    def key(self, member: Member, key: str, down: bool) -> None:
+        raise wire.ProtocolError("this game runs in lockstep: send 'in' messages, not keys")
+
+    def on_input(self, member: Member, message: dict[str, Any]) -> None:
+        if not self.started.done() or self.done.done():
+            return  # before the scene message went out, or after the game: nothing to do
+        index = message["e"]
+        if index < self.current or (index in self.episodes and self.episodes[index].end_step is not None
+                                    and message.get("n", 0) > self.episodes[index].end_step):
+            return  # late news of a finished episode
+        if index >= self.game.episodes or index > max(self.episodes) + 1:
+            raise wire.ProtocolError(f"in: episode {index} has not started")
+        episode = self._episode(index)
+        if "f" in message:
+            self._input(member, episode, message)
+        if "n" in message and message.get("g", 0) == member.generation:
+            self._report(member, episode, message)
+
+    def _input(self, member: Member, episode: _Episode, message: dict[str, Any]) -> None:
+        seat = self.order.index(member.agent) if member.agent in self.order else None
+        if seat is None:
+            raise wire.ProtocolError("in: an observer sends no inputs")
+        step, action = message["f"], message["a"]
+        if step <= self.delay:
+            raise wire.ProtocolError(f"in: steps 1..{self.delay} use the default actions; no input is sent for them")
+        if step > episode.newest + self.delay + AHEAD_LIMIT_S * self.game.fps:
+            raise wire.ProtocolError(f"in: step {step} is too far ahead of the game (step {episode.newest})")
+        if action not in self.allowed[seat]:
+            raise wire.ProtocolError(f"in: {str(action)[:20]!r} is not an action of seat {member.agent!r}'s key map")
+        if step in episode.actions or (episode.end_step is not None and step > episode.end_step):
+            return  # already relayed (a catch-up resends what it owes), or past the episode's end
+        partial = episode.partial.setdefault(step, [None] * len(self.order))
+        if partial[seat] is not None:
+            return
+        partial[seat] = (action, message.get("k", ""), message.get("s", 0))
+        if None not in partial:
+            del episode.partial[step]
+            self._complete(episode, step, partial, time.monotonic_ns())
+
+    def _complete(self, episode: _Episode, step: int, inputs: list, now_ns: int, send: bool = True) -> None:
+        actions = [i[0] for i in inputs]
+        episode.actions[step] = actions
+        episode.keys[step] = [i[1] for i in inputs]
+        episode.sources[step] = [SOURCES[i[2]] for i in inputs]
+        episode.completed_ns[step] = now_ns
+        episode.newest = max(episode.newest, step)
+        if send:
+            self._relay(wire.pack({"t": "st", "e": episode.index, "f": step, "a": actions}))
+
+    def _relay(self, data: bytes) -> None:
+        connections = [m.participant.connection for m in self.members.values()
+                       if m.participant.connection is not None and m.gone_since is None]
+        relayed = self.server.stats.relayed
+        for _ in connections:
+            relayed(len(data))
+        delay = self.server.relay_delay_s
+        if delay is None:
+            broadcast(connections, data)
+            return
+        loop, rng = asyncio.get_running_loop(), self.server.relay_rng
+        for connection in connections:  # a simulated network: each message its own random delay
+            loop.call_later(rng.uniform(*delay), broadcast, [connection], data)
+
+    def _report(self, member: Member, episode: _Episode, message: dict[str, Any]) -> None:
+        step = message["n"]
+        if step not in episode.actions:
+            raise wire.ProtocolError(f"in: a report of step {step}, whose inputs were never relayed")
+        if "w" in message:
+            self._event(member.participant.pid, "stall", {"episode": episode.index, "step": step, "ms": message["w"]},
+                        episode.record.episode_id)
+        if step >= episode.next_row:
+            episode.reports.setdefault(step, {})[member.agent] = message
+        member.at = max(member.at, (episode.index, step))
+        self._write_rows()
+
+    # --- records ------------------------------------------------------------------------------
+
+    def _present(self) -> list[Member]:
+        return [m for m in self.members.values() if m.participant.connection is not None and m.gone_since is None]
+
+    def _write_rows(self, flush: bool = False) -> None:
+        """Write every step that all connected members have gone past (``flush``: every reported one)."""
+        while not self.done.done() and self.current in self.episodes:
+            episode = self.episodes[self.current]
+            present = self._present()
+            step = episode.next_row
+            if step not in episode.actions:
+                return
+            reports = episode.reports.get(step)
+            if flush:
+                if not reports:
+                    return
+            elif not present or any(m.at < (episode.index, step) for m in present):
+                return
+            reports = episode.reports.pop(step, None) or {}
+            self._write_row(episode, step, reports)
+            episode.next_row += 1
+            if episode.end_step is not None:
+                self._end_episode(episode)
+
+    def _write_row(self, episode: _Episode, step: int, reports: dict[str, dict]) -> None:
+        fingerprints = {name: r["h"] for name, r in reports.items() if "h" in r}
+        reference = None
+        fingerprint = None
+        if fingerprints:
+            fingerprint = self._check(episode, step, fingerprints)
+            reference = min((n for n, h in fingerprints.items() if h == fingerprint), key=self.rank.get)
+        elif reports:
+            trusted = [n for n in reports if n not in self.suspect] or list(reports)
+            reference = min(trusted, key=self.rank.get)
+        report = reports.get(reference, {}) if reference is not None else {}
+        order = self.order
+        rewards = {a: float(report.get("r", {}).get(a, 0.0)) for a in order}
+        for agent, value in rewards.items():
+            episode.returns[agent] = episode.returns.get(agent, 0.0) + value
+        end = report.get("x")
+        terminated = {a: a in (end or {}).get("te", ()) for a in order}
+        truncated = {a: a in (end or {}).get("tr", ()) for a in order}
+        n = len(order)
+        self.server.sink.write([StepRecord(
+            episode.record.episode_id, step, episode.completed_ns[step], tuple(order),
+            dict(zip(order, episode.actions[step])), episode.sources[step], rewards, terminated, truncated,
+            episode.keys[step], [None] * n, bool((end or {}).get("c", False)), report.get("c"), fingerprint)])
+        if end is not None:
+            episode.end_step = step
+            episode.record.outcome = str(end.get("o", "terminated"))
+
+    def _check(self, episode: _Episode, step: int, fingerprints: dict[str, str]) -> str:
+        """The majority fingerprint of a step; members outside it are sent a correct state."""
+        counts = Counter(fingerprints.values())
+        best = max(counts.values())
+        majority = min((n for n, h in fingerprints.items() if counts[h] == best), key=self.rank.get)
+        value = fingerprints[majority]
+        bad = {n for n, h in fingerprints.items() if h != value}
+        self.suspect -= set(fingerprints) - bad
+        if not bad:
+            return value
+        self.suspect |= bad
+        self._event(self.owner, "desync", {
+            "episode": episode.index, "step": step, "correction": "state" if self.corrects else "none",
+            "fingerprints": {self.members[n].participant.pid: h for n, h in fingerprints.items()}},
+            episode.record.episode_id)
+        if self.corrects:
+            waiting = set().union(*self.awaiting.values()) if self.awaiting else set()
+            targets = bad - waiting
+            donors = [m for m in self._present() if fingerprints.get(m.agent) == value]
+            if targets and donors:
+                self._ask_state(min(donors, key=lambda m: self.rank[m.agent]), targets)
+        return value
+
+    def _end_episode(self, episode: _Episode) -> None:
+        now = time.monotonic()
+        record = episode.record
+        record.ended_at = time.time()
+        record.ended_ns = int(now * 1e9)
+        record.steps = episode.end_step or 0
+        record.returns = dict(episode.returns)
+        self.server.sink.write([_copy(record)])
+        self.current = episode.index + 1
+        del self.episodes[episode.index]
+        if self.current >= self.game.episodes:
+            self._finish({})
+        else:
+            self._episode(self.current)
+
+    def _finish(self, outcomes: dict[str, str], aborted: str | None = None) -> None:
+        if self.done.done():
+            return
+        if aborted is not None:
+            self._write_rows(flush=True)
+            for episode in self.episodes.values():
+                record = episode.record
+                record.ended_at, record.ended_ns = time.time(), time.monotonic_ns()
+                record.steps = episode.next_row - 1
+                record.returns = dict(episode.returns)
+                record.outcome = aborted
+                self.server.sink.write([_copy(record)])
+            self.episodes.clear()
+        self.server.sink.commit()
+        for member in self.members.values():
+            outcomes.setdefault(member.agent, "played")
+        self.outcomes = outcomes
+        self.done.set_result(outcomes)
+
+    def _event(self, pid: str, kind: str, data: dict[str, Any], episode_id: str | None = None) -> None:
+        self.server.sink.write([EventRecord(pid, time.monotonic_ns(), kind, data, episode_id)])
+
+    # --- state: corrections and catch-up ---------------------------------------------------------
+
+    def _ask_state(self, donor: Member, targets: set[str]) -> None:
+        self.awaiting.setdefault(donor.agent, set()).update(targets)
+        asyncio.create_task(donor.participant.send({"t": "get", "e": max(self.episodes)}))
+
+    def on_state(self, member: Member, message: dict[str, Any]) -> None:
+        targets = self.awaiting.pop(member.agent, None)
+        if targets is None:
+            raise wire.ProtocolError("state: the server did not ask for it")
+        index, step = message["e"], message["f"]
+        if index not in self.episodes or not 0 <= step <= self.episodes[index].newest:
+            for name in targets:  # the donor moved on (or back): ask again from where it is now
+                self._send_replay(self.members[name])
+            return
+        for name in targets:
+            target = self.members.get(name)
+            if target is not None and target.participant.connection is not None:
+                self._send_state(target, index, step, message["s"])
+                self._event(self.owner, "resync", {"episode": index, "step": step, "to": target.participant.pid,
+                                                   "from": member.participant.pid},
+                            self.episodes[index].record.episode_id)
+
+    def _send_state(self, target: Member, index: int, step: int, snapshot: Any) -> None:
+        episode = self.episodes[index]
+        target.generation += 1
+        target.at = (index, step)
+        self.suspect.discard(target.agent)
+        for reports in episode.reports.values():
+            reports.pop(target.agent, None)
+        log_ = [episode.actions[f] for f in range(step + 1, episode.newest + 1) if f in episode.actions]
+        seat = self.order.index(target.agent) if target.agent in self.order else None
+        need = step + 1
+        if seat is not None:
+            while need in episode.actions or (need in episode.partial and episode.partial[need][seat] is not None):
+                need += 1
+        asyncio.create_task(target.participant.send({"t": "state", "e": index, "f": step, "s": snapshot,
+                                                     "log": log_, "need": need, "g": target.generation}))
+        self._write_rows()
+
+    def _send_replay(self, target: Member) -> None:
+        """Catch up without anyone's state: the episode's inputs from its start, replayed from the seed."""
+        self._send_state(target, max(self.episodes), 0, None)
+
+    # --- members leaving and coming back --------------------------------------------------------
+
+    async def dropped(self, member: Member) -> None:
+        if self.done.done():
+            return
+        now = time.monotonic()
+        member.gone_since = now
+        waiting = self.awaiting.pop(member.agent, set())
+        for name in waiting:  # the donor left: the ones it was to correct replay from the seed
+            if self.members[name].participant.connection is not None:
+                self._send_replay(self.members[name])
+        self._write_rows()
+        self._event(member.participant.pid, "lockstep_disconnect", {"seat": member.agent})
+        await self._tell_others(member, "partner reconnecting")
+        deadline = now + self.game.grace_s
+        while time.monotonic() < deadline:
+            await asyncio.sleep(min(0.1, self.game.grace_s))
+            if member.gone_since is None or self.done.done():
+                return
+        if member.agent not in self.order:  # an observer left: the game goes on
+            del self.members[member.agent]
+            member.participant.room = None
+            self.outcomes[member.agent] = "disconnected"
+            self._write_rows()
+            return
+        outcomes = {a: ("disconnected" if a == member.agent or m.gone_since is not None else "partner_left")
+                    for a, m in self.members.items()}
+        self._finish(outcomes, aborted="partner_left")
+
+    async def rejoined(self, member: Member) -> None:
+        member.gone_since = None
+        if not self.started.done():
+            return  # the scene message is still to come
+        await member.participant.send(self.scene_message(member))
+        donors = [m for m in self._present() if m is not member and m.agent not in self.suspect]
+        if self.corrects and donors:
+            self._ask_state(min(donors, key=lambda m: self.rank[m.agent]), {member.agent})
+        else:
+            self._send_replay(member)
+        await self._tell_others(None, "")
+
+    async def _tell_others(self, about: Member | None, text: str) -> None:
+        for other in list(self.members.values()):
+            if other is not about and other.participant.connection is not None:
+                await other.participant.send({"t": "status", "text": text})
+
+
+def _actions_of(keymap: Any) -> list:
+    """Every action a seat's key map can produce (what a client may send for it)."""
+    actions = [keymap.default_action]
+    for _, action in keymap.entries:
+        if action not in actions:
+            actions.append(action)
+    return actions
+
+
+def _copy(record: EpisodeRecord) -> EpisodeRecord:
+    return EpisodeRecord(record.episode_id, record.participant_id, record.scene, record.index, record.seed,
+                         record.started_at, record.started_ns, dict(record.seats), record.ended_at, record.ended_ns,
+                         record.steps, dict(record.returns), record.outcome, record.timing, record.visit_id)
