@@ -3,8 +3,8 @@
 A Game with ``network="lockstep"`` is not run by the server. Each client runs the same
 :class:`~igym.session.Session` from the same seeds, and the server relays inputs: a
 client that takes step ``f`` sends its seat's input for step ``f + d`` (``d`` is the
-input delay, fixed for the scene), and the server sends every client the inputs of all
-seats for a step once it has them (``st``). The first ``d`` steps of every episode use each
+input delay, fixed for each episode and announced before it starts), and the server sends
+every client the inputs of all seats for a step once it has them (``st``). The first ``d`` steps of every episode use each
 seat's default action, which every client knows without asking. A client that reaches a
 step whose inputs have not arrived waits — lockstep, no prediction — and reports the stall;
 afterwards its clock restarts, so the game goes on at its pace instead of fast-forwarding.
@@ -29,8 +29,10 @@ Messages (see :mod:`igym.wire`):
                    state {t, e, f, s: {"env": get_state(), "returns": {...}}}   (answer to get)
   server → client  st    {t, e, f, a: [action of each seat]}
                    get   {t, e}
+                   ep    {t, e, d: the input delay of episode e}     (sent while the episode before is played)
                    state {t, e, f, s: snapshot or None (replay from the seed), log: [[actions] for
-                          f+1, f+2, …], need: the first step the server lacks this client's input for}
+                          f+1, f+2, …], need: the first step the server lacks this client's input for,
+                          d: the episode's input delay, g: how many states this client has been sent}
 """
 
 from __future__ import annotations
@@ -95,7 +97,7 @@ class LockstepPlayer:
     def __init__(self, game: Game, scene: dict[str, Any], participant_id: str) -> None:
         self.game = game
         self.order: list[str] = list(scene["seats"])
-        self.delay: int = scene["d"]
+        self.delays: dict[int, int] = dict(enumerate(scene["d"]))  # episode → input delay (``ep``: the next)
         self.every: int = scene["k"]
         self.seat: str | None = scene.get("seat")
         self.session = Session(game, participant_id, scene=game.name)
@@ -105,11 +107,12 @@ class LockstepPlayer:
             self.session.use_input(agent, source)
         self.own = SeatInput(game.keymaps[self.seat]) if self.seat is not None else None
         self.inputs: dict[tuple[int, int], list] = {}  # (episode, step) → actions of every seat
-        self.next_input = self.delay + 1  # the first step of this episode we still owe our input for
+        self.next_input: int | None = None  # the first step of this episode we still owe our input for
         self.fast_until: tuple[int, int] | None = None  # catching up: step as fast as inputs allow
         self.stalled_since: float | None = None
         self.stalls = 0
         self.stall_s = 0.0
+        self._episode_stalls = [0, 0.0]  # this episode's stalls and seconds, reported with its end
         self.resyncs = 0
         self.generation = 0
         self.steps = 0
@@ -134,6 +137,8 @@ class LockstepPlayer:
         kind = message.get("t")
         if kind == "st":
             self.inputs[(message["e"], message["f"])] = message["a"]
+        elif kind == "ep":
+            self.delays[message["e"]] = message["d"]
         elif kind == "get":
             self._send_state()
         elif kind == "state":
@@ -187,6 +192,8 @@ class LockstepPlayer:
             if waited > 0.0:
                 self.stalls += 1
                 self.stall_s += waited
+                self._episode_stalls[0] += 1
+                self._episode_stalls[1] += waited
                 session.reschedule(now + session.dt)  # go on at the game's pace, not fast-forward
         if self.fast_until is not None and (session.episode, session.step) >= self.fast_until:
             self.fast_until = None
@@ -195,7 +202,10 @@ class LockstepPlayer:
         return taken
 
     def _actions(self, episode: int, step: int) -> list | None:
-        if step <= self.delay:
+        delay = self.delays.get(episode)
+        if delay is None:
+            return None  # the episode's input delay is not announced yet: wait for it
+        if step <= delay:
             return self.defaults
         return self.inputs.get((episode, step))
 
@@ -219,9 +229,13 @@ class LockstepPlayer:
             if record.extra:
                 report["c"] = record.extra
             if ended is not None:
+                # How this client's episode went: its frame timing (when it draws) and its stalls.
                 report["x"] = {"o": ended.outcome, "c": bool(record.cut),
                                "te": [str(a) for a, v in record.terminated.items() if v],
-                               "tr": [str(a) for a, v in record.truncated.items() if v]}
+                               "tr": [str(a) for a, v in record.truncated.items() if v],
+                               "stalls": self._episode_stalls[0], "stall_ms": round(self._episode_stalls[1] * 1000, 1),
+                               **({"timing": ended.timing} if ended.timing else {})}
+                self._episode_stalls = [0, 0.0]
         if waited > 0.0:
             report["w"] = round(waited * 1000, 1)
         if self.generation:
@@ -229,7 +243,7 @@ class LockstepPlayer:
         if ended is None:
             self._owe(episode, step, report)
         else:
-            self.next_input = self.delay + 1
+            self.next_input = None
             for key in [k for k in self.inputs if k[0] <= episode]:
                 del self.inputs[key]
         self._outbox.append(report)
@@ -238,7 +252,10 @@ class LockstepPlayer:
         """Send our input for every step up to ``step + delay`` we have not sent yet (normally one)."""
         if self.own is None:
             return
-        last = step + self.delay
+        delay = self.delays[episode]
+        if self.next_input is None:
+            self.next_input = delay + 1
+        last = step + delay
         limit = self.game.max_steps
         if limit is not None:
             last = min(last, limit)
@@ -281,8 +298,9 @@ class LockstepPlayer:
             self.inputs[(episode, step + 1 + offset)] = actions
         self.fast_until = (episode, step + len(message.get("log") or ()))
         self.stalled_since = None
+        self.delays[episode] = message["d"]
         if self.own is not None:
-            self.next_input = max(self.next_input, message.get("need", 0))
+            self.next_input = max(self.next_input or 0, message.get("need", 0))
             self._owe(episode, step)
 
 

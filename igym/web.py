@@ -48,18 +48,18 @@ from .packing import MSGPACK, pack, small_packb, small_unpackb, unpack  # noqa: 
 
 
 def _detect() -> str:
-    if sys.platform == "emscripten":
-        try:
-            import platform as pygbag_platform
-            if hasattr(pygbag_platform, "jsprom"):
-                return "pygbag"
-        except ImportError:  # pragma: no cover
-            pass
-    try:
-        import pyodide  # noqa: F401 — only exists inside Pyodide
-        return "pyodide"
-    except ImportError:
+    """pygbag, Pyodide (both report ``sys.platform == "emscripten"``) or native.
+
+    A native process never tries ``import pyodide``: pygbag's package ships a ``pyodide``
+    shim that, once pygbag is imported (its build tool, the tests), would be found and
+    would fail looking for the browser's window.
+    """
+    if sys.platform != "emscripten":
         return "native"
+    import platform as pygbag_platform
+    if hasattr(pygbag_platform, "jsprom"):
+        return "pygbag"
+    return "pyodide"
 
 
 RUNTIME: str = _detect()

@@ -22,7 +22,8 @@ Server → client:
   welcome {t, pid, token, experiment}
   scene   {t, i: scene index, kind: "game", name, seat, canvas: [w, h], keys: [...], bg: [r, g, b], fps,
            and for lockstep games net: "lockstep", seats: [agents], seeds: [one per episode], max_steps,
-           d: input delay (steps), k: steps between fingerprints, cond: the participant's condition}
+           d: [input delay (steps) of each episode decided so far], k: steps between fingerprints,
+           cond: the participant's condition}
   page    {t, v: visit id, i: position, page: igym.scenes.page_to_wire(...), code?: completion code,
            image?: PNG bytes of an Info page's image}
   lobby   {t, waiting: people still missing, elapsed: s, timeout: s}
@@ -35,6 +36,7 @@ Server → client:
   end     {t, outcome, text}
   error   {t, reason}
   st      {t, e, f, a: [action per seat]}     (lockstep: every seat's input for step f of episode e)
+  ep      {t, e, d}                           (lockstep: episode e's input delay, in steps)
   get     {t, e}                              (lockstep: send your state)
   state   {t, e, f, s, log, need, g}          (lockstep: continue from this state; see igym.lockstep)
 """

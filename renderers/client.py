@@ -219,6 +219,8 @@ class _Screen:
             label = self.font.render(text, True, (240, 240, 240))
             surface.blit(label, label.get_rect(center=surface.get_rect().center))
         self.window.flip()
+        if player is not None:
+            player.session.note_frame(time.monotonic())  # frame timing, reported with each episode's end
 
     @staticmethod
     def _message(state: ClientState) -> str:

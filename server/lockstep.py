@@ -49,10 +49,10 @@ AHEAD_LIMIT_S = 10.0  # how far (in game time) past the last complete step a cli
 class _Episode:
     """The canonical log of one episode: complete steps, partial ones, reports, rows written."""
 
-    def __init__(self, index: int, record: EpisodeRecord, seats: int) -> None:
+    def __init__(self, index: int, record: EpisodeRecord, delay: int) -> None:
         self.index = index
         self.record = record
-        self.seats = seats
+        self.delay = delay  # the input delay of this episode, in steps
         self.actions: dict[int, list] = {}  # complete steps
         self.keys: dict[int, list] = {}
         self.sources: dict[int, list] = {}
@@ -91,7 +91,7 @@ class LockstepRoom:
         probe = EnvAdapter(game.env())
         self.corrects = probe.get_state is not None and probe.set_state is not None
         probe.close()
-        self.delay: int | None = game.input_delay
+        self.delays: dict[int, int] = {}  # episode → input delay, decided while the episode before is played
         self.episodes: dict[int, _Episode] = {}
         self.current = 0  # the oldest episode whose records are not all written
         self.awaiting: dict[str, set[str]] = {}  # donor → members waiting for its state
@@ -111,13 +111,12 @@ class LockstepRoom:
     async def _start(self) -> None:
         """Measure the round trips, fix the input delay, tell every member the scene."""
         rtts: dict[str, float | None] = {}
-        if self.delay is None:
+        if self.game.input_delay is None:
             measured = await asyncio.gather(*(self.server._median_rtt(m.participant) for m in self.members.values()))
             rtts = {m.participant.pid: r for m, r in zip(self.members.values(), measured)}
-            worst = max((r for r in measured if r is not None), default=0.0)
-            self.delay = max(1, math.ceil(worst / 1000.0 * self.game.fps))
+        self.delays[0] = self._input_delay(rtts)
         self._episode(0)
-        self._event(self.owner, "lockstep", {"input_delay": self.delay, "rtt_ms": rtts,
+        self._event(self.owner, "lockstep", {"input_delay": self.delays[0], "rtt_ms": rtts,
                                              "fingerprint_every": self.game.fingerprint_every,
                                              "correction": "state" if self.corrects else "none",
                                              "members": {n: m.participant.pid for n, m in self.members.items()}})
@@ -132,7 +131,8 @@ class LockstepRoom:
         return {"t": "scene", "i": self.scene_index, "kind": "game", "name": self.game.name, "seat": seat,
                 "canvas": list(self.game.canvas), "bg": list(self.game.background),
                 "keys": sorted(keymap.keys) if keymap else [], "fps": self.game.fps, "net": "lockstep",
-                "seats": self.order, "seeds": self.seeds, "d": self.delay, "k": self.game.fingerprint_every,
+                "seats": self.order, "seeds": self.seeds, "d": [self.delays[e] for e in sorted(self.delays)],
+                "k": self.game.fingerprint_every,
                 "max_steps": self.game.max_steps,
                 "cond": getattr(run, "condition", None)}
 
@@ -144,11 +144,34 @@ class LockstepRoom:
                      for a, m in self.members.items() if a in self.order}
             record = EpisodeRecord(uuid.uuid4().hex, self.owner, self.game.name, index, self.seeds[index],
                                    time.time(), int(now * 1e9), seats, visit_id=self.visit_id)
-            episode = self.episodes[index] = _Episode(index, record, len(self.order))
-            for step in range(1, self.delay + 1):  # every client knows these: the seats' defaults
+            episode = self.episodes[index] = _Episode(index, record, self.delays[index])
+            for step in range(1, episode.delay + 1):  # every client knows these: the seats' defaults
                 self._complete(episode, step, [(d, "", 1) for d in self.defaults], int(now * 1e9), send=False)
             self.server.sink.write([_copy(record)])
+            if index + 1 < self.game.episodes and index + 1 not in self.delays:
+                self._announce_delay(index + 1)
         return episode
+
+    def _input_delay(self, rtts: dict[str, float | None]) -> int:
+        """``input_delay`` steps, or enough steps to cover the slowest member's round trip."""
+        if self.game.input_delay is not None:
+            return self.game.input_delay
+        worst = max((r for r in rtts.values() if r is not None), default=None)
+        if worst is None:
+            return max(self.delays.values(), default=1)
+        return max(1, math.ceil(worst / 1000.0 * self.game.fps))
+
+    def _announce_delay(self, index: int) -> None:
+        """Fix episode ``index``'s input delay from the latest round trips and tell everyone now,
+        while the episode before is played, so no client waits for it at the episode's start."""
+        rtts = {}
+        for member in self.members.values():
+            recent = sorted(member.participant.rtts[-5:])
+            rtts[member.participant.pid] = recent[len(recent) // 2] if recent else None
+        self.delays[index] = self._input_delay(rtts)
+        self._event(self.owner, "input_delay", {"episode": index, "input_delay": self.delays[index], "rtt_ms": rtts})
+        data = wire.pack({"t": "ep", "e": index, "d": self.delays[index]})
+        broadcast([m.participant.connection for m in self._present()], data)
 
     # --- inputs and reports ---------------------------------------------------------------------
 
@@ -175,9 +198,9 @@ class LockstepRoom:
         if seat is None:
             raise wire.ProtocolError("in: an observer sends no inputs")
         step, action = message["f"], message["a"]
-        if step <= self.delay:
-            raise wire.ProtocolError(f"in: steps 1..{self.delay} use the default actions; no input is sent for them")
-        if step > episode.newest + self.delay + AHEAD_LIMIT_S * self.game.fps:
+        if step <= episode.delay:
+            raise wire.ProtocolError(f"in: steps 1..{episode.delay} use the default actions; no input is sent for them")
+        if step > episode.newest + episode.delay + AHEAD_LIMIT_S * self.game.fps:
             raise wire.ProtocolError(f"in: step {step} is too far ahead of the game (step {episode.newest})")
         if action not in self.allowed[seat]:
             raise wire.ProtocolError(f"in: {str(action)[:20]!r} is not an action of seat {member.agent!r}'s key map")
@@ -222,6 +245,11 @@ class LockstepRoom:
         if "w" in message:
             self._event(member.participant.pid, "stall", {"episode": episode.index, "step": step, "ms": message["w"]},
                         episode.record.episode_id)
+        if "x" in message:  # each client's own view of the episode: its stalls and frame timing
+            end = message["x"]
+            self._event(member.participant.pid, "lockstep_episode",
+                        {"episode": episode.index, "steps": step, "stalls": end.get("stalls"),
+                         "stall_ms": end.get("stall_ms"), "timing": end.get("timing")}, episode.record.episode_id)
         if step >= episode.next_row:
             episode.reports.setdefault(step, {})[member.agent] = message
         member.at = max(member.at, (episode.index, step))
@@ -376,7 +404,8 @@ class LockstepRoom:
             while need in episode.actions or (need in episode.partial and episode.partial[need][seat] is not None):
                 need += 1
         asyncio.create_task(target.participant.send({"t": "state", "e": index, "f": step, "s": snapshot,
-                                                     "log": log_, "need": need, "g": target.generation}))
+                                                     "log": log_, "need": need, "g": target.generation,
+                                                     "d": episode.delay}))
         self._write_rows()
 
     def _send_replay(self, target: Member) -> None:

@@ -98,6 +98,9 @@ def test_clients_stay_in_sync_for_2000_steps_with_random_delays(tmp_path, monkey
     stalls = events(path, "stall")
     assert len(stalls) == sum(r["stalls"] for r in results)  # every stall a client had is on record
     assert all(s["ms"] > 0 for s in stalls)
+    summaries = events(path, "lockstep_episode")  # each client's own account of each episode
+    assert len(summaries) == 8 * (2 + observers) and all(e["steps"] == 250 for e in summaries)
+    assert sum(e["stalls"] for e in summaries) == len(stalls)
 
 
 @pytest.mark.parametrize("observers,corrupt", [(0, "B"), (1, "A")], ids=["tie_lowest_seat_wins", "majority_wins"])
@@ -193,6 +196,8 @@ def test_a_killed_client_restarts_catches_up_and_the_game_finishes(tmp_path, mon
     assert len(events(path, "lockstep_disconnect")) == 1
     if not no_state:
         assert [e["to"] for e in events(path, "resync")] == ["K"]
+    desktop = [e for e in events(path, "lockstep_episode") if e["timing"]]
+    assert len(desktop) == 1 and desktop[0]["timing"]["frames"] > 60  # the window's frame timing
 
 
 def _taken(server):
@@ -224,7 +229,7 @@ def test_malformed_lockstep_inputs_close_only_that_connection(tmp_path, monkeypa
                 scene = await rogue.wait_for("scene")
                 await honest.wait_for("scene")
                 if bad.get("f") == 3:
-                    bad["f"] = scene["d"] + 1
+                    bad["f"] = scene["d"][0] + 1
                 if bad.get("t") == "key":
                     bad["seat"] = scene["seat"]
                 await rogue.connection.send(json_free(bad))

@@ -79,7 +79,7 @@ def _worker(port: int, prefix: str, count: int, rate_hz: float) -> None:
     def snapshot() -> dict:
         return {**counters, "steps": sum(p.steps for p in players), "stalls": sum(p.stalls for p in players),
                 "stall_s": sum(p.stall_s for p in players), "resyncs": sum(p.resyncs for p in players),
-                "players": len(players), "delays": sorted({p.delay for p in players})}
+                "players": len(players), "delays": sorted({d for p in players for d in p.delays.values()})}
 
     print("ready", flush=True)
     t_start, t_end = (float(v) for v in sys.stdin.readline().split())
