@@ -251,7 +251,6 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
     autopilot: Autopilot | None = None
     backoff = 0.5
     lost_since: float | None = None
-    period = 1.0 / display_fps
     pacer = Pacer(display_fps)
     while state.end is None:
         try:
@@ -307,10 +306,8 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                                 await connection.send(wire.pack({"t": "key", "seat": seat, "k": key,
                                                                  "d": int(down)}))
                     if player is not None:
-                        player.update(time.monotonic())
-                        for message in player.take_outbox():
-                            await connection.send(wire.pack(message))
-                    await asyncio.sleep(_pause(player, period))
+                        await _play_steps(player, connection, pacer)
+                    await pacer.wait_frame()  # sleep, then spin to the frame's deadline: steady frames
                 await receiver
             finally:
                 connection.close()
@@ -335,11 +332,19 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
     return state
 
 
-def _pause(player: LockstepPlayer | None, period: float) -> float:
-    """Sleep until the next frame is drawn, or the next lockstep step is due if that is sooner."""
-    if player is None or player.session.next_step_at is None:
-        return period
-    return max(0.0, min(period, player.session.next_step_at - time.monotonic()))
+async def _play_steps(player: LockstepPlayer, connection: Any, pacer: Pacer) -> None:
+    """Take the lockstep steps due before the next frame, each at its own deadline, and send
+    what they produce: inputs leave when their step is taken, not on the next frame (that
+    would add up to a display frame to every input's way to the others)."""
+    frame_at = time.monotonic() + max(0.0, pacer.deadline + pacer.period - pacer.now())
+    while True:
+        player.update(time.monotonic())
+        for message in player.take_outbox():
+            await connection.send(wire.pack(message))
+        due = player.session.next_step_at
+        if due is None or due >= frame_at or player.stalled_since is not None or player.finished:
+            return
+        await asyncio.sleep(max(0.0, due - time.monotonic()))
 
 
 async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_seed: int | None) -> dict | None:

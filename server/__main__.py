@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from igym.data import SqliteSink
 from igym.errors import IgymError
@@ -58,12 +60,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"data: {data.resolve()}", flush=True)
 
     try:
-        asyncio.run(serve_forever(server, args.host, args.port, on_listening=listening))
+        asyncio.run(_serve_until_stopped(server, args.host, args.port, listening))
     except KeyboardInterrupt:
         pass
     finally:
-        sink.close()
+        sink.close()  # whatever the writer thread still holds reaches the file
     return 0
+
+
+async def _serve_until_stopped(server: IgymServer, host: str, port: int, listening: Any) -> None:
+    """Serve until SIGTERM or SIGINT (a service manager's stop, Ctrl+C), then return normally,
+    so the data file is closed with everything written — even when the shell started us with
+    SIGINT ignored (a background job), and under ``docker stop`` / systemd, which send SIGTERM."""
+    task = asyncio.create_task(serve_forever(server, host, port, on_listening=listening))
+    loop = asyncio.get_running_loop()
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(stop, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        print("igym server: stopped; data closed", flush=True)
 
 
 if __name__ == "__main__":

@@ -377,6 +377,8 @@ class LockstepRoom:
         targets = self.awaiting.pop(member.agent, None)
         if targets is None:
             raise wire.ProtocolError("state: the server did not ask for it")
+        if self.done.done():
+            return  # the game ended while the state was on its way
         index, step = message["e"], message["f"]
         if index not in self.episodes or not 0 <= step <= self.episodes[index].newest:
             for name in targets:  # the donor moved on (or back): ask again from where it is now
@@ -443,8 +445,8 @@ class LockstepRoom:
 
     async def rejoined(self, member: Member) -> None:
         member.gone_since = None
-        if not self.started.done():
-            return  # the scene message is still to come
+        if not self.started.done() or self.done.done():
+            return  # the scene message is still to come, or the game is over
         await member.participant.send(self.scene_message(member))
         donors = [m for m in self._present() if m is not member and m.agent not in self.suspect]
         if self.corrects and donors:

@@ -367,6 +367,39 @@ def test_sigkill_server_keeps_what_it_committed(tmp_path):
     assert db.execute("SELECT participant_id FROM participants").fetchall() == [("K",)]
 
 
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT], ids=["sigterm", "sigint"])
+def test_a_stopped_server_closes_its_file_with_every_step(tmp_path, stop):
+    """A service manager's stop (SIGTERM) or Ctrl+C loses nothing — even when the server was
+    started as a background job, whose SIGINT the shell sets to ignored."""
+    path = tmp_path / "stopped.sqlite"
+    port = _free_port()
+    env = {**os.environ, "NET_STEPS": "3000", "NET_FILL": "random", "NET_LOBBY_S": "0.2"}
+    server = subprocess.Popen([sys.executable, "-m", "igym.server", str(EXPERIMENT), "--port", str(port),
+                               "--data", str(path)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+
+    async def play_then_stop():
+        assert "ws://" in server.stdout.readline()
+        client = await RawClient(f"ws://127.0.0.1:{port}", "S").open()
+        await client.wait_for("frame", count=40)
+        server.send_signal(stop)
+        await client.connection.wait_closed()
+        return max(m["n"] for m in client.seen("frame"))
+
+    try:
+        newest = asyncio.run(play_then_stop())
+        code = server.wait(10)
+        output = server.stdout.read()
+    finally:
+        server.kill()
+        server.wait(5)
+    assert code == 0 and "stopped; data closed" in output
+    db = sqlite3.connect(path)
+    stored = db.execute("SELECT max(step) FROM steps WHERE agent='agent_left'").fetchone()[0]
+    assert stored >= newest  # every step the client saw is in the file (the first frame is step 0)
+
+
 NET_STUDY = ROOT / "tests" / "experiments" / "net_study.py"
 
 
