@@ -24,6 +24,7 @@ desktop client, a web page and :func:`run_headless` (bots, tests) drive the same
 Messages (see :mod:`igym.wire`):
   client → server  in    {t, e: episode, n?: step taken, f?: step of the input, a?: action,
                           k?: keys held, s?: source 0 human / 1 default / 2 previous,
+                          kt?: ms since the keys changed (sent once per change),
                           r?: {agent: reward ≠ 0}, x?: episode end, h?: fingerprint,
                           w?: ms stalled before step n, c?: hook columns}
                    state {t, e, f, s: {"env": get_state(), "returns": {...}}}   (answer to get)
@@ -115,6 +116,7 @@ class LockstepPlayer:
         self._episode_stalls = [0, 0.0]  # this episode's stalls and seconds, reported with its end
         self.resyncs = 0
         self.generation = 0
+        self._key_change_sent: int | None = None  # the key change whose age went to the server
         self.steps = 0
         self._outbox: list[dict[str, Any]] = []
 
@@ -266,6 +268,11 @@ class LockstepPlayer:
             keys = self.own.held_names()
             if keys:
                 message["k"] = keys
+            changed = self.own.changed_ns
+            if changed is not None and changed != self._key_change_sent:
+                # How long ago the keys changed: the server dates the change on its own clock.
+                self._key_change_sent = changed
+                message["kt"] = round(max(0, time.monotonic_ns() - changed) / 1e6, 2)
             if message is not report:
                 self._outbox.append(message)
             self.next_input += 1
@@ -338,6 +345,12 @@ async def run_headless(url: str, participant_id: str, experiment: Experiment, *,
         except web.ConnectionClosed as closed:
             queue.put_nowait({"t": "_closed", "code": closed.code, "reason": closed.reason})
 
+    async def send(message: dict[str, Any]) -> None:
+        try:
+            await connection.send(wire.pack(message))
+        except web.ConnectionClosed:
+            pass  # the server is closing: what it sent before (the end) is still to be read
+
     reader = asyncio.create_task(read())
     try:
         while result["end"] is None:
@@ -352,7 +365,7 @@ async def run_headless(url: str, participant_id: str, experiment: Experiment, *,
                 if kind == "welcome":
                     result["token"] = message["token"]
                 elif kind == "ping":
-                    await connection.send(wire.pack({"t": "pong", "n": message["n"]}))
+                    await send({"t": "pong", "n": message["n"]})
                 elif kind == "scene" and message.get("net") == "lockstep":
                     _collect(player, result)
                     player = LockstepPlayer(game_for_scene(experiment, message), message, participant_id)
@@ -361,7 +374,7 @@ async def run_headless(url: str, participant_id: str, experiment: Experiment, *,
                 elif kind == "page":
                     reply = {"t": "page", "v": message["v"],
                              "o": {"consent": "agreed", "end": "closed"}.get(message["page"].get("kind"), "continued")}
-                    await connection.send(wire.pack(reply))
+                    await send(reply)
                 elif kind == "end":
                     result["end"] = message
                 elif kind == "_closed":
@@ -374,10 +387,8 @@ async def run_headless(url: str, participant_id: str, experiment: Experiment, *,
                 for message in player.take_outbox():
                     if "h" in message:
                         result["fingerprints"][(message["e"], message["n"])] = message["h"]
-                    await connection.send(wire.pack(message))
+                    await send(message)
             await asyncio.sleep(1.0 / rate_hz)
-    except web.ConnectionClosed:
-        pass
     finally:
         reader.cancel()
         connection.close()

@@ -108,7 +108,7 @@ _FIELDS = {
     "focus": {"t", "f"},
     "page": {"t", "v", "o", "a"},
     "ready": {"t"},
-    "in": {"t", "e", "n", "f", "a", "k", "s", "r", "x", "h", "w", "c", "g"},
+    "in": {"t", "e", "n", "f", "a", "k", "s", "kt", "r", "x", "h", "w", "c", "g"},
     "state": {"t", "e", "f", "s"},
 }
 MAX_STEP = 2**31
@@ -188,8 +188,11 @@ def _check_lockstep_input(message: dict[str, Any]) -> None:
             _str(message, "k", 200)
         if "s" in message:
             _int(message, "s", 0, 2)
-    elif "a" in message or "k" in message or "s" in message:
-        raise ProtocolError("in: a, k and s belong to an input: give its step f")
+        age = message.get("kt")
+        if age is not None and (type(age) not in (int, float) or not 0 <= age < 1e9):
+            raise ProtocolError("in: field 'kt' must be the milliseconds since the keys changed (≥ 0)")
+    elif any(field in message for field in ("a", "k", "s", "kt")):
+        raise ProtocolError("in: a, k, s and kt belong to an input: give its step f")
     if "n" in message:
         _int(message, "n", 1, MAX_STEP)
     elif any(field in message for field in ("r", "x", "h", "w", "c")):

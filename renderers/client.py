@@ -88,7 +88,7 @@ def token_store(url: str, pid: str) -> tuple[Any, Any]:
 
 
 async def _reply(connection: Any, message: dict[str, Any]) -> None:
-    """Send a pong; if the server is closing, keep reading what it already sent."""
+    """Send a message; if the server is closing, keep reading what it already sent."""
     try:
         await connection.send(wire.pack(message))
     except web.ConnectionClosed:
@@ -340,7 +340,7 @@ async def _play_steps(player: LockstepPlayer, connection: Any, pacer: Pacer) -> 
     while True:
         player.update(time.monotonic())
         for message in player.take_outbox():
-            await connection.send(wire.pack(message))
+            await _reply(connection, message)  # a closing server's end message is still to be read
         due = player.session.next_step_at
         if due is None or due >= frame_at or player.stalled_since is not None or player.finished:
             return

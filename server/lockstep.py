@@ -56,6 +56,7 @@ class _Episode:
         self.actions: dict[int, list] = {}  # complete steps
         self.keys: dict[int, list] = {}
         self.sources: dict[int, list] = {}
+        self.key_times: dict[int, list] = {}  # when each seat's keys last changed (server clock, ns)
         self.completed_ns: dict[int, int] = {}
         self.partial: dict[int, list] = {}  # step → [(action, keys, source) or None per seat]
         self.newest = 0  # the newest complete step
@@ -87,6 +88,7 @@ class LockstepRoom:
         self.seeds = [s if (s := game.seed_for(i)) is not None else system.randrange(2**31)
                       for i in range(game.episodes)]
         self.defaults = [game.keymaps[a].default_action for a in self.order]
+        self.key_changed_ns: list[int | None] = [None] * len(self.order)  # per seat, on the server's clock
         self.allowed = [_actions_of(game.keymaps[a]) for a in self.order]
         probe = EnvAdapter(game.env())
         self.corrects = probe.get_state is not None and probe.set_state is not None
@@ -146,7 +148,8 @@ class LockstepRoom:
                                    time.time(), int(now * 1e9), seats, visit_id=self.visit_id)
             episode = self.episodes[index] = _Episode(index, record, self.delays[index])
             for step in range(1, episode.delay + 1):  # every client knows these: the seats' defaults
-                self._complete(episode, step, [(d, "", 1) for d in self.defaults], int(now * 1e9), send=False)
+                self._complete(episode, step, [(d, "", 1, t) for d, t in zip(self.defaults, self.key_changed_ns)],
+                               int(now * 1e9), send=False)
             self.server.sink.write([_copy(record)])
             if index + 1 < self.game.episodes and index + 1 not in self.delays:
                 self._announce_delay(index + 1)
@@ -209,7 +212,9 @@ class LockstepRoom:
         partial = episode.partial.setdefault(step, [None] * len(self.order))
         if partial[seat] is not None:
             return
-        partial[seat] = (action, message.get("k", ""), message.get("s", 0))
+        if "kt" in message:  # the keys changed kt ms before the client sent this: date it on our clock
+            self.key_changed_ns[seat] = time.monotonic_ns() - int(message["kt"] * 1e6)
+        partial[seat] = (action, message.get("k", ""), message.get("s", 0), self.key_changed_ns[seat])
         if None not in partial:
             del episode.partial[step]
             self._complete(episode, step, partial, time.monotonic_ns())
@@ -219,6 +224,7 @@ class LockstepRoom:
         episode.actions[step] = actions
         episode.keys[step] = [i[1] for i in inputs]
         episode.sources[step] = [SOURCES[i[2]] for i in inputs]
+        episode.key_times[step] = [i[3] for i in inputs]
         episode.completed_ns[step] = now_ns
         episode.newest = max(episode.newest, step)
         if send:
@@ -298,11 +304,11 @@ class LockstepRoom:
         end = report.get("x")
         terminated = {a: a in (end or {}).get("te", ()) for a in order}
         truncated = {a: a in (end or {}).get("tr", ()) for a in order}
-        n = len(order)
         self.server.sink.write([StepRecord(
             episode.record.episode_id, step, episode.completed_ns[step], tuple(order),
             dict(zip(order, episode.actions[step])), episode.sources[step], rewards, terminated, truncated,
-            episode.keys[step], [None] * n, bool((end or {}).get("c", False)), report.get("c"), fingerprint)])
+            episode.keys[step], episode.key_times[step], bool((end or {}).get("c", False)), report.get("c"),
+            fingerprint)])
         if end is not None:
             episode.end_step = step
             episode.record.outcome = str(end.get("o", "terminated"))

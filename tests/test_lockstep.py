@@ -82,6 +82,9 @@ def check_canonical(path, results, episode_count, steps_each):
             seen = {step: h for (e, step), h in result["fingerprints"].items() if e == index}
             assert seen == fingerprints, f"episode {index}: a client's states differ from the server's record"
         assert replays(path, episode_id)
+        keyed = sqlite3.connect(path).execute(
+            "SELECT t_ns, key_t_ns FROM steps WHERE episode_id=? AND source='human'", (episode_id,)).fetchall()
+        assert keyed and all(key_t is not None and key_t <= t for t, key_t in keyed)  # reaction times are dated
 
 
 @pytest.mark.parametrize("observers", [0, 1], ids=["two_players", "two_players_and_an_observer"])
