@@ -186,16 +186,17 @@ class LockstepPlayer:
             if self.stalled_since is not None:
                 waited = max(0.0, now - self.stalled_since)
                 self.stalled_since = None
+            if waited > 0.0:  # counted before the step: a stall at an episode's last step is that episode's
+                self.stalls += 1
+                self.stall_s += waited
+                self._episode_stalls[0] += 1
+                self._episode_stalls[1] += waited
             for seat, action in zip(self.logged, actions):
                 seat.action = action
             session.tick(due)
             self._after_step(episode, step, waited)
             taken += 1
-            if waited > 0.0:
-                self.stalls += 1
-                self.stall_s += waited
-                self._episode_stalls[0] += 1
-                self._episode_stalls[1] += waited
+            if waited > 0.0 and not session.counting_down:
                 session.reschedule(now + session.dt)  # go on at the game's pace, not fast-forward
         if self.fast_until is not None and (session.episode, session.step) >= self.fast_until:
             self.fast_until = None
