@@ -306,7 +306,13 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                                 await connection.send(wire.pack({"t": "key", "seat": seat, "k": key,
                                                                  "d": int(down)}))
                     if player is not None:
-                        await _play_steps(player, connection, pacer)
+                        try:
+                            await _play_steps(player, connection, pacer)
+                        except Exception as error:  # noqa: BLE001 — the experiment's env or hooks failed here
+                            state.end = {"outcome": "error", "text": f"The game failed on this computer: "
+                                                                     f"{type(error).__name__}: {error}"}
+                            state.lockstep = None
+                            connection.close()  # the server's grace window and dropout rule take over
                     await pacer.wait_frame()  # sleep, then spin to the frame's deadline: steady frames
                 await receiver
             finally:

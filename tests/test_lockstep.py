@@ -203,6 +203,38 @@ def test_a_killed_client_restarts_catches_up_and_the_game_finishes(tmp_path, mon
     assert len(desktop) == 1 and desktop[0]["timing"]["frames"] > 60  # the window's frame timing
 
 
+def test_a_game_that_breaks_on_one_computer_ends_it_for_both_with_the_data_kept(tmp_path, monkeypatch):
+    experiment = load(monkeypatch, episodes=1, steps=2000, fps=60, grace_s=1, corrupt="F", corrupt_step=60,
+                      **{"break": 1})
+    path = tmp_path / "ls.sqlite"
+    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "XDG_CACHE_HOME": str(tmp_path),
+           "PYTHONPATH": str(ROOT)}
+
+    async def main():
+        server, task, url, _ = await start(experiment, path)
+        desk = None
+        try:
+            peer = asyncio.create_task(run_headless(url, "A", experiment, autopilot_seed=1))
+            desk = _client(url, "F", env, 2)
+            result = await asyncio.wait_for(peer, 60)
+            output, _ = await asyncio.get_running_loop().run_in_executor(None, lambda: desk.communicate(timeout=60))
+            return result, desk.returncode, output
+        finally:
+            if desk is not None and desk.poll() is None:
+                desk.kill()
+            await stop(server, task)
+
+    result, code, output = asyncio.run(main())
+    assert code == 1 and "outcome: error" in output
+    assert "The game failed on this computer: RuntimeError: this computer's copy of the game broke" in output
+    assert result["end"]["outcome"] == "partner_left"
+    (episode_id, _, count, outcome), = episodes(path)
+    delay = events(path, "lockstep")[0]["input_delay"]
+    assert outcome == "partner_left" and 55 <= count <= 59 + delay  # the steps taken before it broke are kept
+    by_agent, _ = steps(path, episode_id)
+    assert by_agent["agent_left"] == by_agent["agent_right"] == list(range(1, count + 1))
+
+
 def _taken(server):
     return [{"step": room.episodes[room.current].newest} for room in server.rooms
             if getattr(room, "network", "") == "lockstep" and room.current in room.episodes]

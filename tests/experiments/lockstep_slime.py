@@ -2,7 +2,8 @@
 
 LS_EPISODES × LS_STEPS steps at LS_FPS; LS_OBSERVERS people watch; LS_CORRUPT names a
 participant whose copy of the game is knocked off course at step LS_CORRUPT_STEP of the
-first episode (the ball moved by a pixel): the server must notice and correct it.
+first episode (the ball moved by a pixel): the server must notice and correct it; with
+LS_BREAK=1 that participant's game raises there instead.
 LS_NO_STATE=1 hides get_state/set_state, so catching up must replay from the seed;
 LS_DELAY fixes the input delay (steps) instead of measuring the round trip.
 """
@@ -26,8 +27,10 @@ class SlimeWithoutState(SlimeVolleyEnv):
 
 
 def corrupt(ctx):
-    """Nudge one participant's ball once: a deliberate desync."""
+    """Nudge one participant's ball once (a deliberate desync), or break their game (LS_BREAK)."""
     if ctx.participant_id == CORRUPT and ctx.episode == 0 and ctx.step == CORRUPT_STEP:
+        if os.environ.get("LS_BREAK"):
+            raise RuntimeError("this computer's copy of the game broke")
         ctx.env.game.ball.x += 1.0
 
 
