@@ -148,44 +148,62 @@ def test_without_get_state_a_desync_is_recorded_but_not_corrected(tmp_path, monk
     assert replays(path, episode_id)  # the record holds the lowest seat's (uncorrupted) game
 
 
-def _client(url, pid, env, seed):
-    return subprocess.Popen(
-        [sys.executable, "-m", "igym.play", str(EXPERIMENT), "--connect", url, "--headless", "--autopilot",
-         "--participant", pid], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+class Desktop:
+    """A desktop client process (``python -m igym.play FILE --connect``) with its own cache dir."""
+
+    def __init__(self, url, pid, tmp_path):
+        self.env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy",
+                    "XDG_CACHE_HOME": str(tmp_path), "PYTHONPATH": str(ROOT)}
+        self.url, self.pid = url, pid
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "igym.play", str(EXPERIMENT), "--connect", self.url, "--headless", "--autopilot",
+             "--participant", self.pid], cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+
+
+def with_a_desktop_client(experiment, path, tmp_path, pid, meanwhile=None):
+    """A server, a headless peer "A" and a desktop client ``pid``; ``meanwhile(server, desk)``
+    runs while they play. Returns the peer's result, the desktop's exit code and output."""
+    async def main():
+        server, task, url, _ = await start(experiment, path)
+        desk = None
+        try:
+            peer = asyncio.create_task(run_headless(url, "A", experiment, autopilot_seed=1))
+            desk = Desktop(url, pid, tmp_path)
+            if meanwhile is not None:
+                await meanwhile(server, desk)
+            result = await asyncio.wait_for(peer, 90)
+            output, _ = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: desk.process.communicate(timeout=60))
+            return result, desk.process.returncode, output
+        finally:
+            if desk is not None and desk.process.poll() is None:
+                desk.process.kill()
+            await stop(server, task)
+    return asyncio.run(main())
 
 
 @pytest.mark.parametrize("no_state", [0, 1], ids=["state_from_a_peer", "replay_from_the_seed"])
 def test_a_killed_client_restarts_catches_up_and_the_game_finishes(tmp_path, monkeypatch, no_state):
     experiment = load(monkeypatch, episodes=1, steps=900, fps=60, grace_s=30, no_state=no_state)
     path = tmp_path / "ls.sqlite"
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "XDG_CACHE_HOME": str(tmp_path),
-           "PYTHONPATH": str(ROOT)}
 
-    async def main():
-        server, task, url, _ = await start(experiment, path)
-        desk = None
-        try:
-            peer = asyncio.create_task(run_headless(url, "A", experiment, autopilot_seed=1))
-            desk = _client(url, "K", env, 2)
-            deadline = time.monotonic() + 60
-            while sum(e["step"] for e in _taken(server)) < 200:  # the game is well under way
-                assert time.monotonic() < deadline and desk.poll() is None, "the game did not start"
-                await asyncio.sleep(0.05)
-            desk.send_signal(signal.SIGKILL)
-            desk.wait(10)
-            stalled_at = server_step(server)
-            await asyncio.sleep(1.0)
-            assert server_step(server) <= stalled_at + 60 // 2  # the peer waits for the missing player
-            desk = _client(url, "K", env, 2)  # the same participant: the token was kept on disk
-            result = await asyncio.wait_for(peer, 90)
-            output, _ = await asyncio.get_running_loop().run_in_executor(None, lambda: desk.communicate(timeout=60))
-            return result, desk.returncode, output
-        finally:
-            if desk is not None and desk.poll() is None:
-                desk.kill()
-            await stop(server, task)
+    async def kill_and_restart(server, desk):
+        deadline = time.monotonic() + 60
+        while server_step(server) < 200:  # the game is well under way
+            assert time.monotonic() < deadline and desk.process.poll() is None, "the game did not start"
+            await asyncio.sleep(0.05)
+        desk.process.send_signal(signal.SIGKILL)
+        desk.process.wait(10)
+        stalled_at = server_step(server)
+        await asyncio.sleep(1.0)
+        assert server_step(server) <= stalled_at + 60 // 2  # the peer waits for the missing player
+        desk.start()  # the same participant: the token was kept on disk
 
-    result, code, output = asyncio.run(main())
+    result, code, output = with_a_desktop_client(experiment, path, tmp_path, "K", kill_and_restart)
     assert result["end"]["outcome"] == "played"
     assert code == 0 and "outcome: played" in output, output
     (episode_id, _, count, outcome), = episodes(path)
@@ -207,24 +225,7 @@ def test_a_game_that_breaks_on_one_computer_ends_it_for_both_with_the_data_kept(
     experiment = load(monkeypatch, episodes=1, steps=2000, fps=60, grace_s=1, corrupt="F", corrupt_step=60,
                       **{"break": 1})
     path = tmp_path / "ls.sqlite"
-    env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "XDG_CACHE_HOME": str(tmp_path),
-           "PYTHONPATH": str(ROOT)}
-
-    async def main():
-        server, task, url, _ = await start(experiment, path)
-        desk = None
-        try:
-            peer = asyncio.create_task(run_headless(url, "A", experiment, autopilot_seed=1))
-            desk = _client(url, "F", env, 2)
-            result = await asyncio.wait_for(peer, 60)
-            output, _ = await asyncio.get_running_loop().run_in_executor(None, lambda: desk.communicate(timeout=60))
-            return result, desk.returncode, output
-        finally:
-            if desk is not None and desk.poll() is None:
-                desk.kill()
-            await stop(server, task)
-
-    result, code, output = asyncio.run(main())
+    result, code, output = with_a_desktop_client(experiment, path, tmp_path, "F")
     assert code == 1 and "outcome: error" in output
     assert "The game failed on this computer: RuntimeError: this computer's copy of the game broke" in output
     assert result["end"]["outcome"] == "partner_left"
@@ -235,13 +236,10 @@ def test_a_game_that_breaks_on_one_computer_ends_it_for_both_with_the_data_kept(
     assert by_agent["agent_left"] == by_agent["agent_right"] == list(range(1, count + 1))
 
 
-def _taken(server):
-    return [{"step": room.episodes[room.current].newest} for room in server.rooms
-            if getattr(room, "network", "") == "lockstep" and room.current in room.episodes]
-
-
 def server_step(server):
-    return max((e["step"] for e in _taken(server)), default=0)
+    """The newest step whose inputs are complete in the server's lockstep room (0 before it starts)."""
+    return max((room.episodes[room.current].newest for room in server.rooms
+                if getattr(room, "network", "") == "lockstep" and room.current in room.episodes), default=0)
 
 
 def test_malformed_lockstep_inputs_close_only_that_connection(tmp_path, monkeypatch):
