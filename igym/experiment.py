@@ -196,6 +196,9 @@ class Game:
         if self.fill is not None:
             raise ExperimentError(f"{where}: fill is not available with network='lockstep' (the server runs "
                                   f"no env to play an AI seat) — remove fill, or use network='authoritative'")
+        if not self.fingerprints:
+            raise ExperimentError(f"{where}: network='lockstep' compares the clients' state fingerprints to find "
+                                  f"desyncs — remove fingerprints=False")
 
     def human_agents(self) -> list[str]:
         """Names of the agents a person plays."""

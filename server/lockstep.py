@@ -92,6 +92,7 @@ class LockstepRoom:
         self.allowed = [_actions_of(game.keymaps[a]) for a in self.order]
         probe = EnvAdapter(game.env())
         self.corrects = probe.get_state is not None and probe.set_state is not None
+        self.detects = probe.state_fingerprint is not None  # without it desyncs go unnoticed: stated in the data
         probe.close()
         self.delays: dict[int, int] = {}  # episode → input delay, decided while the episode before is played
         self.episodes: dict[int, _Episode] = {}
@@ -120,6 +121,7 @@ class LockstepRoom:
         self._episode(0)
         self._event(self.owner, "lockstep", {"input_delay": self.delays[0], "rtt_ms": rtts,
                                              "fingerprint_every": self.game.fingerprint_every,
+                                             "detection": "fingerprints" if self.detects else "none",
                                              "correction": "state" if self.corrects else "none",
                                              "members": {n: m.participant.pid for n, m in self.members.items()}})
         self.started.set_result(True)  # before the sends: a client may answer its scene at once

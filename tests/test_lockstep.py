@@ -97,7 +97,7 @@ def test_clients_stay_in_sync_for_2000_steps_with_random_delays(tmp_path, monkey
     check_canonical(path, results, 8, 250)
     assert events(path, "desync") == []
     lockstep = events(path, "lockstep")[0]
-    assert lockstep["input_delay"] >= 1 and lockstep["correction"] == "state"
+    assert lockstep["input_delay"] >= 1 and (lockstep["detection"], lockstep["correction"]) == ("fingerprints", "state")
     stalls = events(path, "stall")
     assert len(stalls) == sum(r["stalls"] for r in results)  # every stall a client had is on record
     assert all(s["ms"] > 0 for s in stalls)
@@ -240,6 +240,24 @@ def server_step(server):
     """The newest step whose inputs are complete in the server's lockstep room (0 before it starts)."""
     return max((room.episodes[room.current].newest for room in server.rooms
                 if getattr(room, "network", "") == "lockstep" and room.current in room.episodes), default=0)
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"network": "p2p"}, "network must be one of"),
+    ({"seats": {"agent_left": "human", "agent_right": "random"}}, "needs every seat to be 'human'"),
+    ({"fill": "random"}, "fill is not available"),
+    ({"fingerprints": False}, "remove fingerprints=False"),
+    ({"input_delay": 0}, "input_delay must be None"),
+    ({"fingerprint_every": 0}, "fingerprint_every must be an int"),
+    ({"network": "authoritative", "observers": 1}, "observers need network='lockstep'"),
+])
+def test_a_wrong_lockstep_scene_names_the_field_and_the_fix(monkeypatch, change, message):
+    import dataclasses
+
+    from igym.errors import ExperimentError
+    game = load(monkeypatch).scenes[0]
+    with pytest.raises(ExperimentError, match=message):
+        dataclasses.replace(game, **change)
 
 
 def test_malformed_lockstep_inputs_close_only_that_connection(tmp_path, monkeypatch):
