@@ -3,7 +3,9 @@
 One asyncio process. Each participant has a flow task that walks them through the
 experiment's scenes (lobby → room → next scene → end) independently of their connection,
 so a dropped connection can come back (same participant id + reconnect token) and pick up
-where it was. Every message from a client is validated by :mod:`igym.wire`; a violation
+where it was. A game scene is played in a room: an authoritative one (``rooms.Room``: the
+server runs the session and sends frames) or, for ``network="lockstep"``, a
+``lockstep.LockstepRoom`` (the clients run it; the server relays their inputs). Every message from a client is validated by :mod:`igym.wire`; a violation
 closes that connection with a close code and a reason, is logged and counted, and nothing
 else is disturbed. Data goes to one SQLite file in the desktop's schema.
 
