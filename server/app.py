@@ -5,9 +5,10 @@ experiment's scenes (lobby → room → next scene → end) independently of the
 so a dropped connection can come back (same participant id + reconnect token) and pick up
 where it was. A game scene is played in a room: an authoritative one (``rooms.Room``: the
 server runs the session and sends frames) or, for ``network="lockstep"``, a
-``lockstep.LockstepRoom`` (the clients run it; the server relays their inputs). Every message from a client is validated by :mod:`igym.wire`; a violation
-closes that connection with a close code and a reason, is logged and counted, and nothing
-else is disturbed. Data goes to one SQLite file in the desktop's schema.
+``lockstep.LockstepRoom`` (the clients run it; the server relays their inputs). Every
+message from a client is validated by :mod:`igym.wire`; a violation closes that
+connection with a close code and a reason, is logged and counted, and nothing else is
+disturbed. Data goes to one SQLite file in the desktop's schema.
 
 ``GET /status?token=...`` returns JSON (rooms, participants, lobby sizes, tick lateness
 percentiles, bytes sent, messages rejected); the token is ``--admin-token`` or printed at
