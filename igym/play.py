@@ -255,18 +255,12 @@ def connect(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.connect:
-        try:
-            return connect(args)
-        except IgymError as error:
-            print(f"igym: {error}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt:
-            return 130
-    if not args.target:
+    if not args.target and not args.connect:
         print("igym: give a TARGET (experiment file or Gymnasium id) or --connect URL", file=sys.stderr)
         return 2
     try:
+        if args.connect:
+            return connect(args)
         data_path = asyncio.run(run(args))
     except IgymError as error:
         print(f"igym: {error}", file=sys.stderr)

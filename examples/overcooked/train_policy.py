@@ -25,55 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from ..behaviour_cloning import train
+from ..behaviour_cloning import Mlp, train
 from .env import N_ACTIONS, OBS_SIZE, OvercookedEnv
 from .scripted import RandomCook, ScriptedCook
 
 HIDDEN = 128
 EPISODE_STEPS = 400
-
-
-class Mlp:
-    """The student network, in numpy: obs * scale → ReLU → ReLU → logits."""
-
-    def __init__(self, rng: np.random.Generator, scale: np.ndarray) -> None:
-        def layer(n_in: int, n_out: int) -> list[np.ndarray]:
-            return [rng.normal(0, np.sqrt(2 / n_in), (n_in, n_out)).astype(np.float32),
-                    np.zeros(n_out, np.float32)]
-        self.scale = scale.astype(np.float32)
-        self.params = [*layer(OBS_SIZE, HIDDEN), *layer(HIDDEN, HIDDEN), *layer(HIDDEN, N_ACTIONS)]
-
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
-        w0, b0, w1, b1, w2, b2 = self.params
-        x = x * self.scale
-        h0 = np.maximum(x @ w0 + b0, 0)
-        h1 = np.maximum(h0 @ w1 + b1, 0)
-        return h1 @ w2 + b2, (x, h0, h1)
-
-    def act(self, observation) -> int:
-        logits, _ = self.forward(np.asarray(observation, np.float32)[None])
-        return int(np.argmax(logits[0]))
-
-    def reset(self) -> None:
-        pass
-
-    def gradients(self, x: np.ndarray, labels: np.ndarray) -> tuple[float, list[np.ndarray]]:
-        w0, b0, w1, b1, w2, b2 = self.params
-        logits, (x, h0, h1) = self.forward(x)
-        logits = logits - logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        n = len(x)
-        loss = float(-np.log(probs[np.arange(n), labels] + 1e-9).mean())
-        d2 = probs
-        d2[np.arange(n), labels] -= 1
-        d2 /= n
-        g_w2, g_b2 = h1.T @ d2, d2.sum(0)
-        d1 = (d2 @ w2.T) * (h1 > 0)
-        g_w1, g_b1 = h0.T @ d1, d1.sum(0)
-        d0 = (d1 @ w1.T) * (h0 > 0)
-        g_w0, g_b0 = x.T @ d0, d0.sum(0)
-        return loss, [g_w0, g_b0, g_w1, g_b1, g_w2, g_b2]
 
 
 def collect(layout: str, players, episodes: int, seed: int) -> tuple[list, list]:
@@ -154,7 +111,7 @@ def main() -> None:
     labels += l
     x = np.asarray(states, np.float32)
     scale = 1.0 / np.maximum(np.abs(x).max(axis=0), 1.0)
-    model = Mlp(rng, scale)
+    model = Mlp(rng, (OBS_SIZE, HIDDEN, N_ACTIONS), "relu", scale)
     for round_ in range(args.rounds + 1):
         x = np.asarray(states, np.float32)
         y = np.asarray(labels, np.int64)

@@ -20,52 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..behaviour_cloning import train
+from ..behaviour_cloning import Mlp, train
 from .scripted import RandomSlimePolicy, ScriptedSlimePolicy
 from .slime import SlimeVolleyEnv
 
 HIDDEN = 32
-
-
-class Mlp:
-    """The student network, in numpy."""
-
-    def __init__(self, rng: np.random.Generator) -> None:
-        def layer(n_in: int, n_out: int) -> list[np.ndarray]:
-            return [rng.normal(0, 1 / np.sqrt(n_in), (n_in, n_out)).astype(np.float32),
-                    np.zeros(n_out, np.float32)]
-        self.params = [*layer(12, HIDDEN), *layer(HIDDEN, HIDDEN), *layer(HIDDEN, 6)]
-
-    def forward(self, x: np.ndarray) -> tuple[np.ndarray, tuple]:
-        w0, b0, w1, b1, w2, b2 = self.params
-        h0 = np.tanh(x @ w0 + b0)
-        h1 = np.tanh(h0 @ w1 + b1)
-        return h1 @ w2 + b2, (x, h0, h1)
-
-    def act(self, observation) -> int:
-        logits, _ = self.forward(np.asarray(observation, np.float32)[None])
-        return int(np.argmax(logits[0]))
-
-    def reset(self) -> None:
-        pass
-
-    def gradients(self, x: np.ndarray, labels: np.ndarray) -> tuple[float, list[np.ndarray]]:
-        w0, b0, w1, b1, w2, b2 = self.params
-        logits, (x, h0, h1) = self.forward(x)
-        logits = logits - logits.max(axis=1, keepdims=True)
-        probs = np.exp(logits)
-        probs /= probs.sum(axis=1, keepdims=True)
-        n = len(x)
-        loss = float(-np.log(probs[np.arange(n), labels] + 1e-9).mean())
-        d2 = probs
-        d2[np.arange(n), labels] -= 1
-        d2 /= n
-        g_w2, g_b2 = h1.T @ d2, d2.sum(0)
-        d1 = (d2 @ w2.T) * (1 - h1 ** 2)
-        g_w1, g_b1 = h0.T @ d1, d1.sum(0)
-        d0 = (d1 @ w1.T) * (1 - h0 ** 2)
-        g_w0, g_b0 = x.T @ d0, d0.sum(0)
-        return loss, [g_w0, g_b0, g_w1, g_b1, g_w2, g_b2]
 
 
 def collect(player, opponent, teacher, matches: int, seed: int, side_swap: bool) -> tuple[list, list]:
@@ -116,7 +75,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     random.seed(args.seed)
     teacher = ScriptedSlimePolicy()
-    model = Mlp(rng)
+    model = Mlp(rng, (12, HIDDEN, 6), "tanh")
     states, labels = [], []
     for opponent_seed in range(2):
         s, l = collect(teacher, RandomSlimePolicy(args.seed + opponent_seed), teacher, 20, args.seed + opponent_seed, True)
