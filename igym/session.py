@@ -335,7 +335,7 @@ class Session:
             if self._pending_seats:
                 self._apply_pending_seats(now)
                 self._episode.seats = dict(self.seats)
-        self._records.append(_copy_episode(self._episode))
+        self._records.append(self._episode.copy())
         self.last_step_time = now
         self.previous_frame = None
         self.frame = self._render(validate=True)
@@ -357,7 +357,7 @@ class Session:
         episode.returns = {str(a): v for a, v in self._returns.items()}
         episode.outcome = outcome
         episode.timing = frame_timing(self._frame_times)
-        self._records.append(_copy_episode(episode))
+        self._records.append(episode.copy())
         if self.hooks is not None and self.game.on_episode_end is not None:
             self.hooks.outcome = outcome
             self.game.on_episode_end(self.hooks)
@@ -474,13 +474,6 @@ def frame_timing(times: list[float]) -> dict[str, float] | None:
     sd = math.sqrt(sum((x - mean) ** 2 for x in intervals) / (n - 1))
     return {"frames": n + 1, "mean_ms": round(mean, 4), "sd_ms": round(sd, 4),
             "max_ms": round(max(intervals), 4), "dropped": sum(1 for x in intervals if x > 1.5 * mean)}
-
-
-def _copy_episode(episode: EpisodeRecord) -> EpisodeRecord:
-    return EpisodeRecord(episode.episode_id, episode.participant_id, episode.scene, episode.index,
-                         episode.seed, episode.started_at, episode.started_ns, dict(episode.seats),
-                         episode.ended_at, episode.ended_ns, episode.steps, dict(episode.returns),
-                         episode.outcome, episode.timing, episode.visit_id)
 
 
 def _resolve(path: str, game: Game) -> str:

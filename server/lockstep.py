@@ -36,7 +36,7 @@ from igym.experiment import Game
 from igym.records import EpisodeRecord, EventRecord, StepRecord
 from websockets.asyncio.server import broadcast
 
-from .rooms import Member
+from .rooms import Member, Room
 
 if TYPE_CHECKING:
     from .app import IgymServer, Participant
@@ -152,7 +152,7 @@ class LockstepRoom:
             for step in range(1, episode.delay + 1):  # every client knows these: the seats' defaults
                 self._complete(episode, step, [(d, "", 1, t) for d, t in zip(self.defaults, self.key_changed_ns)],
                                int(now * 1e9), send=False)
-            self.server.sink.write([_copy(record)])
+            self.server.sink.write([record.copy()])
             if index + 1 < self.game.episodes and index + 1 not in self.delays:
                 self._announce_delay(index + 1)
         return episode
@@ -233,8 +233,7 @@ class LockstepRoom:
             self._relay(wire.pack({"t": "st", "e": episode.index, "f": step, "a": actions}))
 
     def _relay(self, data: bytes) -> None:
-        connections = [m.participant.connection for m in self.members.values()
-                       if m.participant.connection is not None and m.gone_since is None]
+        connections = [m.participant.connection for m in self._present()]
         relayed = self.server.stats.relayed
         for _ in connections:
             relayed(len(data))
@@ -345,7 +344,7 @@ class LockstepRoom:
         record.ended_ns = int(now * 1e9)
         record.steps = episode.end_step or 0
         record.returns = dict(episode.returns)
-        self.server.sink.write([_copy(record)])
+        self.server.sink.write([record.copy()])
         self.current = episode.index + 1
         del self.episodes[episode.index]
         if self.current >= self.game.episodes:
@@ -364,7 +363,7 @@ class LockstepRoom:
                 record.steps = episode.next_row - 1
                 record.returns = dict(episode.returns)
                 record.outcome = aborted
-                self.server.sink.write([_copy(record)])
+                self.server.sink.write([record.copy()])
             self.episodes.clear()
         self.server.sink.commit()
         for member in self.members.values():
@@ -463,10 +462,7 @@ class LockstepRoom:
             self._send_replay(member)
         await self._tell_others(None, "")
 
-    async def _tell_others(self, about: Member | None, text: str) -> None:
-        for other in list(self.members.values()):
-            if other is not about and other.participant.connection is not None:
-                await other.participant.send({"t": "status", "text": text})
+    _tell_others = Room._tell_others
 
 
 def _actions_of(keymap: Any) -> list:
@@ -476,9 +472,3 @@ def _actions_of(keymap: Any) -> list:
         if action not in actions:
             actions.append(action)
     return actions
-
-
-def _copy(record: EpisodeRecord) -> EpisodeRecord:
-    return EpisodeRecord(record.episode_id, record.participant_id, record.scene, record.index, record.seed,
-                         record.started_at, record.started_ns, dict(record.seats), record.ended_at, record.ended_ns,
-                         record.steps, dict(record.returns), record.outcome, record.timing, record.visit_id)

@@ -99,6 +99,7 @@ def test_clients_stay_in_sync_for_2000_steps_with_random_delays(tmp_path, monkey
     lockstep = events(path, "lockstep")[0]
     assert lockstep["input_delay"] >= 1 and (lockstep["detection"], lockstep["correction"]) == ("fingerprints", "state")
     stalls = events(path, "stall")
+    assert stalls  # delays of up to 30 ms against a few steps of input delay: some steps had to wait
     assert len(stalls) == sum(r["stalls"] for r in results)  # every stall a client had is on record
     assert all(s["ms"] > 0 for s in stalls)
     summaries = events(path, "lockstep_episode")  # each client's own account of each episode
