@@ -1,374 +1,173 @@
-"""The study's SQLite file: one file per study, written as the study runs.
+"""``python -m igym.data``: export, summarise and replay a study's SQLite file.
 
-Data is sacred: records are written as they arrive and committed at least once a second
-and at every episode end, in WAL mode, so a crash or ``kill -9`` loses at most the last
-second and never corrupts what was committed. Nothing is held only in memory until the
-end. The same schema is written by the desktop, by the server, and from browser uploads,
-so one analysis script reads all three. The schema is documented in README ("Data") and
-versioned in the ``schema_version`` table.
+    python -m igym.data export STUDY.sqlite --to csv|parquet DIR [--participant ID]
+    python -m igym.data export STUDY.sqlite --to minari DIR --agent NAME [--dataset-id ID] [--scene NAME]
+    python -m igym.data summary STUDY.sqlite [--json]
+    python -m igym.data replay STUDY.sqlite --episode ID [--experiment FILE] [--out DIR|file.gif]
+                               [--every K] [--verify] [--headless]
 
-Tables:
-- ``participants``: one row per participant id (condition, status, completion code, flow).
-- ``visits``: one row per scene visit (times, outcome, parameters, answers).
-- ``answers``: one row per answered question of a visit, the value as typed JSON.
-- ``episodes``: one row per episode (seed, times, steps, returns, outcome, seats, timing).
-- ``steps``: one row per agent per step (action, who chose it, reward, flags, keys held,
-  the env's state fingerprint when it offers one).
-- ``events``: key presses, focus changes, clock skips, anything timestamped.
+Every mistake ends with one line naming the problem and the fix, and exit code 2.
+``replay --verify`` exits 1 when the re-simulation differs from the data.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import logging
 import sqlite3
-import threading
-import time
+import sys
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Sequence
 
-from .records import EpisodeRecord, EventRecord, ParticipantRecord, Record, StepRecord, VisitRecord, ends_something
-
-SCHEMA_VERSION = 2
-COMMIT_EVERY_S = 1.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS participants (
-    participant_id TEXT PRIMARY KEY,
-    experiment TEXT,
-    created_at REAL NOT NULL,
-    meta TEXT,
-    condition TEXT,
-    status TEXT,
-    completion_code TEXT,
-    ended_at REAL,
-    flow TEXT
-);
-CREATE TABLE IF NOT EXISTS visits (
-    visit_id TEXT PRIMARY KEY,
-    participant_id TEXT NOT NULL,
-    position INTEGER NOT NULL,
-    scene TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    duration_s REAL,
-    outcome TEXT,
-    params TEXT,
-    answers TEXT
-);
-CREATE TABLE IF NOT EXISTS answers (
-    visit_id TEXT NOT NULL,
-    participant_id TEXT NOT NULL,
-    scene TEXT NOT NULL,
-    question TEXT NOT NULL,
-    value TEXT,
-    PRIMARY KEY (visit_id, question)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS episodes (
-    episode_id TEXT PRIMARY KEY,
-    participant_id TEXT NOT NULL,
-    scene TEXT NOT NULL,
-    episode_index INTEGER NOT NULL,
-    seed INTEGER,
-    started_at REAL NOT NULL,
-    started_ns INTEGER NOT NULL,
-    ended_at REAL,
-    ended_ns INTEGER,
-    steps INTEGER NOT NULL DEFAULT 0,
-    returns TEXT,
-    outcome TEXT,
-    seats TEXT,
-    timing TEXT,
-    visit_id TEXT
-);
-CREATE TABLE IF NOT EXISTS steps (
-    episode_id TEXT NOT NULL,
-    step INTEGER NOT NULL,
-    agent TEXT NOT NULL,
-    t_ns INTEGER NOT NULL,
-    action TEXT NOT NULL,
-    source TEXT NOT NULL,
-    reward REAL NOT NULL,
-    terminated INTEGER NOT NULL,
-    truncated INTEGER NOT NULL,
-    keys TEXT,
-    key_t_ns INTEGER,
-    extra TEXT,
-    fingerprint TEXT,
-    PRIMARY KEY (episode_id, step, agent)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS events (
-    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    participant_id TEXT NOT NULL,
-    episode_id TEXT,
-    t_ns INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    data TEXT
-);
-CREATE INDEX IF NOT EXISTS events_by_participant ON events (participant_id, t_ns);
-CREATE TABLE IF NOT EXISTS uploads (
-    batch_id TEXT PRIMARY KEY,
-    participant_id TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    records INTEGER NOT NULL
-);
-"""
-
-# Columns added by schema version 2 to tables of version 1 files (migrated in place).
-_V2_COLUMNS = {"participants": ("condition TEXT", "status TEXT", "completion_code TEXT", "ended_at REAL",
-                                "flow TEXT"),
-               "episodes": ("visit_id TEXT",), "steps": ("fingerprint TEXT",)}
-
-_STEP_SQL = ("INSERT OR IGNORE INTO steps (episode_id, step, agent, t_ns, action, source, reward, terminated, "
-             "truncated, keys, key_t_ns, extra, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
-_EPISODE_SQL = ("INSERT OR REPLACE INTO episodes (episode_id, participant_id, scene, episode_index, seed, "
-                "started_at, started_ns, ended_at, ended_ns, steps, returns, outcome, seats, timing, visit_id) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
-# A participant row is created by the first record and updated by later ones; created_at and
-# meta keep their first values (a later record with meta None does not erase it).
-_PARTICIPANT_SQL = ("INSERT INTO participants (participant_id, experiment, created_at, meta, condition, status, "
-                    "completion_code, ended_at, flow) VALUES (?,?,?,?,?,?,?,?,?) "
-                    "ON CONFLICT(participant_id) DO UPDATE SET experiment=excluded.experiment, "
-                    "meta=coalesce(excluded.meta, meta), condition=coalesce(excluded.condition, condition), "
-                    "status=excluded.status, completion_code=coalesce(excluded.completion_code, completion_code), "
-                    "ended_at=excluded.ended_at, flow=coalesce(excluded.flow, flow)")
-_VISIT_SQL = ("INSERT OR REPLACE INTO visits (visit_id, participant_id, position, scene, kind, started_at, ended_at, "
-              "duration_s, outcome, params, answers) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
-_ANSWER_SQL = "INSERT OR REPLACE INTO answers (visit_id, participant_id, scene, question, value) VALUES (?,?,?,?,?)"
-_EVENT_SQL = "INSERT INTO events (participant_id, episode_id, t_ns, kind, data) VALUES (?,?,?,?,?)"
+from .errors import IgymError
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (and exit code 2), like every other igym error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"igym: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
+        sys.exit(2)
 
 
-def step_rows(record: StepRecord) -> list[tuple]:
-    """The ``steps`` rows (one per agent) of one step record."""
-    extra = _json(record.extra)
-    head = (record.episode_id, record.step)
-    fingerprint = record.fingerprint
-    return [(*head, agent, record.t_ns, json.dumps(action), source, reward, int(term), int(trunc), keys,
-             key_t, extra, fingerprint)
-            for agent, action, source, reward, term, trunc, keys, key_t in record.rows()]
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = _Parser(prog="python -m igym.data", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    export = commands.add_parser("export", help="write tidy tables (csv, parquet) or a Minari dataset")
+    export.add_argument("study", help="the study's SQLite file")
+    export.add_argument("--to", nargs=2, required=True, metavar=("FORMAT", "DIR"),
+                        help="csv, parquet or minari, and the folder to write into")
+    export.add_argument("--participant", help="only this participant's data")
+    export.add_argument("--agent", help="minari: the agent whose episodes become the dataset")
+    export.add_argument("--dataset-id", help="minari: dataset id (default igym/<scene>_<agent>-v0)")
+    export.add_argument("--scene", help="minari: only episodes of this scene")
+    export.add_argument("--experiment", help="minari: the experiment file (default: the one in participants.meta)")
+
+    summary = commands.add_parser("summary", help="participants, visits, episodes, timing, answers")
+    summary.add_argument("study", help="the study's SQLite file")
+    summary.add_argument("--json", action="store_true", help="print one JSON object")
+
+    replay = commands.add_parser("replay", help="re-simulate a recorded episode: show, write images, verify")
+    replay.add_argument("study", help="the study's SQLite file")
+    replay.add_argument("--episode", required=True, help="episode id (its first 8 characters suffice)")
+    replay.add_argument("--experiment", help="the experiment file (default: the one in participants.meta)")
+    replay.add_argument("--out", help="a folder for one PNG per step, or a .gif file (needs Pillow)")
+    replay.add_argument("--every", type=int, default=1, metavar="K", help="with --out: every K-th step only")
+    replay.add_argument("--verify", action="store_true",
+                        help="compare the env's state fingerprint with the recorded one after every step")
+    replay.add_argument("--headless", action="store_true", help="no display, no waiting")
+    replay.add_argument("--speed", type=float, default=1.0, help="playback speed factor in the window (default 1)")
+    return parser.parse_args(argv)
 
 
-class SqliteSink:
-    """Writes records to the study's SQLite file, committing at least once a second.
-
-    ``background=True`` (the server) moves the writing and committing to a thread of its
-    own: ``write`` only queues, and a commit — which now and then checkpoints the WAL, a
-    few milliseconds of disk work — never stalls the event loop that ticks every room.
-    The thread commits at least every ``commit_every_s`` and at once after an episode end,
-    a visit end or a participant's status change, so a crash still loses at most a second.
-    """
-
-    def __init__(self, path: str | Path, *, commit_every_s: float = COMMIT_EVERY_S, background: bool = False) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        row = self.db.execute("SELECT version FROM schema_version").fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        elif row[0] == 1:
-            self._migrate_from_v1()
-        elif row[0] != SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} has schema version {row[0]}, this igym writes {SCHEMA_VERSION} "
-                               f"— use a new data file, or the igym version that wrote it")
-        self.commit_every_s = commit_every_s
-        self._last_commit = time.monotonic()
-        self._open = False
-        self._pending: list[Record] = []
-        self._db_lock = threading.RLock()  # the connection: one user at a time
-        self._pending_lock = threading.Lock()  # the queue: held only to append or swap
-        self._wake = threading.Event()
-        self._stopping = False
-        self._writer: threading.Thread | None = None
-        if background:
-            self._writer = threading.Thread(target=self._write_loop, name=f"igym-sqlite {self.path.name}", daemon=True)
-            self._writer.start()
-
-    def _write_loop(self) -> None:
-        while not self._stopping:
-            self._wake.wait(self.commit_every_s)
-            self._wake.clear()
-            try:
-                self.commit()
-            except sqlite3.Error:
-                logging.getLogger("igym.data").exception("writing %s failed; retrying", self.path)
-
-    def _migrate_from_v1(self) -> None:
-        """Add version 2's columns to a version 1 file (its rows stay as they are)."""
-        self.db.execute("BEGIN")
-        for table, columns in _V2_COLUMNS.items():
-            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
-            for column in columns:
-                if column.split()[0] not in have:
-                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-        self.db.execute("UPDATE schema_version SET version=?", (SCHEMA_VERSION,))
-        self.db.execute("COMMIT")
-
-    def _begin(self) -> None:
-        if not self._open:
-            self.db.execute("BEGIN")
-            self._open = True
-
-    def add_participant(self, participant_id: str, experiment: str | None = None,
-                        meta: dict[str, Any] | None = None) -> None:
-        """Register a participant (kept if already there) and commit at once."""
-        with self._db_lock:
-            self._begin()
-            self.db.execute("INSERT OR IGNORE INTO participants (participant_id, experiment, created_at, meta, "
-                            "status) VALUES (?,?,?,?,?)", (participant_id, experiment, time.time(), _json(meta),
-                                                          "started"))
-            self.commit()
-
-    def participant_status(self, participant_id: str) -> str | None:
-        """``started``/``completed``/``declined``/``aborted`` for a known participant, else None."""
-        with self._db_lock:
-            self.flush()
-            row = self.db.execute("SELECT status FROM participants WHERE participant_id=?",
-                                  (participant_id,)).fetchone()
-        return None if row is None else (row[0] or "started")
-
-    def condition_counts(self, experiment: str) -> dict[str, int]:
-        """How many participants of ``experiment`` each condition has (declined ones do not count:
-        they never saw the condition, so balancing should not count them)."""
-        with self._db_lock:
-            self.flush()
-            rows = self.db.execute("SELECT condition, count(*) FROM participants WHERE experiment=? AND condition "
-                                   "IS NOT NULL AND coalesce(status, '') != 'declined' GROUP BY condition",
-                                   (experiment,)).fetchall()
-        return {condition: count for condition, count in rows}
-
-    def write(self, records: Iterable[Record]) -> None:
-        """Take records; they are written and committed once a second, and at every episode end.
-
-        Holding them for up to a second costs nothing in safety (uncommitted rows are lost
-        in a crash either way) and lets a server with hundreds of rooms write once a second.
-        """
-        urgent = False
-        with self._pending_lock:
-            pending = self._pending
-            for record in records:
-                pending.append(record)
-                if type(record) is not StepRecord and ends_something(record):
-                    urgent = True  # committed at once (see ends_something)
-        if self._writer is not None:
-            if urgent:
-                self._wake.set()
-        elif urgent or time.monotonic() - self._last_commit >= self.commit_every_s:
-            self.commit()
-
-    def flush(self) -> None:
-        """Write pending records into the open transaction now (committed by the next commit)."""
-        with self._pending_lock:
-            records, self._pending = self._pending, []
-        if records:
-            with self._db_lock:
-                self._insert(records)
-
-    def _insert(self, records: list[Record]) -> None:
-        self._begin()
-        steps: list[tuple] = []
-        for record in records:
-            if type(record) is StepRecord:
-                steps.extend(step_rows(record))
-                continue
-            if steps:
-                self.db.executemany(_STEP_SQL, steps)
-                steps = []
-            if type(record) is EpisodeRecord:
-                self.db.execute(_EPISODE_SQL, (
-                    record.episode_id, record.participant_id, record.scene, record.index, record.seed,
-                    record.started_at, record.started_ns, record.ended_at, record.ended_ns, record.steps,
-                    _json(record.returns), record.outcome, _json(record.seats), _json(record.timing),
-                    record.visit_id))
-            elif type(record) is EventRecord:
-                self.db.execute(_EVENT_SQL, (record.participant_id, record.episode_id, record.t_ns,
-                                             record.kind, _json(record.data)))
-            elif type(record) is VisitRecord:
-                self._write_visit(record)
-            elif type(record) is ParticipantRecord:
-                self.db.execute(_PARTICIPANT_SQL, (
-                    record.participant_id, record.experiment, record.created_at, _json(record.meta),
-                    record.condition, record.status, record.completion_code, record.ended_at, _json(record.flow)))
-            else:
-                raise TypeError(f"not a record: {record!r}")
-        if steps:
-            self.db.executemany(_STEP_SQL, steps)
-
-    def _write_visit(self, visit: VisitRecord) -> None:
-        duration = None if visit.ended_at is None else round(visit.ended_at - visit.started_at, 6)
-        self.db.execute(_VISIT_SQL, (visit.visit_id, visit.participant_id, visit.position, visit.scene, visit.kind,
-                                     visit.started_at, visit.ended_at, duration, visit.outcome, _json(visit.params),
-                                     _json(visit.answers)))
-        if visit.answers:
-            self.db.executemany(_ANSWER_SQL, [(visit.visit_id, visit.participant_id, visit.scene, str(question),
-                                               json.dumps(value)) for question, value in visit.answers.items()])
-
-    def store_batch(self, batch_id: str, participant_id: str, records: list[Record]) -> bool:
-        """Store an uploaded batch once and commit before returning (so the ack means "on disk").
-
-        Returns False for a batch id already stored: a page that resends after a reload
-        gets its acknowledgement again, and nothing is written twice.
-        """
-        with self._db_lock:
-            self.flush()
-            self._begin()
-            cursor = self.db.execute("INSERT OR IGNORE INTO uploads (batch_id, participant_id, received_at, "
-                                     "records) VALUES (?,?,?,?)", (batch_id, participant_id, time.time(), len(records)))
-            new = cursor.rowcount == 1
-            if new:
-                self._insert(list(records))
-            self.commit()
-        return new
-
-    def episode_owner(self, episode_id: str) -> str | None:
-        """The participant an episode belongs to, if it is in the file."""
-        with self._db_lock:
-            self.flush()
-            row = self.db.execute("SELECT participant_id FROM episodes WHERE episode_id=?", (episode_id,)).fetchone()
-        return row[0] if row else None
-
-    def visit_owner(self, visit_id: str) -> str | None:
-        """The participant a visit belongs to, if it is in the file."""
-        with self._db_lock:
-            self.flush()
-            row = self.db.execute("SELECT participant_id FROM visits WHERE visit_id=?", (visit_id,)).fetchone()
-        return row[0] if row else None
-
-    def commit(self) -> None:
-        """Write what is pending and make it durable against a process crash."""
-        with self._db_lock:
-            self.flush()
-            if self._open:
-                self.db.execute("COMMIT")
-                self._open = False
-            self._last_commit = time.monotonic()
-
-    def close(self) -> None:
-        if self._writer is not None:
-            self._stopping = True
-            self._wake.set()
-            self._writer.join(10)
-        self.commit()
-        self.db.close()
-
-    def __enter__(self) -> "SqliteSink":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
+def open_study(path: str | Path) -> sqlite3.Connection:
+    """Open a study file read-only (never creates one; a missing or foreign file is one line)."""
+    path = Path(path)
+    if not path.is_file():
+        raise IgymError(f"{path}: no such data file — give the study's .sqlite file (igym-data/<experiment>.sqlite)")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    except sqlite3.DatabaseError as error:
+        raise IgymError(f"{path}: not an SQLite file ({error}) — give the study's .sqlite file") from None
+    missing = {"participants", "episodes", "steps"} - tables
+    if missing:
+        raise IgymError(f"{path}: not an igym data file (no {', '.join(sorted(missing))} table)")
+    return db
 
 
-if __name__ == "__main__":  # python -m igym.data export|summary|replay ...
-    import sys
+def cmd_export(args: argparse.Namespace) -> int:
+    fmt, folder = args.to
+    fmt = fmt.lower()
+    db = open_study(args.study)
+    if fmt in ("csv", "parquet"):
+        from .export import export_tables
 
-    from .datacli import main
+        written = export_tables(db, folder, fmt, args.participant, args.study)
+        for path, rows in written:
+            print(f"wrote {path} ({rows} rows)")
+        return 0
+    if fmt == "minari":
+        if not args.agent:
+            raise IgymError("--to minari needs --agent NAME: the agent whose episodes become the dataset")
+        from .export import export_minari
 
+        dataset_id, where, episodes, steps = export_minari(
+            db, folder, args.agent, dataset_id=args.dataset_id, scene=args.scene, participant=args.participant,
+            experiment=args.experiment, path=args.study)
+        print(f"wrote minari dataset {dataset_id} at {where} ({episodes} episodes, {steps} steps)")
+        print(f"load it with: MINARI_DATASETS_PATH={Path(folder).resolve()} and minari.load_dataset({dataset_id!r})")
+        return 0
+    raise IgymError(f"--to {fmt}: unknown format — use csv, parquet or minari")
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from .summary import format_text, summarize
+
+    summary = summarize(open_study(args.study), args.study)
+    print(json.dumps(summary, indent=1) if args.json else format_text(summary))
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import Replayer, experiment_path, find_episode, load_game, recorded_steps, show, verify, write_images
+
+    if args.every < 1:
+        raise IgymError(f"--every must be 1 or more, got {args.every}")
+    db = open_study(args.study)
+    episode = find_episode(db, args.episode, args.study)
+    steps = recorded_steps(db, episode.episode_id)
+    db.close()
+    if not steps:
+        raise IgymError(f"episode {episode.short_id} has no recorded steps")
+    if args.verify and not any(s.fingerprint for s in steps):
+        raise IgymError(f"episode {episode.short_id} has no recorded state fingerprints (its env offers no "
+                        f"state_fingerprint(), or igym did not record them then) — it cannot be verified")
+    game = load_game(experiment_path(episode, args.experiment), episode.scene, episode.condition)
+    status = 0
+    if args.verify:
+        replayer = Replayer(game, episode, steps)
+        try:
+            ok, message = verify(replayer)
+        finally:
+            replayer.close()
+        print(message)
+        status = 0 if ok else 1
+    if args.out:
+        replayer = Replayer(game, episode, steps)
+        try:
+            count, where = write_images(replayer, args.out, args.every)
+        finally:
+            replayer.close()
+        print(f"wrote {count} {'frames to' if where.suffix.lower() == '.gif' else 'images into'} {where}")
+    elif not args.verify:
+        replayer = Replayer(game, episode, steps)
+        try:
+            shown = show(replayer, headless=args.headless, speed=args.speed)
+        finally:
+            replayer.close()
+        print(f"replayed {shown} of {len(steps)} steps of episode {episode.short_id}")
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    command = {"export": cmd_export, "summary": cmd_summary, "replay": cmd_replay}[args.command]
+    try:
+        return command(args)
+    except IgymError as error:
+        print(f"igym: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except (sqlite3.Error, OSError) as error:
+        print(f"igym: {args.study}: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+    except Exception as error:  # noqa: BLE001 — e.g. the researcher's env failing mid-replay: one line, no traceback
+        print(f"igym: {args.command} failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
     sys.exit(main())

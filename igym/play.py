@@ -168,7 +168,7 @@ async def run(args: argparse.Namespace) -> Path:
         known = ", ".join(experiment.conditions or ()) or "none"
         raise ExperimentError(f"--condition {args.condition!r}: the experiment's conditions are {known}")
 
-    from igym.data import SqliteSink
+    from igym.sqlite_sink import SqliteSink
     from igym.renderers.app import Pacer, VirtualClock
     from igym.renderers.pages import start_screen
     from igym.renderers.study import StudyOptions, lab_quit, new_participant_id, run_study

@@ -184,9 +184,15 @@ class Session:
             self.event("pause", now)
 
     def resume(self, now: float) -> None:
+        """Restart the clock; a pause during the countdown starts the countdown again."""
         if self.paused:
             self.paused = False
-            self._restart_clock(now + self.dt)
+            if self._countdown_until is not None:
+                self._countdown_until = now + self.game.countdown_s
+                self._countdown_shown = 0
+                self._restart_clock(self._countdown_until + self.dt)
+            else:
+                self._restart_clock(now + self.dt)
             self.event("resume", now)
 
     def tick(self, now: float) -> int:

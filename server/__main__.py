@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from igym.data import SqliteSink
 from igym.errors import IgymError
 from igym.loader import load_experiment
+from igym.sqlite_sink import SqliteSink
 
 from .app import IgymServer, serve_forever
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"igym: {error}", file=sys.stderr)
         return 2
     data = Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite"
-    sink = SqliteSink(data, background=True)  # the event loop never waits for the disk
+    sink = SqliteSink(data)  # written by the server's storage thread: the event loop never waits for the disk
     server = IgymServer(experiment, sink, args.admin_token, collect=args.collect, relay_delay_ms=delay)
 
     def listening(port: int) -> None:  # printed once the socket is bound: clients may connect now
@@ -63,8 +63,6 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve_until_stopped(server, args.host, args.port, listening))
     except KeyboardInterrupt:
         pass
-    finally:
-        sink.close()  # whatever the writer thread still holds reaches the file
     return 0
 
 

@@ -36,10 +36,11 @@ from igym.experiment import Game
 from igym.records import EpisodeRecord, EventRecord, StepRecord
 from websockets.asyncio.server import broadcast
 
-from .rooms import Member, Room
+from .rooms import GameRoom, Member
 
 if TYPE_CHECKING:
-    from .app import IgymServer, Participant
+    from .app import IgymServer
+    from .participants import Participant
 
 log = logging.getLogger("igym.server")
 SOURCES = ("human", "default", "previous")
@@ -66,24 +67,27 @@ class _Episode:
         self.end_step: int | None = None
 
 
-class LockstepRoom:
+class LockstepMember(Member):
+    """A member of a lockstep room: how far it has played, and which correction it is on."""
+
+    def __init__(self, participant: "Participant", agent: str) -> None:
+        super().__init__(participant, agent)
+        self.at = (0, 0)  # the newest (episode, step) this member reported having taken
+        self.generation = 0  # how many states the server sent it (older reports are stale)
+
+
+class LockstepRoom(GameRoom):
     """One group's lockstep game: the input relay, its log, the records, the corrections."""
 
     network = "lockstep"
+    member_class = LockstepMember
+    members: dict[str, LockstepMember]  # type: ignore[assignment]
 
     def __init__(self, server: "IgymServer", scene_index: int, game: Game,
                  members: dict[str, "Participant"], visit_id: str | None = None) -> None:
-        self.server = server
-        self.scene_index = scene_index
-        self.game = game
+        super().__init__(server, scene_index, game, members, visit_id)
         self.order = [str(a) for a in game.seats]
-        self.members = {name: Member(p, name) for name, p in members.items()}
         self.rank = {name: i for i, name in enumerate(self.members)}
-        owner = next(iter(members.values()))
-        if visit_id is None and owner.run is not None and owner.run.current is not None:
-            visit_id = owner.run.current.visit_id
-        self.owner = owner.pid
-        self.visit_id = visit_id
         system = random.SystemRandom()
         self.seeds = [s if (s := game.seed_for(i)) is not None else system.randrange(2**31)
                       for i in range(game.episodes)]
@@ -99,15 +103,13 @@ class LockstepRoom:
         self.current = 0  # the oldest episode whose records are not all written
         self.awaiting: dict[str, set[str]] = {}  # donor → members waiting for its state
         self.suspect: set[str] = set()
-        self.done = asyncio.get_running_loop().create_future()
-        self.outcomes: dict[str, str] = {}
-        self.started = asyncio.get_running_loop().create_future()
-        for member in self.members.values():
-            member.at = (0, 0)  # the newest step this member reported having taken
-            member.generation = 0  # how many states the server sent it (older reports are stale)
-            member.participant.room = self
-            member.participant.member = member
-        asyncio.create_task(self._start())
+        self.started: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self.stalls = 0
+        self.desyncs = 0
+
+    def start(self) -> None:
+        self.spawn(self._start(), "start")
+        super().start()
 
     # --- start ------------------------------------------------------------------------------
 
@@ -115,7 +117,7 @@ class LockstepRoom:
         """Measure the round trips, fix the input delay, tell every member the scene."""
         rtts: dict[str, float | None] = {}
         if self.game.input_delay is None:
-            measured = await asyncio.gather(*(self.server._median_rtt(m.participant) for m in self.members.values()))
+            measured = await asyncio.gather(*(m.participant.measure_rtt() for m in self.members.values()))
             rtts = {m.participant.pid: r for m, r in zip(self.members.values(), measured)}
         self.delays[0] = self._input_delay(rtts)
         self._episode(0)
@@ -152,7 +154,7 @@ class LockstepRoom:
             for step in range(1, episode.delay + 1):  # every client knows these: the seats' defaults
                 self._complete(episode, step, [(d, "", 1, t) for d, t in zip(self.defaults, self.key_changed_ns)],
                                int(now * 1e9), send=False)
-            self.server.sink.write([record.copy()])
+            self.server.storage.write([record.copy()])
             if index + 1 < self.game.episodes and index + 1 not in self.delays:
                 self._announce_delay(index + 1)
         return episode
@@ -250,6 +252,7 @@ class LockstepRoom:
         if step not in episode.actions:
             raise wire.ProtocolError(f"in: a report of step {step}, whose inputs were never relayed")
         if "w" in message:
+            self.stalls += 1
             self._event(member.participant.pid, "stall", {"episode": episode.index, "step": step, "ms": message["w"]},
                         episode.record.episode_id)
         if "x" in message:  # each client's own view of the episode: its stalls and frame timing
@@ -264,8 +267,8 @@ class LockstepRoom:
 
     # --- records ------------------------------------------------------------------------------
 
-    def _present(self) -> list[Member]:
-        return [m for m in self.members.values() if m.participant.connection is not None and m.gone_since is None]
+    def _present(self) -> list[LockstepMember]:
+        return [m for m in self.members.values() if m.present]
 
     def _write_rows(self, flush: bool = False) -> None:
         """Write every step that all connected members have gone past (``flush``: every reported one)."""
@@ -305,7 +308,7 @@ class LockstepRoom:
         end = report.get("x")
         terminated = {a: a in (end or {}).get("te", ()) for a in order}
         truncated = {a: a in (end or {}).get("tr", ()) for a in order}
-        self.server.sink.write([StepRecord(
+        self.server.storage.write([StepRecord(
             episode.record.episode_id, step, episode.completed_ns[step], tuple(order),
             dict(zip(order, episode.actions[step])), episode.sources[step], rewards, terminated, truncated,
             episode.keys[step], episode.key_times[step], bool((end or {}).get("c", False)), report.get("c"),
@@ -325,6 +328,7 @@ class LockstepRoom:
         if not bad:
             return value
         self.suspect |= bad
+        self.desyncs += 1
         self._event(self.owner, "desync", {
             "episode": episode.index, "step": step, "correction": "state" if self.corrects else "none",
             "fingerprints": {self.members[n].participant.pid: h for n, h in fingerprints.items()}},
@@ -344,41 +348,37 @@ class LockstepRoom:
         record.ended_ns = int(now * 1e9)
         record.steps = episode.end_step or 0
         record.returns = dict(episode.returns)
-        self.server.sink.write([record.copy()])
+        self.server.storage.write([record.copy()])
         self.current = episode.index + 1
         del self.episodes[episode.index]
         if self.current >= self.game.episodes:
-            self._finish({})
+            self.finish()
         else:
             self._episode(self.current)
 
-    def _finish(self, outcomes: dict[str, str], aborted: str | None = None) -> None:
+    def abort(self, outcome: str) -> None:
+        """End now: write what was reported, and close the open episodes with ``outcome``."""
         if self.done.done():
             return
-        if aborted is not None:
-            self._write_rows(flush=True)
-            for episode in self.episodes.values():
-                record = episode.record
-                record.ended_at, record.ended_ns = time.time(), time.monotonic_ns()
-                record.steps = episode.next_row - 1
-                record.returns = dict(episode.returns)
-                record.outcome = aborted
-                self.server.sink.write([record.copy()])
-            self.episodes.clear()
-        self.server.sink.commit()
-        for member in self.members.values():
-            outcomes.setdefault(member.agent, "played")
-        self.outcomes = outcomes
-        self.done.set_result(outcomes)
+        self._write_rows(flush=True)
+        for episode in self.episodes.values():
+            record = episode.record
+            record.ended_at, record.ended_ns = time.time(), time.monotonic_ns()
+            record.steps = episode.next_row - 1
+            record.returns = dict(episode.returns)
+            record.outcome = outcome
+            self.server.storage.write([record.copy()])
+        self.episodes.clear()
+        self.finish()
 
     def _event(self, pid: str, kind: str, data: dict[str, Any], episode_id: str | None = None) -> None:
-        self.server.sink.write([EventRecord(pid, time.monotonic_ns(), kind, data, episode_id)])
+        self.server.storage.write([EventRecord(pid, time.monotonic_ns(), kind, data, episode_id)])
 
     # --- state: corrections and catch-up ---------------------------------------------------------
 
     def _ask_state(self, donor: Member, targets: set[str]) -> None:
         self.awaiting.setdefault(donor.agent, set()).update(targets)
-        asyncio.create_task(donor.participant.send({"t": "get", "e": max(self.episodes)}))
+        self.spawn(donor.participant.send({"t": "get", "e": max(self.episodes)}), "asking for a state")
 
     def on_state(self, member: Member, message: dict[str, Any]) -> None:
         targets = self.awaiting.pop(member.agent, None)
@@ -393,7 +393,7 @@ class LockstepRoom:
             return
         for name in targets:
             target = self.members.get(name)
-            if target is not None and target.participant.connection is not None:
+            if target is not None and target.participant.present:
                 self._send_state(target, index, step, message["s"])
                 self._event(self.owner, "resync", {"episode": index, "step": step, "to": target.participant.pid,
                                                    "from": member.participant.pid},
@@ -412,9 +412,9 @@ class LockstepRoom:
         if seat is not None:
             while need in episode.actions or (need in episode.partial and episode.partial[need][seat] is not None):
                 need += 1
-        asyncio.create_task(target.participant.send({"t": "state", "e": index, "f": step, "s": snapshot,
-                                                     "log": log_, "need": need, "g": target.generation,
-                                                     "d": episode.delay}))
+        self.spawn(target.participant.send({"t": "state", "e": index, "f": step, "s": snapshot, "log": log_,
+                                            "need": need, "g": target.generation, "d": episode.delay}),
+                   "sending a state")
         self._write_rows()
 
     def _send_replay(self, target: Member) -> None:
@@ -423,46 +423,39 @@ class LockstepRoom:
 
     # --- members leaving and coming back --------------------------------------------------------
 
-    async def dropped(self, member: Member) -> None:
-        if self.done.done():
-            return
-        now = time.monotonic()
-        member.gone_since = now
+    def member_gone(self, member: Member) -> None:
         waiting = self.awaiting.pop(member.agent, set())
         for name in waiting:  # the donor left: the ones it was to correct replay from the seed
-            if self.members[name].participant.connection is not None:
-                self._send_replay(self.members[name])
+            target = self.members.get(name)
+            if target is not None and target.participant.present:
+                self._send_replay(target)
         self._write_rows()
         self._event(member.participant.pid, "lockstep_disconnect", {"seat": member.agent})
-        await self._tell_others(member, "partner reconnecting")
-        deadline = now + self.game.grace_s
-        while time.monotonic() < deadline:
-            await asyncio.sleep(min(0.1, self.game.grace_s))
-            if member.gone_since is None or self.done.done():
-                return
-        if member.agent not in self.order:  # an observer left: the game goes on
-            del self.members[member.agent]
-            member.participant.room = None
-            self.outcomes[member.agent] = "disconnected"
-            self._write_rows()
-            return
-        outcomes = {a: ("disconnected" if a == member.agent or m.gone_since is not None else "partner_left")
-                    for a, m in self.members.items()}
-        self._finish(outcomes, aborted="partner_left")
 
-    async def rejoined(self, member: Member) -> None:
-        member.gone_since = None
-        if not self.started.done() or self.done.done():
-            return  # the scene message is still to come, or the game is over
+    def member_lost(self, member: Member) -> None:
+        if member.agent in self.order:
+            super().member_lost(member)
+            return
+        self.remove(member, "disconnected")  # an observer left: the game goes on
+        self._write_rows()
+
+    async def member_back(self, member: Member) -> None:
+        if not self.started.done():
+            return  # the scene message is still to come
         await member.participant.send(self.scene_message(member))
         donors = [m for m in self._present() if m is not member and m.agent not in self.suspect]
         if self.corrects and donors:
             self._ask_state(min(donors, key=lambda m: self.rank[m.agent]), {member.agent})
         else:
             self._send_replay(member)
-        await self._tell_others(None, "")
 
-    _tell_others = Room._tell_others
+    def status(self) -> dict[str, Any]:
+        status = super().status()
+        newest = max(self.episodes) if self.episodes else None
+        status.update(episode=newest, step=self.episodes[newest].newest if newest is not None else 0,
+                      input_delay=self.delays.get(newest) if newest is not None else None,
+                      stalls=self.stalls, desyncs=self.desyncs)
+        return status
 
 
 def _actions_of(keymap: Any) -> list:

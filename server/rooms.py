@@ -1,27 +1,33 @@
-"""Lobbies and rooms: who plays with whom, and the authoritative game of each group.
+"""Rooms: one group's game on the server, behind one interface.
 
-A :class:`Room` owns one sans-I/O :class:`~igym.session.Session` and its place on the
-server's metronome: it wakes on absolute deadlines (``t0 + k / fps``: no drift), records
-how late it woke, feeds the session, stores its records, and hands each member the newest
-frame as a delta from the last frame that went into that member's connection. TCP delivers
-a connection's bytes in order or not at all, so that frame is the one the client will
-have decoded just before: no per-frame acknowledgement is needed (that halves the messages
-a room costs). A member whose connection lags is never sent a backlog: while its send
-buffer holds more than :data:`LAG_BYTES` it gets no new frames, and the next one it gets is
-a delta from what it last received (or whole); a reconnected member starts with a whole frame.
+:class:`GameRoom` is what the rest of the server knows of a room, whichever way it runs:
+its members (the room's own :class:`Member` objects), keys and lockstep messages from
+them, a member dropping and coming back (pause, grace window, the scene's ``dropout``
+rule), failing (outcome ``error`` for that room alone), and a status for ``/status``.
+Two kinds implement it: :class:`Room` here (authoritative: the server runs the session and
+sends frames) and :class:`igym.server.lockstep.LockstepRoom` (the clients run it). Rooms
+are built in one place, :meth:`igym.server.app.IgymServer.new_room`.
 
-A :class:`Lobby` per multiplayer Game scene groups participants first come, first served;
-at the scene's timeout it fills empty seats with the scene's ``fill`` or lets the waiting
-person go with outcome ``timed_out``.
+An authoritative :class:`Room` owns one sans-I/O :class:`~igym.session.Session` and its
+place on the server's :class:`Metronome`: it wakes on absolute deadlines (``t0 + k / fps``:
+no drift), records how late it woke, feeds the session, stores its records, and hands each
+member the newest frame as a delta from the last frame that went into that member's
+connection. TCP delivers a connection's bytes in order or not at all, so that frame is the
+one the client will have decoded just before: no per-frame acknowledgement is needed
+(that halves the messages a room costs). A member whose connection lags is never sent a
+backlog: while its send buffer holds more than :data:`LAG_BYTES` it gets no new frames,
+and the next one it gets is a delta from what it last received (or whole); a reconnected
+member starts with a whole frame.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Coroutine
 
 from igym import render, wire
 from igym.experiment import Game
@@ -29,54 +35,201 @@ from igym.session import Session
 from websockets.asyncio.server import broadcast
 
 if TYPE_CHECKING:
-    from .app import IgymServer, Participant
+    from .app import IgymServer
+    from .participants import Participant
 
 log = logging.getLogger("igym.server")
 HISTORY = 64  # frames a room remembers, so deltas can be made from any recently sent one
 LAG_BYTES = 16 * 1024  # a member whose send buffer holds more than this skips frames (newest wins)
+_room_numbers = itertools.count(1)
 
 
 class Member:
-    """A participant's place in a room: seat, newest-frame slot, last acknowledged frame."""
+    """A participant's seat in a room (an agent's name, or ``observer N``)."""
 
     def __init__(self, participant: "Participant", agent: str) -> None:
         self.participant = participant
         self.agent = agent
-        self.sent = -1  # the newest frame in this member's current connection (-1: none yet)
         self.gone_since: float | None = None
-        self.needs_scene = True  # the scene message must reach the client before any frame
+        self.back = asyncio.Event()  # set when the member returns within the grace window
+
+    @property
+    def present(self) -> bool:
+        return self.gone_since is None and self.participant.present
 
 
-class Room:
-    """One group's game: the authoritative session, its place on the clock, its members."""
+class GameRoom:
+    """What every room offers the server: members, input, dropouts, failure, status."""
+
+    network = "authoritative"
+    member_class: type[Member] = Member
 
     def __init__(self, server: "IgymServer", scene_index: int, game: Game,
-                 members: dict[str, "Participant"], fills: dict[str, Any], visit_id: str | None = None) -> None:
+                 members: dict[str, "Participant"], visit_id: str | None = None) -> None:
+        self.number = next(_room_numbers)
         self.server = server
         self.scene_index = scene_index
-        seats = {a: ("human" if str(a) in members else fills.get(str(a), s)) for a, s in game.seats.items()}
-        self.game = dataclasses.replace(game, seats=seats)
-        owner = next(iter(members.values())) if members else None
+        self.game = game
+        self.members: dict[str, Member] = {agent: self.member_class(p, agent) for agent, p in members.items()}
+        owner = next(iter(members.values()), None)
         # The episodes are the room's, recorded under its first member's id and game visit;
         # every member's seat is named in the episode's ``seats``.
         if visit_id is None and owner is not None and owner.run is not None and owner.run.current is not None:
             visit_id = owner.run.current.visit_id
-        self.session = Session(self.game, owner.pid if owner else "server", scene=game.name, visit_id=visit_id)
+        self.owner = owner.pid if owner is not None else "server"
+        self.visit_id = visit_id
+        self.done: asyncio.Future[dict[str, str]] = asyncio.get_running_loop().create_future()
+        self.outcomes: dict[str, str] = {}
+        self.created = time.monotonic()
+        for member in self.members.values():
+            member.participant.enter_room(self, member)
+
+    def __repr__(self) -> str:
+        return f"room {self.number} ({self.game.name}: {', '.join(m.participant.pid for m in self.members.values())})"
+
+    def start(self) -> None:
+        """Begin; a member whose connection closed while the room was being formed is a dropout."""
+        for member in list(self.members.values()):
+            if not member.participant.present:
+                self.spawn(self.dropped(member), "dropout")
+
+    # --- input (rooms that take none refuse it) ---------------------------------------------
+
+    def key(self, member: Member, key: str, down: bool) -> None:
+        raise wire.ProtocolError("this game takes no key messages")
+
+    def on_input(self, member: Member, message: dict[str, Any]) -> None:
+        raise wire.ProtocolError("in: only lockstep games take 'in' messages")
+
+    def on_state(self, member: Member, message: dict[str, Any]) -> None:
+        raise wire.ProtocolError("state: only lockstep games take 'state' messages")
+
+    # --- tasks and failure ---------------------------------------------------------------------
+
+    def spawn(self, coroutine: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        """A task of this room: if it fails, the room ends with outcome ``error``, nothing else."""
+        return self.server.tasks.spawn(coroutine, f"{self!r}: {what}", on_error=self.fail)
+
+    def fail(self, error: BaseException) -> None:
+        """Something of this room broke: end it for its members with outcome ``error``.
+
+        The failure was logged by whoever caught it; ending the game may fail as well (the
+        same broken env), and the room still ends and lets its members' flows go on.
+        """
+        if self.done.done():
+            return
+        self.outcomes = {agent: "error" for agent in self.members}
+        try:
+            self.abort("error")
+        except Exception:  # noqa: BLE001 — already failing: record what we can, end anyway
+            log.exception("%r: ending the game after its failure failed too", self)
+        self.release()
+        self.finish()
+
+    def abort(self, outcome: str) -> None:
+        """End the game now with ``outcome`` for the open episode (records kept)."""
+        raise NotImplementedError
+
+    def release(self) -> None:
+        """Give back what the room holds on the server (its clock slot); safe to call twice."""
+
+    def finish(self) -> None:
+        """Hand every member their outcome (``played`` unless set) and let their flows go on."""
+        for member in self.members.values():
+            self.outcomes.setdefault(member.agent, "played")
+        if not self.done.done():
+            self.done.set_result(self.outcomes)
+
+    # --- members leaving and coming back ------------------------------------------------------
+
+    async def dropped(self, member: Member) -> None:
+        """A member's connection closed: the game waits ``grace_s`` for them, then the scene's rule."""
+        if self.done.done() or member.agent not in self.members:
+            return
+        member.gone_since = time.monotonic()
+        member.back = asyncio.Event()
+        self.member_gone(member)
+        await self.tell_others(member, "partner reconnecting")
+        try:
+            await asyncio.wait_for(member.back.wait(), self.game.grace_s)
+            return
+        except asyncio.TimeoutError:
+            pass
+        if not self.done.done() and member.gone_since is not None:
+            self.member_lost(member)
+
+    async def rejoined(self, member: Member) -> None:
+        """The member is back (same participant id and token) within the grace window."""
+        member.gone_since = None
+        member.back.set()
+        if self.done.done():
+            return
+        await self.member_back(member)
+        if all(m.gone_since is None for m in self.members.values()):
+            await self.tell_others(None, "")
+
+    def member_gone(self, member: Member) -> None:
+        """The game's side of a member's connection closing (pause, …)."""
+
+    def member_lost(self, member: Member) -> None:
+        """The member did not come back within the grace window: apply the scene's dropout rule."""
+        self.outcomes = {a: ("disconnected" if a == member.agent or m.gone_since is not None else "partner_left")
+                         for a, m in self.members.items()}
+        self.abort("partner_left")
+
+    async def member_back(self, member: Member) -> None:
+        """The game's side of a member coming back (resend the scene, resume, …)."""
+
+    def remove(self, member: Member, outcome: str) -> None:
+        """Take ``member`` out of the game (an AI took their seat, an observer left)."""
+        del self.members[member.agent]
+        self.outcomes[member.agent] = outcome
+        member.participant.leave_room()
+
+    async def tell_others(self, about: Member | None, text: str) -> None:
+        for other in list(self.members.values()):
+            if other is not about and other.participant.present:
+                await other.participant.send({"t": "status", "text": text})
+
+    # --- status ----------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What ``/status`` (and the dashboard) shows of this room."""
+        return {"room": self.number, "game": self.game.name, "network": self.network,
+                "age_s": round(time.monotonic() - self.created, 1),
+                "members": [{"participant": m.participant.pid, "seat": m.agent, "present": m.present,
+                             "rtt_ms": m.participant.recent_rtt()} for m in self.members.values()]}
+
+
+class FrameMember(Member):
+    """A member of an authoritative room: which frame went into its connection last."""
+
+    def __init__(self, participant: "Participant", agent: str) -> None:
+        super().__init__(participant, agent)
+        self.sent = -1  # the newest frame in this member's current connection (-1: none yet)
+        self.needs_scene = True  # the scene message must reach the client before any frame
+
+
+class Room(GameRoom):
+    """One group's authoritative game: the session, its place on the clock, its members."""
+
+    member_class = FrameMember
+    members: dict[str, FrameMember]  # type: ignore[assignment]
+
+    def __init__(self, server: "IgymServer", scene_index: int, game: Game,
+                 members: dict[str, "Participant"], fills: dict[str, Any], visit_id: str | None = None) -> None:
+        seats = {a: ("human" if str(a) in members else fills.get(str(a), s)) for a, s in game.seats.items()}
+        super().__init__(server, scene_index, dataclasses.replace(game, seats=seats), members, visit_id)
+        self.session = Session(self.game, self.owner, scene=game.name, visit_id=self.visit_id)
         for agent, participant in members.items():
             self.session.seats[agent] = {"kind": "human", "participant": participant.pid}
-        self.members = {agent: Member(p, agent) for agent, p in members.items()}
         self.frames: dict[int, render.Frame] = {}
         self.frame_number = -1
         self._shown: render.Frame | None = None
-        self.done = asyncio.get_running_loop().create_future()
-        self.outcomes: dict[str, str] = {}
         self.slot = 0
-        metronome = server.metronome(self.game.fps)
-        self.session.tick(metronome.add(self))  # starts the first episode on its slot's grid
+        self.metronome = server.metronome(self.game.fps)
+        self.session.tick(self.metronome.add(self))  # starts the first episode on its slot's grid
         self._publish()
-        for member in self.members.values():
-            member.participant.room = self
-            member.participant.member = member
 
     # --- clock --------------------------------------------------------------------------
 
@@ -92,23 +245,27 @@ class Room:
                 session.note_frame(time.monotonic())
                 if steps:
                     self._publish()
-            self.server.sink.write(session.take_records())
-        except Exception:  # noqa: BLE001 — a broken env must not take the server down
-            log.exception("room %s crashed", id(self))
-            session.abort(time.monotonic(), "error")
-            self.outcomes = {a: "error" for a in self.members}
+            self.server.storage.write(session.take_records())
+        except Exception as error:  # noqa: BLE001 — a broken env or render must not take the server down
+            log.error("%r failed: %s: %s", self, type(error).__name__, error, exc_info=error)
+            self.fail(error)
+            return
         if session.finished:
-            self._finish()
+            self._end()
 
-    def _finish(self) -> None:
-        self.server.metronome(self.game.fps).remove(self)
-        sink = self.server.sink
-        sink.write(self.session.take_records())
-        sink.commit()
-        for member in self.members.values():
-            self.outcomes.setdefault(member.agent, "played")
-        if not self.done.done():
-            self.done.set_result(self.outcomes)
+    def abort(self, outcome: str) -> None:
+        now = time.monotonic()
+        self.session.resume(now)
+        self.session.abort(now, outcome)
+        self._end()
+
+    def _end(self) -> None:
+        self.release()
+        self.server.storage.write(self.session.take_records())
+        self.finish()
+
+    def release(self) -> None:
+        self.metronome.remove(self)
 
     def _publish(self) -> None:
         frame = self.session.frame
@@ -120,7 +277,7 @@ class Room:
         self.frames.pop(self.frame_number - HISTORY, None)
         self._send_newest(list(self.members.values()))
 
-    def _send_newest(self, members: list[Member]) -> None:
+    def _send_newest(self, members: list[FrameMember]) -> None:
         """Send the newest frame, as a delta from the frame each member last received.
 
         Members with the same base share one encoding, and ``broadcast`` never waits. A
@@ -163,41 +320,28 @@ class Room:
                 "seat": member.agent, "canvas": list(self.game.canvas), "bg": list(self.game.background),
                 "keys": sorted(keymap.keys) if keymap else [], "fps": self.game.fps}
 
-    async def dropped(self, member: Member) -> None:
-        """A member's connection closed mid-game: pause, wait out the grace window, apply the rule."""
-        if self.done.done():
-            return
+    # --- members leaving and coming back ------------------------------------------------------
+
+    def member_gone(self, member: Member) -> None:
         now = time.monotonic()
-        member.gone_since = now
+        assert isinstance(member, FrameMember)
         member.sent = -1
         self.session.pause(now)
         self.session.event("disconnect", now, {"agent": member.agent, "participant": member.participant.pid})
-        await self._tell_others(member, "partner reconnecting")
-        grace = self.game.grace_s
-        deadline = now + grace
-        while time.monotonic() < deadline:
-            await asyncio.sleep(min(0.1, grace))
-            if member.gone_since is None or self.done.done():
-                return
-        now = time.monotonic()
-        if self.game.dropout == "ai":
-            self.session.replace_seat(member.agent, self.game.fill, now)
-            self.outcomes[member.agent] = "disconnected"
-            del self.members[member.agent]
-            member.participant.room = None
-            if all(m.gone_since is None for m in self.members.values()):
-                self.session.resume(now)
-            await self._tell_others(member, "your partner left; an AI took their place")
-        else:
-            self.outcomes = {a: ("disconnected" if a == member.agent or m.gone_since is not None else "partner_left")
-                             for a, m in self.members.items()}
-            self.session.resume(now)
-            self.session.abort(now, "partner_left")
-            self._finish()
 
-    async def rejoined(self, member: Member) -> None:
-        """The member is back (same participant id and token): full frame, resume if all are here."""
-        member.gone_since = None
+    def member_lost(self, member: Member) -> None:
+        if self.game.dropout != "ai":
+            super().member_lost(member)
+            return
+        now = time.monotonic()
+        self.session.replace_seat(member.agent, self.game.fill, now)
+        self.remove(member, "disconnected")
+        if all(m.gone_since is None for m in self.members.values()):
+            self.session.resume(now)
+        self.spawn(self.tell_others(member, "your partner left; an AI took their place"), "status message")
+
+    async def member_back(self, member: Member) -> None:
+        assert isinstance(member, FrameMember)
         member.sent = -1
         member.needs_scene = True
         now = time.monotonic()
@@ -206,12 +350,11 @@ class Room:
             self._send_newest([member])
         if all(m.gone_since is None for m in self.members.values()):
             self.session.resume(now)
-            await self._tell_others(None, "")
 
-    async def _tell_others(self, about: Member | None, text: str) -> None:
-        for other in list(self.members.values()):
-            if other is not about and other.participant.connection is not None:
-                await other.participant.send({"t": "status", "text": text})
+    def status(self) -> dict[str, Any]:
+        status = super().status()
+        status.update(episode=self.session.episode, step=self.session.step, paused=self.session.paused)
+        return status
 
 
 class Metronome:
@@ -221,23 +364,20 @@ class Metronome:
     phases and each new room joins the emptiest one, so rooms do not all wake on the same
     instant and wait for each other: a room's tick lateness is its own work plus that of
     its few slot-mates, not of the whole server. One timer serves all rooms; the data is
-    written by the sink's own thread (see ``SqliteSink(background=True)``), so no beat
-    waits for the disk.
+    written by the storage thread (:mod:`igym.server.storage`), so no beat waits for the disk.
     """
 
     SLOTS = 8
 
-    def __init__(self, fps: float, stats: Any, sink: Any) -> None:
+    def __init__(self, fps: float, stats: Any) -> None:
         self.period = 1.0 / fps
         self.slot_period = self.period / self.SLOTS
         self.stats = stats
-        self.sink = sink
         self.slots: list[set[Room]] = [set() for _ in range(self.SLOTS)]
         self.t0 = time.monotonic()
         self.beats = 0
-        self.task = asyncio.create_task(self._run())
 
-    def add(self, room: "Room") -> float:
+    def add(self, room: Room) -> float:
         """Put ``room`` in the emptiest slot; returns that slot's latest deadline (its start time)."""
         slot = min(range(self.SLOTS), key=lambda i: len(self.slots[i]))
         self.slots[slot].add(room)
@@ -246,10 +386,10 @@ class Metronome:
         index -= (index - slot) % self.SLOTS
         return self.t0 + index * self.slot_period
 
-    def remove(self, room: "Room") -> None:
+    def remove(self, room: Room) -> None:
         self.slots[room.slot].discard(room)
 
-    async def _run(self) -> None:
+    async def run(self) -> None:
         while True:
             self.beats += 1
             deadline = self.t0 + self.beats * self.slot_period
@@ -263,59 +403,3 @@ class Metronome:
             for room in list(rooms):
                 lateness(time.monotonic() - deadline)
                 room.tick(deadline)
-
-
-class Lobby:
-    """The waiting room of one multiplayer Game scene: first come, first served."""
-
-    def __init__(self, server: "IgymServer", scene_index: int, game: Game) -> None:
-        self.server = server
-        self.scene_index = scene_index
-        self.game = game
-        self.seats = game.human_agents() + [f"observer {i + 1}" for i in range(game.observers)]
-        self.waiting: list[tuple["Participant", float, asyncio.Future]] = []
-
-    async def join(self, participant: "Participant") -> Room | None:
-        """Wait for a group; returns the room, or None when the wait timed out with no fill."""
-        future: asyncio.Future = asyncio.get_running_loop().create_future()
-        joined = time.monotonic()
-        self.waiting.append((participant, joined, future))
-        self._match()
-        while not future.done():
-            elapsed = time.monotonic() - joined
-            if elapsed >= self.game.lobby_timeout_s:
-                self._timeout(participant)
-                break
-            await participant.send({"t": "lobby", "waiting": len(self.seats) - len(self.waiting),
-                                    "elapsed": round(elapsed, 1), "timeout": self.game.lobby_timeout_s})
-            try:
-                await asyncio.wait_for(asyncio.shield(future), timeout=min(1.0, self.game.lobby_timeout_s - elapsed))
-            except asyncio.TimeoutError:
-                pass
-        return future.result()
-
-    def leave(self, participant: "Participant") -> None:
-        for entry in list(self.waiting):
-            if entry[0] is participant and not entry[2].done():
-                self.waiting.remove(entry)
-                entry[2].set_result(None)
-
-    def _match(self) -> None:
-        while len(self.waiting) >= len(self.seats):
-            group, self.waiting = self.waiting[:len(self.seats)], self.waiting[len(self.seats):]
-            members = {agent: entry[0] for agent, entry in zip(self.seats, group)}
-            room = self.server.new_room(self.scene_index, self.game, members)
-            for entry in group:
-                entry[2].set_result(room)
-
-    def _timeout(self, participant: "Participant") -> None:
-        if self.game.fill is None:
-            self.leave(participant)
-            return
-        group = [e for e in self.waiting if not e[2].done()]
-        self.waiting = []
-        members = {agent: entry[0] for agent, entry in zip(self.seats, group)}
-        fills = {agent: self.game.fill for agent in self.seats[len(group):]}
-        room = Room(self.server, self.scene_index, self.game, members, fills)
-        for entry in group:
-            entry[2].set_result(room)

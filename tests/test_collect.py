@@ -9,10 +9,11 @@ import websockets
 from websockets.asyncio.client import connect
 
 from igym import wire
-from igym.data import SqliteSink
+from igym.sqlite_sink import SqliteSink
 from igym.loader import load_experiment
 from igym.records import StepRecord, to_wire
 from igym.server.app import IgymServer, serve_forever
+from tests.serving import stop
 from igym.session import Session
 from tests.test_server import EXPERIMENT
 
@@ -59,8 +60,7 @@ def run(tmp_path, collect, scenario):
         try:
             return await scenario(f"ws://127.0.0.1:{port}")
         finally:
-            task.cancel()
-            sink.close()
+            await stop(server, task)
     return asyncio.run(main())
 
 

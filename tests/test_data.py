@@ -4,7 +4,7 @@ import json
 import sqlite3
 
 from igym.controls import KeyMap
-from igym.data import SCHEMA_VERSION, SqliteSink
+from igym.sqlite_sink import SCHEMA_VERSION, SqliteSink
 from igym.experiment import Game
 from igym.records import EventRecord, StepRecord, from_wire, to_wire
 from igym.session import Session
@@ -76,40 +76,3 @@ def test_records_survive_the_wire_form():
     again = from_wire(to_wire(record))
     assert again.rows() == record.rows() and again.extra == record.extra and again.t_ns == 10
     assert [row[5] for row in again.rows()] == [True, True]  # a max_steps cut is a truncation
-
-
-def test_background_sink_commits_from_its_thread_within_a_second(tmp_path):
-    """The server's sink: write() only queues; its thread commits every second and at once
-    after an episode end, and close() leaves everything on disk."""
-    import sqlite3
-    import time as time_
-    from igym.data import SqliteSink
-    from igym.records import EpisodeRecord, StepRecord
-    path = tmp_path / "bg.sqlite"
-    sink = SqliteSink(path, background=True, commit_every_s=0.2)
-
-    def committed_steps():
-        return sqlite3.connect(f"file:{path}?mode=ro", uri=True).execute("SELECT count(*) FROM steps").fetchone()[0]
-
-    episode = EpisodeRecord("e1", "P", "scene", 0, 1, time_.time(), 0, {})
-    sink.write([episode])
-    for step in range(1, 301):
-        sink.write([StepRecord("e1", step, step, ("a",), {"a": 0}, ["human"], {"a": 0.0}, {"a": False},
-                               {"a": False}, [""], [None])])
-    deadline = time_.monotonic() + 5
-    while committed_steps() < 300:  # committed by the thread, nobody called commit()
-        assert time_.monotonic() < deadline
-        time_.sleep(0.02)
-    ended = EpisodeRecord("e1", "P", "scene", 0, 1, episode.started_at, 0, {}, time_.time(), 300, 300, {}, "terminated")
-    sink.commit_every_s = 60.0  # from now on only an episode end wakes the thread early
-    time_.sleep(0.3)
-    sink.write([ended])
-    deadline = time_.monotonic() + 2
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    while db.execute("SELECT outcome FROM episodes").fetchone() != ("terminated",):
-        assert time_.monotonic() < deadline, "an episode end must be committed at once"
-        time_.sleep(0.02)
-    sink.write([StepRecord("e2", 1, 1, ("a",), {"a": 0}, ["human"], {"a": 0.0}, {"a": False}, {"a": False}, [""],
-                           [None])])
-    sink.close()
-    assert committed_steps() == 301

@@ -23,8 +23,8 @@ import pytest
 from examples.slime_volleyball.slime import SlimeVolleyEnv
 from igym.autopilot import Autopilot
 from igym.controls import all_keys
-from igym.data import SqliteSink
-from igym.datacli import main
+from igym.sqlite_sink import SqliteSink
+from igym.data import main
 from igym.loader import load_experiment
 from igym.records import StepRecord, VisitRecord
 from igym.session import Session

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from igym import datacli
+from igym import data as datacli
 from igym.lockstep import run_headless
 from tests.test_server import RawClient, start, stop
 from tests.test_server import load as load_tuned

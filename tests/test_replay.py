@@ -13,7 +13,7 @@ import sqlite3
 
 import pytest
 
-from igym.datacli import main
+from igym.data import main
 from igym.replay import Replayer, find_episode, load_game, recorded_steps, verify
 from tests.test_export import HUMAN_AI, cli, record_study
 

@@ -18,9 +18,10 @@ import websockets
 from websockets.asyncio.client import connect
 
 from igym import wire
-from igym.data import SqliteSink
+from igym.sqlite_sink import SqliteSink
 from igym.loader import import_file, load_experiment
 from igym.server.app import IgymServer, serve_forever
+from tests.serving import start, stop
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "tests" / "experiments" / "net_slime.py"
@@ -33,25 +34,6 @@ def load(monkeypatch, experiment=EXPERIMENT, prefix="NET", **settings):
     for name in [n for n in sys.modules if n.endswith(Path(experiment).stem)]:
         del sys.modules[name]  # re-read the rules from the environment
     return import_file(experiment).experiment
-
-
-async def start(experiment, path, **options):
-    sink = SqliteSink(path)
-    server = IgymServer(experiment, sink, "secret", **options)
-    ready = asyncio.get_running_loop().create_future()
-    task = asyncio.create_task(serve_forever(server, "127.0.0.1", 0, ready))
-    ws_server = await ready
-    port = ws_server.sockets[0].getsockname()[1]
-    return server, task, f"ws://127.0.0.1:{port}", port
-
-
-async def stop(server, task):
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
-    server.sink.close()
 
 
 def steps_by_agent(path):

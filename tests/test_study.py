@@ -435,7 +435,7 @@ def test_run_study_resumes_a_closed_page_at_its_open_scene(tmp_path):
     """What a reloaded web page does: the run saved after every visit change is restored and
     the study goes on at the scene that was open, each visit recorded once."""
     import asyncio as asyncio_
-    from igym.data import SqliteSink
+    from igym.sqlite_sink import SqliteSink
     from igym.loader import load_experiment
     from igym.renderers.app import VirtualClock
     from igym.renderers.study import StudyOptions, run_study

@@ -9,10 +9,11 @@ import msgpack
 import pytest
 
 from igym import web
-from igym.data import SqliteSink
+from igym.sqlite_sink import SqliteSink
 from igym.loader import load_experiment
 from igym.records import StepRecord
 from igym.server.app import IgymServer, serve_forever
+from tests.serving import stop
 from igym.session import Session
 from igym.study import StudyRun
 from igym.upload import UploadSink, load_run, save_run
@@ -48,8 +49,7 @@ async def with_server(tmp_path, scenario):
     try:
         return await asyncio.wait_for(scenario(f"ws://127.0.0.1:{port}", server), 60)
     finally:
-        task.cancel()
-        sink.close()
+        await stop(server, task)
 
 
 def stored_steps(tmp_path):

@@ -71,7 +71,7 @@ class ServerThread:
     """The real igym server (--collect) on 127.0.0.1, in its own thread and event loop."""
 
     def __init__(self, path: Path) -> None:
-        from igym.data import SqliteSink
+        from igym.sqlite_sink import SqliteSink
         from igym.loader import load_experiment
         from igym.server.app import IgymServer, serve_forever
         self.path = path
@@ -86,11 +86,9 @@ class ServerThread:
             self.task = self.loop.create_task(serve_forever(server, "127.0.0.1", 0,
                                                             on_listening=lambda p: (port.append(p), ready.set())))
             try:
-                self.loop.run_until_complete(self.task)
+                self.loop.run_until_complete(self.task)  # closes the data when cancelled
             except asyncio.CancelledError:
                 pass
-            finally:
-                self.sink.close()
 
         self.thread = threading.Thread(target=run, name="igym-server", daemon=True)
         self.thread.start()
@@ -188,7 +186,7 @@ def _stored_steps(server, participant):
 
 
 def _native_rows(participant, max_steps=harness.MAX_STEPS):
-    from igym.data import step_rows
+    from igym.sqlite_sink import step_rows
     from igym.loader import load_experiment
     from igym.records import StepRecord
     game = harness.seeded_game(load_experiment(harness.SLIME).scenes[0], max_steps)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from igym.data import SqliteSink  # noqa: E402
+from igym.sqlite_sink import SqliteSink  # noqa: E402
 from igym.loader import load_experiment  # noqa: E402
 from igym.renderers.app import Pacer, autopilot_for, run_session  # noqa: E402
 from igym.renderers.window import Window  # noqa: E402

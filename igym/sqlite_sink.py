@@ -1,0 +1,348 @@
+"""The study's SQLite file: one file per study, written as the study runs (``SqliteSink``).
+
+Data is sacred: records are written as they arrive and committed at least once a second
+and at every episode end, in WAL mode, so a crash or ``kill -9`` loses at most the last
+second and never corrupts what was committed. Nothing is held only in memory until the
+end. The same schema is written by the desktop, by the server, and from browser uploads,
+so one analysis script reads all three. The schema is documented in README ("Data") and
+versioned in the ``schema_version`` table.
+
+Tables:
+- ``participants``: one row per participant id (condition, status, completion code, flow).
+- ``visits``: one row per scene visit (times, outcome, parameters, answers).
+- ``answers``: one row per answered question of a visit, the value as typed JSON.
+- ``episodes``: one row per episode (seed, times, steps, returns, outcome, seats, timing).
+- ``steps``: one row per agent per step (action, who chose it, reward, flags, keys held,
+  the env's state fingerprint when it offers one).
+- ``events``: key presses, focus changes, clock skips, anything timestamped.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from .records import EpisodeRecord, EventRecord, ParticipantRecord, Record, StepRecord, VisitRecord, ends_something
+
+SCHEMA_VERSION = 2
+COMMIT_EVERY_S = 1.0
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS participants (
+    participant_id TEXT PRIMARY KEY,
+    experiment TEXT,
+    created_at REAL NOT NULL,
+    meta TEXT,
+    condition TEXT,
+    status TEXT,
+    completion_code TEXT,
+    ended_at REAL,
+    flow TEXT
+);
+CREATE TABLE IF NOT EXISTS visits (
+    visit_id TEXT PRIMARY KEY,
+    participant_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    scene TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    duration_s REAL,
+    outcome TEXT,
+    params TEXT,
+    answers TEXT
+);
+CREATE TABLE IF NOT EXISTS answers (
+    visit_id TEXT NOT NULL,
+    participant_id TEXT NOT NULL,
+    scene TEXT NOT NULL,
+    question TEXT NOT NULL,
+    value TEXT,
+    PRIMARY KEY (visit_id, question)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS episodes (
+    episode_id TEXT PRIMARY KEY,
+    participant_id TEXT NOT NULL,
+    scene TEXT NOT NULL,
+    episode_index INTEGER NOT NULL,
+    seed INTEGER,
+    started_at REAL NOT NULL,
+    started_ns INTEGER NOT NULL,
+    ended_at REAL,
+    ended_ns INTEGER,
+    steps INTEGER NOT NULL DEFAULT 0,
+    returns TEXT,
+    outcome TEXT,
+    seats TEXT,
+    timing TEXT,
+    visit_id TEXT
+);
+CREATE TABLE IF NOT EXISTS steps (
+    episode_id TEXT NOT NULL,
+    step INTEGER NOT NULL,
+    agent TEXT NOT NULL,
+    t_ns INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    source TEXT NOT NULL,
+    reward REAL NOT NULL,
+    terminated INTEGER NOT NULL,
+    truncated INTEGER NOT NULL,
+    keys TEXT,
+    key_t_ns INTEGER,
+    extra TEXT,
+    fingerprint TEXT,
+    PRIMARY KEY (episode_id, step, agent)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    event_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    participant_id TEXT NOT NULL,
+    episode_id TEXT,
+    t_ns INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT
+);
+CREATE INDEX IF NOT EXISTS events_by_participant ON events (participant_id, t_ns);
+CREATE TABLE IF NOT EXISTS uploads (
+    batch_id TEXT PRIMARY KEY,
+    participant_id TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    records INTEGER NOT NULL
+);
+"""
+
+# Columns added by schema version 2 to tables of version 1 files (migrated in place).
+_V2_COLUMNS = {"participants": ("condition TEXT", "status TEXT", "completion_code TEXT", "ended_at REAL",
+                                "flow TEXT"),
+               "episodes": ("visit_id TEXT",), "steps": ("fingerprint TEXT",)}
+
+_STEP_SQL = ("INSERT OR IGNORE INTO steps (episode_id, step, agent, t_ns, action, source, reward, terminated, "
+             "truncated, keys, key_t_ns, extra, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+_EPISODE_SQL = ("INSERT OR REPLACE INTO episodes (episode_id, participant_id, scene, episode_index, seed, "
+                "started_at, started_ns, ended_at, ended_ns, steps, returns, outcome, seats, timing, visit_id) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+# A participant row is created by the first record and updated by later ones; created_at and
+# meta keep their first values (a later record with meta None does not erase it).
+_PARTICIPANT_SQL = ("INSERT INTO participants (participant_id, experiment, created_at, meta, condition, status, "
+                    "completion_code, ended_at, flow) VALUES (?,?,?,?,?,?,?,?,?) "
+                    "ON CONFLICT(participant_id) DO UPDATE SET experiment=excluded.experiment, "
+                    "meta=coalesce(excluded.meta, meta), condition=coalesce(excluded.condition, condition), "
+                    "status=excluded.status, completion_code=coalesce(excluded.completion_code, completion_code), "
+                    "ended_at=excluded.ended_at, flow=coalesce(excluded.flow, flow)")
+_VISIT_SQL = ("INSERT OR REPLACE INTO visits (visit_id, participant_id, position, scene, kind, started_at, ended_at, "
+              "duration_s, outcome, params, answers) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
+_ANSWER_SQL = "INSERT OR REPLACE INTO answers (visit_id, participant_id, scene, question, value) VALUES (?,?,?,?,?)"
+_EVENT_SQL = "INSERT INTO events (participant_id, episode_id, t_ns, kind, data) VALUES (?,?,?,?,?)"
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, separators=(",", ":"))
+
+
+def step_rows(record: StepRecord) -> list[tuple]:
+    """The ``steps`` rows (one per agent) of one step record."""
+    extra = _json(record.extra)
+    head = (record.episode_id, record.step)
+    fingerprint = record.fingerprint
+    return [(*head, agent, record.t_ns, json.dumps(action), source, reward, int(term), int(trunc), keys,
+             key_t, extra, fingerprint)
+            for agent, action, source, reward, term, trunc, keys, key_t in record.rows()]
+
+
+class SqliteSink:
+    """Writes records to the study's SQLite file, committing at least once a second.
+
+    It is synchronous: the desktop calls it between frames. The server never calls it from
+    its event loop; it hands it to :class:`igym.server.storage.Storage`, whose thread does
+    every write, commit and read, so a slow disk never stalls a room's tick.
+    """
+
+    def __init__(self, path: str | Path, *, commit_every_s: float = COMMIT_EVERY_S) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(SCHEMA)
+        row = self.db.execute("SELECT version FROM schema_version").fetchone()
+        if row is None:
+            self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        elif row[0] == 1:
+            self._migrate_from_v1()
+        elif row[0] != SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} has schema version {row[0]}, this igym writes {SCHEMA_VERSION} "
+                               f"— use a new data file, or the igym version that wrote it")
+        self.commit_every_s = commit_every_s
+        self._last_commit = time.monotonic()
+        self._open = False
+        self._pending: list[Record] = []
+        self._db_lock = threading.RLock()  # the connection: one user at a time
+        self._pending_lock = threading.Lock()  # the queue: held only to append or swap
+        self._closed = False
+
+    def _migrate_from_v1(self) -> None:
+        """Add version 2's columns to a version 1 file (its rows stay as they are)."""
+        self.db.execute("BEGIN")
+        for table, columns in _V2_COLUMNS.items():
+            have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            for column in columns:
+                if column.split()[0] not in have:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
+        self.db.execute("UPDATE schema_version SET version=?", (SCHEMA_VERSION,))
+        self.db.execute("COMMIT")
+
+    def _begin(self) -> None:
+        if not self._open:
+            self.db.execute("BEGIN")
+            self._open = True
+
+    def add_participant(self, participant_id: str, experiment: str | None = None,
+                        meta: dict[str, Any] | None = None) -> None:
+        """Register a participant (kept if already there) and commit at once."""
+        with self._db_lock:
+            self._begin()
+            self.db.execute("INSERT OR IGNORE INTO participants (participant_id, experiment, created_at, meta, "
+                            "status) VALUES (?,?,?,?,?)", (participant_id, experiment, time.time(), _json(meta),
+                                                          "started"))
+            self.commit()
+
+    def participant_status(self, participant_id: str) -> str | None:
+        """``started``/``completed``/``declined``/``aborted`` for a known participant, else None."""
+        with self._db_lock:
+            self.flush()
+            row = self.db.execute("SELECT status FROM participants WHERE participant_id=?",
+                                  (participant_id,)).fetchone()
+        return None if row is None else (row[0] or "started")
+
+    def condition_counts(self, experiment: str) -> dict[str, int]:
+        """How many participants of ``experiment`` each condition has (declined ones do not count:
+        they never saw the condition, so balancing should not count them)."""
+        with self._db_lock:
+            self.flush()
+            rows = self.db.execute("SELECT condition, count(*) FROM participants WHERE experiment=? AND condition "
+                                   "IS NOT NULL AND coalesce(status, '') != 'declined' GROUP BY condition",
+                                   (experiment,)).fetchall()
+        return {condition: count for condition, count in rows}
+
+    def write(self, records: Iterable[Record]) -> None:
+        """Take records; they are written and committed once a second, and at every episode end.
+
+        Holding them for up to a second costs nothing in safety (uncommitted rows are lost
+        in a crash either way) and lets a server with hundreds of rooms write once a second.
+        """
+        urgent = False
+        with self._pending_lock:
+            pending = self._pending
+            for record in records:
+                pending.append(record)
+                if type(record) is not StepRecord and ends_something(record):
+                    urgent = True  # committed at once (see ends_something)
+        if urgent or time.monotonic() - self._last_commit >= self.commit_every_s:
+            self.commit()
+
+    def flush(self) -> None:
+        """Write pending records into the open transaction now (committed by the next commit)."""
+        with self._pending_lock:
+            records, self._pending = self._pending, []
+        if records:
+            with self._db_lock:
+                self._insert(records)
+
+    def _insert(self, records: list[Record]) -> None:
+        self._begin()
+        steps: list[tuple] = []
+        for record in records:
+            if type(record) is StepRecord:
+                steps.extend(step_rows(record))
+                continue
+            if steps:
+                self.db.executemany(_STEP_SQL, steps)
+                steps = []
+            if type(record) is EpisodeRecord:
+                self.db.execute(_EPISODE_SQL, (
+                    record.episode_id, record.participant_id, record.scene, record.index, record.seed,
+                    record.started_at, record.started_ns, record.ended_at, record.ended_ns, record.steps,
+                    _json(record.returns), record.outcome, _json(record.seats), _json(record.timing),
+                    record.visit_id))
+            elif type(record) is EventRecord:
+                self.db.execute(_EVENT_SQL, (record.participant_id, record.episode_id, record.t_ns,
+                                             record.kind, _json(record.data)))
+            elif type(record) is VisitRecord:
+                self._write_visit(record)
+            elif type(record) is ParticipantRecord:
+                self.db.execute(_PARTICIPANT_SQL, (
+                    record.participant_id, record.experiment, record.created_at, _json(record.meta),
+                    record.condition, record.status, record.completion_code, record.ended_at, _json(record.flow)))
+            else:
+                raise TypeError(f"not a record: {record!r}")
+        if steps:
+            self.db.executemany(_STEP_SQL, steps)
+
+    def _write_visit(self, visit: VisitRecord) -> None:
+        duration = None if visit.ended_at is None else round(visit.ended_at - visit.started_at, 6)
+        self.db.execute(_VISIT_SQL, (visit.visit_id, visit.participant_id, visit.position, visit.scene, visit.kind,
+                                     visit.started_at, visit.ended_at, duration, visit.outcome, _json(visit.params),
+                                     _json(visit.answers)))
+        if visit.answers:
+            self.db.executemany(_ANSWER_SQL, [(visit.visit_id, visit.participant_id, visit.scene, str(question),
+                                               json.dumps(value)) for question, value in visit.answers.items()])
+
+    def store_batch(self, batch_id: str, participant_id: str, records: list[Record]) -> bool:
+        """Store an uploaded batch once and commit before returning (so the ack means "on disk").
+
+        Returns False for a batch id already stored: a page that resends after a reload
+        gets its acknowledgement again, and nothing is written twice.
+        """
+        with self._db_lock:
+            self.flush()
+            self._begin()
+            cursor = self.db.execute("INSERT OR IGNORE INTO uploads (batch_id, participant_id, received_at, "
+                                     "records) VALUES (?,?,?,?)", (batch_id, participant_id, time.time(), len(records)))
+            new = cursor.rowcount == 1
+            if new:
+                self._insert(list(records))
+            self.commit()
+        return new
+
+    def episode_owner(self, episode_id: str) -> str | None:
+        """The participant an episode belongs to, if it is in the file."""
+        with self._db_lock:
+            self.flush()
+            row = self.db.execute("SELECT participant_id FROM episodes WHERE episode_id=?", (episode_id,)).fetchone()
+        return row[0] if row else None
+
+    def visit_owner(self, visit_id: str) -> str | None:
+        """The participant a visit belongs to, if it is in the file."""
+        with self._db_lock:
+            self.flush()
+            row = self.db.execute("SELECT participant_id FROM visits WHERE visit_id=?", (visit_id,)).fetchone()
+        return row[0] if row else None
+
+    def commit(self) -> None:
+        """Write what is pending and make it durable against a process crash."""
+        with self._db_lock:
+            self.flush()
+            if self._open:
+                self.db.execute("COMMIT")
+                self._open = False
+            self._last_commit = time.monotonic()
+
+    def close(self) -> None:
+        """Commit what is pending and close the file (a second call does nothing)."""
+        with self._db_lock:
+            if self._closed:
+                return
+            self.commit()
+            self.db.close()
+            self._closed = True
+
+    def __enter__(self) -> "SqliteSink":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+

@@ -1,0 +1,161 @@
+"""One participant's way through the study on the server.
+
+Each participant has a flow task that walks them through the experiment's scenes (pages
+on their client, games in rooms) independently of their connection, so a dropped
+connection can come back and pick up where it was. The rules of the flow — which scene
+comes next, conditions, outcomes — are :class:`igym.study.StudyRun`'s; this module shows
+each visit and waits for how it ended. Every visit's records are committed before the
+next scene starts (data is sacred), through the storage thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from igym import wire
+from igym.experiment import Game
+from igym.records import EventRecord
+from igym.scenes import Info, page_to_wire
+from igym.study import StudyRun
+
+if TYPE_CHECKING:
+    from .app import IgymServer
+    from .participants import Participant
+
+log = logging.getLogger("igym.server")
+
+END_TEXTS = {"played": "Thank you — the study is complete.",
+             "timed_out": "Nobody else arrived in time to play. Thank you for waiting.",
+             "partner_left": "Your partner left the game. Thank you for playing.",
+             "disconnected": "You were away too long, so the game ended.",
+             "error": "Something went wrong on the server; your data so far is saved.",
+             "high_latency": "Your connection is too slow for this study. Thank you for your time."}
+PAGE_OUTCOMES = {"info": ("continued",), "consent": ("agreed", "declined"), "survey": ("continued",),
+                 "end": ("closed",)}
+
+
+async def run_flow(server: "IgymServer", participant: "Participant") -> None:
+    """Walk one participant through the study until it ends, then tell their client."""
+    storage = server.storage
+    counts = await storage.call(server.sink.condition_counts, server.experiment.id)
+    run = participant.run = StudyRun(server.experiment, participant.pid, condition_counts=counts,
+                                     meta={"remote": True})
+    outcome = "played"
+    text = ""
+    try:
+        while (visit := run.next_visit()) is not None:
+            storage.write(run.take_records())
+            if isinstance(visit.scene, Game):
+                if visit.scene.instructions:
+                    intro = Info(text=visit.scene.instructions, title=visit.name.replace("_", " ").capitalize(),
+                                 button="Start", name=f"{visit.name}_instructions")
+                    if (await show_page(server, participant, visit, intro))[0] == "aborted":
+                        run.finish_visit("aborted")
+                        outcome = "disconnected"
+                        break
+                outcome = await play(server, participant, visit)
+                record(server, participant, "scene_outcome", {"scene": visit.position, "name": visit.name,
+                                                              "outcome": outcome})
+                run.finish_visit(outcome)
+                if outcome != "played":
+                    run.abort()
+                    break
+            else:
+                page_outcome, answers = await show_page(server, participant, visit, visit.scene)
+                run.finish_visit(page_outcome, answers)
+                if page_outcome == "declined":
+                    outcome, text = "declined", visit.scene.declined_text
+                elif page_outcome == "aborted":
+                    outcome = "disconnected"
+                    break
+            storage.write(run.take_records())
+            await storage.commit()  # the next scene starts only with this one on disk
+    except Exception:  # noqa: BLE001 — one participant's broken scene must not stop the server
+        log.exception("flow of %s failed", participant.pid)
+        run.abort()
+        outcome = "error"
+    storage.write(run.take_records())
+    participant.finished = True
+    await storage.commit()
+    await participant.send({"t": "end", "outcome": outcome, "text": text or END_TEXTS.get(outcome, outcome),
+                            **({"code": run.completion_code} if run.completion_code else {})})
+    if participant.connection is not None:
+        await participant.connection.close(wire.CLOSE_ENDED, "study complete")
+
+
+def record(server: "IgymServer", participant: "Participant", kind: str, data: dict[str, Any]) -> None:
+    server.storage.write([EventRecord(participant.pid, time.monotonic_ns(), kind, data or None)])
+
+
+async def show_page(server: "IgymServer", participant: "Participant", visit: Any,
+                    scene: Any) -> tuple[str, dict[str, Any] | None]:
+    """Show a page on the participant's client and wait for how they left it. The page is
+    resent when they reconnect; what they answered is checked by :func:`page_done`."""
+    message: dict[str, Any] = {"t": "page", "v": visit.visit_id, "i": visit.position, "page": page_to_wire(scene)}
+    if scene.kind == "end" and participant.run.completion_code:
+        message["code"] = participant.run.completion_code
+    image = getattr(scene, "image", None)
+    if image:
+        path = Path(image) if Path(image).is_absolute() else Path(server.experiment.base_dir or ".") / image
+        message["image"] = await asyncio.to_thread(path.read_bytes)
+    participant.page = message
+    participant.page_scene = scene
+    answer: asyncio.Future[tuple[str, dict[str, Any] | None]] = asyncio.get_running_loop().create_future()
+    participant.page_answer = answer
+    await participant.send(message)
+    abandon = server.page_abandon_s
+    try:
+        while True:  # the page stays open across reconnects; a participant gone too long has left
+            try:
+                return await asyncio.wait_for(asyncio.shield(answer), min(5.0, abandon))
+            except asyncio.TimeoutError:
+                if not participant.present and time.monotonic() - participant.gone_since >= abandon:
+                    record(server, participant, "page_abandoned", {"visit": visit.visit_id})
+                    return "aborted", None
+    finally:
+        participant.page = None
+        participant.page_answer = None
+
+
+def page_done(participant: "Participant", message: dict[str, Any]) -> None:
+    """A client left its page: only the page on screen, only the outcomes it has, valid answers."""
+    page, answer = participant.page, participant.page_answer
+    if page is None or answer is None or answer.done() or message["v"] != page["v"]:
+        raise wire.ProtocolError("page: that page is not the one shown")
+    scene = participant.page_scene
+    allowed = PAGE_OUTCOMES[scene.kind]
+    if message["o"] not in allowed:
+        raise wire.ProtocolError(f"page: a {scene.kind} page ends with {' or '.join(allowed)}")
+    answers = None
+    if scene.kind == "survey":
+        answers, problems = scene.check(message.get("a") or {})
+        if problems:
+            raise wire.ProtocolError(f"page: answers fail the survey's checks ({', '.join(sorted(problems))})")
+    answer.set_result((message["o"], answers))
+
+
+async def play(server: "IgymServer", participant: "Participant", visit: Any) -> str:
+    """Play a Game visit: alone in a room of one, or with others from the scene's lobby."""
+    game, index = visit.scene, visit.position
+    if game.max_rtt_ms is not None:
+        rtt = await participant.measure_rtt()
+        record(server, participant, "rtt_gate", {"median_ms": rtt, "max_ms": game.max_rtt_ms})
+        if rtt is None or rtt > game.max_rtt_ms:
+            return "high_latency"
+    humans = game.human_agents()
+    if len(humans) <= 1 and not game.observers:
+        room = server.new_room(index, game, {humans[0]: participant} if humans else {}, {}, visit.visit_id)
+    else:
+        placed = await server.lobby(game).wait(participant, index, visit.visit_id)
+        if isinstance(placed, str):
+            return placed
+        room = placed
+    member = participant.member if participant.room is room else None
+    outcomes = await asyncio.shield(room.done)
+    if participant.room is room:
+        participant.leave_room()
+    return outcomes.get(member.agent, "played") if member is not None else "disconnected"
