@@ -149,6 +149,7 @@ class Page:
         self.surface = surface
         self.scene = scene
         self.size = surface.get_size()
+        self.theme = theme
         self.manager = make_manager(self.size, theme)
         self.result: PageResult | None = None
         self.questions: list[_QuestionWidgets] = []
@@ -164,6 +165,22 @@ class Page:
         self._build()
 
     # --- layout -----------------------------------------------------------------------
+
+    def relayout(self, surface: pygame.Surface) -> None:
+        """Lay the page out again for a resized window, keeping what the participant did:
+        their answers, which question has the focus, and the page's clock (``opened_at`` and
+        the minimum time are not restarted)."""
+        values = [widgets.read() for widgets in self.questions]
+        self.manager.clear_and_reset()
+        self.surface = surface
+        self.size = surface.get_size()
+        self.manager = make_manager(self.size, self.theme)
+        self.questions, self.buttons, self.main_button = [], {}, None
+        self._build()
+        for widgets, value in zip(self.questions, values):
+            if value is not None and value != "" and value != []:
+                widgets.set(value)
+        self._show_focus()
 
     def _build(self) -> None:
         width, height = self.size
@@ -480,10 +497,11 @@ async def show_page(window: Any, scene: Any, clock: Any, *, theme: dict[str, Any
                 if event.type in (pygame.WINDOWFOCUSLOST, pygame.WINDOWFOCUSGAINED) and on_event is not None:
                     on_event("focus_gained" if event.type == pygame.WINDOWFOCUSGAINED else "focus_lost", {})
                 if event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
-                    return await show_page(window, scene, clock, theme=theme, autopilot=autopilot,
-                                           screenshot=screenshot, base_dir=base_dir, code=code,
-                                           participant=participant, text_override=text_override,
-                                           quit_check=quit_check, on_event=on_event)
+                    if window.surface.get_size() != page.size:
+                        page.relayout(window.surface)
+                        if on_event is not None:
+                            on_event("resize", {"size": list(page.size)})
+                    continue
                 page.handle(event, now)
             if autopilot is not None and frames == 2:
                 page.autofill(autopilot)

@@ -15,8 +15,8 @@ import pytest
 
 from igym import data as datacli
 from igym.lockstep import run_headless
-from tests.test_server import RawClient, start, stop
-from tests.test_server import load as load_tuned
+from tests.serving import RawClient, start, stop
+from tests.serving import load as load_tuned
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENT = ROOT / "tests" / "experiments" / "lockstep_slime.py"

@@ -41,3 +41,19 @@ def test_the_core_imports_without_pygame_numpy_or_optional_packages():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", (modules, out.stdout)
+
+
+def test_the_public_api_is_one_light_import(tmp_path):
+    """What an experiment file needs comes from ``igym`` itself, without loading anything heavy."""
+    code = ("import sys, igym\n"
+            "from igym import (Experiment, Game, Info, Consent, Survey, End, RandomOrder, Repeat, Sequence, Likert,\n"
+            "                  Slider, Choice, MultiChoice, FreeText, Number, KeyMap, OnnxPolicy)\n"
+            "assert all(hasattr(igym, name) for name in igym.__all__)\n"
+            "print(igym.__version__)\n"
+            "print(sorted({'pygame', 'numpy', 'gymnasium', 'onnxruntime', 'websockets', 'msgpack', 'sqlite3'}"
+            " & set(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    version, heavy = out.stdout.split("\n")[:2]
+    from importlib.metadata import version as installed
+    assert version == installed("igym") and heavy == "[]"

@@ -11,8 +11,7 @@ for any env with an RGB render, at the cost of sending whole pictures instead of
 
 import gymnasium
 
-from igym.controls import KeyMap
-from igym.experiment import Experiment, Game
+from igym import Experiment, Game, KeyMap
 
 
 def make_env():

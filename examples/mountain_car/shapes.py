@@ -18,8 +18,7 @@ import math
 
 import gymnasium
 
-from igym.controls import KeyMap
-from igym.experiment import Experiment, Game
+from igym import Experiment, Game, KeyMap
 from igym.render import Circle, Line, Polygon, Rect
 
 CANVAS = (600, 400)

@@ -15,8 +15,7 @@ Every step of both cooks lands in the study's SQLite file (agents "0" and "1").
 
 from pathlib import Path
 
-from igym.controls import KeyMap
-from igym.experiment import Choice, End, Experiment, Game, Likert, Survey
+from igym import Choice, End, Experiment, Game, KeyMap, Likert, Survey
 
 from .draw import ATLASES, BACKGROUND, hud, layout_canvas, render
 from .env import DOWN, INTERACT, LEFT, NOOP, RIGHT, UP, make

@@ -11,8 +11,7 @@ Keys are per agent (``{agent: KeyMap}``), one action per key press; Space / Left
 interact (CoGrid's pick_up_or_drop).
 """
 
-from igym.controls import KeyMap
-from igym.experiment import Experiment, Game
+from igym import Experiment, Game, KeyMap
 
 from .draw import ATLASES, BACKGROUND, hud, layout_canvas, render
 from .env import DOWN, INTERACT, LEFT, NOOP, RIGHT, UP, make

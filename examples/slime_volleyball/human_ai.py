@@ -8,8 +8,7 @@ Up jumps; left/right move. Three matches; a match ends when one side has lost 5 
 
 from pathlib import Path
 
-from igym.controls import KeyMap
-from igym.experiment import Experiment, Game
+from igym import Experiment, Game, KeyMap
 
 from .draw import CANVAS, render
 from .slime import SlimeVolleyEnv

@@ -7,8 +7,7 @@ with the same experiment file.
     python -m igym.play examples/slime_volleyball/human_human.py
 """
 
-from igym.controls import KeyMap
-from igym.experiment import Experiment, Game
+from igym import Experiment, Game, KeyMap
 
 from .draw import CANVAS, render
 from .slime import SlimeVolleyEnv

@@ -13,7 +13,7 @@ Played locally (``python -m igym.play`` without ``--connect``) it is the one-key
 
 import dataclasses
 
-from igym.experiment import Experiment
+from igym import Experiment
 
 from .human_human import experiment as one_keyboard
 

@@ -16,10 +16,8 @@ step hook (columns ``ball_x`` and ``ball_y`` in the steps export).
 
 from pathlib import Path
 
-from igym.controls import KeyMap
-from igym.experiment import (Choice, Consent, End, Experiment, FreeText, Game, Info, Likert, Number, RandomOrder,
-                             Slider, Survey)
-from igym.policy import OnnxPolicy
+from igym import (Choice, Consent, End, Experiment, FreeText, Game, Info, KeyMap, Likert, Number, OnnxPolicy,
+                  RandomOrder, Slider, Survey)
 
 from .draw import CANVAS, render
 from .slime import SlimeVolleyEnv
