@@ -128,6 +128,25 @@ def count(db: Any, table: str, column: str | None = None) -> int:
     return int(query(db, f"SELECT {what} FROM {_check(table)}")[0][0] or 0)
 
 
+def human_seats(episode: dict[str, Any]) -> dict[str, str]:
+    """The human seats of an episode and who held each: ``{agent: participant_id}``.
+
+    ``episodes.seats`` says ``"human"`` on the desktop (the episode's own participant) and
+    ``{"kind": "human", "participant": ...}`` on the server (each seat its own person);
+    anything else (a policy's description, ``"random"``) is not a person.
+    """
+    seats = episode.get("seats")
+    if not isinstance(seats, dict):
+        return {}
+    humans: dict[str, str] = {}
+    for agent, seat in seats.items():
+        if seat == "human":
+            humans[str(agent)] = episode["participant_id"]
+        elif isinstance(seat, dict) and seat.get("kind") == "human":
+            humans[str(agent)] = seat.get("participant") or episode["participant_id"]
+    return humans
+
+
 @dataclass
 class StudyData:
     """A study's small tables, decoded: what the summary and the report compute from.
