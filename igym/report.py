@@ -527,23 +527,23 @@ class _Builder:
         experiments = ", ".join(sorted(e for e in self.summary["participants"]["by_experiment"] if e != "(none)"))
         html = h.page(f"igym report: {experiments or self.path.name}", self.header(), sections)
         report = Report(html, self.figures, self.flags, len(self.data.participants))
-        report.pdf_pages = [self._pdf_front()]
+        report.pdf_pages = self._pdf_front()
         return report
 
-    def _pdf_front(self) -> Any:
+    def _pdf_front(self) -> list[Any]:
         s = self.summary
         p = s["participants"]
         lines = [f"File: {self.path.name}", f"Made: {self.now:%Y-%m-%d %H:%M %Z}",
                  f"Experiments: {', '.join(sorted(p['by_experiment']))}",
                  f"Participants: {p['count']} (" + ", ".join(f"{k} {v}" for k, v in sorted(p["by_status"].items()))
                  + ")", "Conditions: " + ", ".join(f"{k} {v}" for k, v in sorted(p["by_condition"].items())),
-                 f"Visits {len(self.data.visits)}, episodes {len(self.data.episodes)}, steps {s['steps']['rows']}, "
-                 f"answers {len(self.data.answers)}", "",
+                 f"Visits {len(self.data.visits):,}, episodes {len(self.data.episodes):,}, "
+                 f"steps {s['steps']['rows']:,}, answers {len(self.data.answers):,}", "",
                  f"Flagged: {len(self.flags_by_participant)} of {p['count']} participants"]
         lines += [f"  {f.participant_id} — {f.kind}: {f.detail}" for f in self.flags]
         lines += ["", "The figures follow, one per page; the HTML report has the tables."]
         title = "Study report: " + (", ".join(sorted(e for e in p["by_experiment"] if e != "(none)")) or self.path.name)
-        return self.plots.text_page(title, lines)
+        return self.plots.text_pages(title, lines)
 
 
 SECTIONS = (("funnel", "Participant funnel"), ("durations", "Durations per scene"),

@@ -1,8 +1,10 @@
-"""The report's figures, drawn with matplotlib (Agg) from plain numbers.
+"""The report's figures, drawn with matplotlib's Agg renderer from plain numbers.
 
-Imported only when a report is made: the core package must import without numpy or
-matplotlib (it also runs in a browser). Every function returns a matplotlib Figure sized
-for a page column; :mod:`igym.report` turns it into an embedded PNG and a PDF page.
+matplotlib is imported inside the functions, when a report is made: every module of the
+core package must import without numpy or matplotlib (it also runs in a browser). Figures
+are bare ``Figure`` objects on an Agg canvas — no pyplot, so making a report never changes
+the backend or the state of a notebook that calls it. Every function returns a Figure
+sized for a page column; :mod:`igym.report` turns it into an embedded PNG and a PDF page.
 One look for all of them: white card, no top/right spines, light grid, the same colour
 for a condition in every figure.
 """
@@ -12,14 +14,6 @@ from __future__ import annotations
 import io
 import random
 from typing import Any, Sequence
-
-import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402 — the backend is chosen first
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
 
 WIDTH_IN = 9.0
 """Figure width in inches; at DPI below that is 1,350 px, shown 864 px wide (sharp on HiDPI screens)."""
@@ -40,10 +34,21 @@ STYLE = {
 }
 
 
-def figure(height_in: float, width_in: float = WIDTH_IN) -> tuple[Figure, Any]:
-    """A new figure with one axes, in the report's style."""
-    with plt.rc_context(STYLE):
+def _rc() -> Any:
+    """The report's rcParams, in force while a figure is made and drawn (ticks are made at draw time)."""
+    import matplotlib
+
+    return matplotlib.rc_context(STYLE)
+
+
+def figure(height_in: float, width_in: float = WIDTH_IN) -> tuple[Any, Any]:
+    """A new figure with one axes on an Agg canvas, in the report's style."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with _rc():
         fig = Figure(figsize=(width_in, max(1.6, height_in)), dpi=DPI, layout="constrained")
+        FigureCanvasAgg(fig)
         ax = fig.add_subplot()
     return fig, ax
 
@@ -51,15 +56,17 @@ def figure(height_in: float, width_in: float = WIDTH_IN) -> tuple[Figure, Any]:
 def _styled(draw: Any) -> Any:
     """Run a drawing function inside the report's rcParams (ticks and texts read them when made)."""
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        with plt.rc_context(STYLE):
+        with _rc():
             return draw(*args, **kwargs)
     wrapper.__doc__ = draw.__doc__
     wrapper.__name__ = draw.__name__
     return wrapper
 
 
-def _legend(fig: Figure, ax: Any, conditions: Sequence[str], colors: dict[str, str]) -> None:
+def _legend(fig: Any, ax: Any, conditions: Sequence[str], colors: dict[str, str]) -> None:
     """Conditions' colours: beside the axes in wide figures, in a row at the bottom of small ones."""
+    from matplotlib.patches import Patch
+
     if len(conditions) > 1 or (conditions and conditions[0] != "(none)"):
         handles = [Patch(facecolor=colors[c], edgecolor="none", label=c) for c in conditions]
         if fig.get_figwidth() < WIDTH_IN:
@@ -85,7 +92,7 @@ def _log_scale_wanted(values: list[float]) -> bool:
 @_styled
 def strips(groups: Sequence[tuple[str, dict[str, list[float]]]], colors: dict[str, str], *, title: str,
            xlabel: str, reference: tuple[float, str] | None = None, log: bool | None = None,
-           width_in: float = WIDTH_IN) -> Figure:
+           width_in: float = WIDTH_IN) -> Any:
     """Horizontal strip plots: one band per group (top to bottom in the given order), one
     row per condition inside it, every value a dot (jittered), a box when there are enough.
 
@@ -136,7 +143,7 @@ def strips(groups: Sequence[tuple[str, dict[str, list[float]]]], colors: dict[st
 
 
 @_styled
-def funnel(stages: Sequence[tuple[str, dict[str, int]]], colors: dict[str, str], *, title: str) -> Figure:
+def funnel(stages: Sequence[tuple[str, dict[str, int]]], colors: dict[str, str], *, title: str) -> Any:
     """How many participants reached each stage, top to bottom, stacked by condition."""
     conditions = sorted({c for _, by in stages for c in by}, key=list(colors).index)
     fig, ax = figure(0.9 + 0.36 * len(stages))
@@ -163,7 +170,7 @@ def funnel(stages: Sequence[tuple[str, dict[str, int]]], colors: dict[str, str],
 
 @_styled
 def count_bars(levels: Sequence[str], counts: dict[str, list[int]], colors: dict[str, str], *, title: str,
-               xlabel: str, horizontal: bool = False, width_in: float = SMALL_IN) -> Figure:
+               xlabel: str, horizontal: bool = False, width_in: float = SMALL_IN) -> Any:
     """Counts of each answer level, one bar per condition side by side (Likert points, choices)."""
     conditions = [c for c in colors if c in counts]
     n = max(1, len(conditions))
@@ -202,7 +209,7 @@ def _short(text: str, limit: int = 28) -> str:
 
 @_styled
 def input_scatter(points: Sequence[tuple[float, float, str, str]], colors: dict[str, str], *, title: str,
-                  share_limit: float, gap_limit: float) -> Figure:
+                  share_limit: float, gap_limit: float) -> Any:
     """Each human seat of each episode: share of steps chosen by a key press against the
     longest stretch without keys; the flag limits drawn and the points past them named."""
     fig, ax = figure(3.0)
@@ -231,19 +238,25 @@ def input_scatter(points: Sequence[tuple[float, float, str, str]], colors: dict[
 
 
 @_styled
-def text_page(title: str, lines: Sequence[str]) -> Figure:
-    """An A4 page of text for the PDF (the header and the flags), which has no HTML around it."""
-    fig = Figure(figsize=(8.27, 11.69), dpi=DPI)
-    fig.text(0.07, 0.95, title, fontsize=16, fontweight="bold", va="top", color=TEXT)
-    y = 0.91
-    for line in lines:
+def text_pages(title: str, lines: Sequence[str]) -> list[Any]:
+    """A4 pages of text for the PDF (the header and the flags), which has no HTML around it."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    pages: list[Any] = []
+    y = 0.0
+    for line in [*lines] or [""]:
         for chunk in _wrap(line, 100):
-            fig.text(0.07, y, chunk, fontsize=9, va="top", color=TEXT, family="DejaVu Sans")
+            if not pages or y < 0.05:
+                fig = Figure(figsize=(8.27, 11.69), dpi=DPI)
+                FigureCanvasAgg(fig)
+                fig.text(0.07, 0.95, title if not pages else f"{title} (continued)", fontsize=16,
+                         fontweight="bold", va="top", color=TEXT)
+                pages.append(fig)
+                y = 0.91
+            pages[-1].text(0.07, y, chunk, fontsize=9, va="top", color=TEXT)
             y -= 0.018
-            if y < 0.04:
-                fig.text(0.07, y, "…", fontsize=9, va="top")
-                return fig
-    return fig
+    return pages
 
 
 def _wrap(line: str, width: int) -> list[str]:
@@ -258,10 +271,10 @@ def _wrap(line: str, width: int) -> list[str]:
     return out
 
 
-def png(fig: Figure) -> bytes:
+def png(fig: Any) -> bytes:
     """The figure as PNG bytes (drawn inside the report's style: ticks are made at draw time)."""
     buffer = io.BytesIO()
-    with plt.rc_context(STYLE):
+    with _rc():
         fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
 
@@ -274,8 +287,8 @@ class Pdf:
 
         self.pages = PdfPages(path, metadata={"Creator": "igym report"})
 
-    def add(self, fig: Figure) -> None:
-        with plt.rc_context(STYLE):
+    def add(self, fig: Any) -> None:
+        with _rc():
             self.pages.savefig(fig)
 
     def close(self) -> None:

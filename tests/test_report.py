@@ -333,7 +333,8 @@ def test_an_older_file_without_visits_answers_and_events_says_what_is_missing(st
 
 
 def test_the_core_imports_without_matplotlib_and_the_report_asks_for_it(study, tmp_path):
-    code = "import sys, igym.report, igym.datacli; print(sorted(m for m in ('matplotlib', 'numpy') if m in sys.modules))"
+    code = ("import sys, igym.report, igym.report_plots, igym.datacli\n"
+            "print(sorted(m for m in ('matplotlib', 'numpy') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=ENV)
     assert result.stdout.strip() == "[]", result.stderr
     blocked = ("import sys; sys.modules['matplotlib'] = None; from igym.datacli import main; "
