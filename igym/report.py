@@ -357,6 +357,9 @@ class _Builder:
         if not given:
             return f"<div>{h.empty(f'{title}: every answer skipped.')}</div>"
         values = [v for _, v in given]
+        if all(isinstance(v, bool) for v in values):  # a yes/no answer: counted, not averaged
+            fig = self._counts([True, False], given, title, "answer")
+            return f"<div>{self.figure('answers', fig, alt, line)}</div>"
         if all(number(v) for v in values):
             ints = all(isinstance(v, int) or float(v).is_integer() for v in values)
             low, high = min(values), max(values)
@@ -372,8 +375,8 @@ class _Builder:
         if all(isinstance(v, list) for v in values):
             chosen = [(p, str(o)) for p, v in given for o in v]
             levels = [o for o, _ in Counter(o for _, o in chosen).most_common()]
-            fig = self._counts(levels, chosen, title, "option (several allowed)", horizontal=True)
-            return f"<div>{self.figure('answers', fig, alt, line + ' (participants)')}</div>"
+            fig = self._counts(levels, chosen, title, "option", horizontal=True)
+            return f"<div>{self.figure('answers', fig, alt, line + ', several options each')}</div>"
         texts = [(p, v if isinstance(v, str) else str(v)) for p, v in given]
         distinct = Counter(t for _, t in texts)
         if len(distinct) <= CHOICE_MAX_LEVELS and len(distinct) < len(texts):
@@ -593,6 +596,8 @@ def write_report(db: Any, study: str | Path, out: str | Path, *, pdf: bool = Fal
     out = Path(out)
     targets = [out] + ([out.with_suffix(".pdf")] if pdf else [])
     for target in targets:
+        if target.resolve() == Path(study).resolve():
+            raise IgymError(f"--out {out}: that would overwrite the study's data file — give an .html name")
         check_writable(target)
     report = build_report(db, study)
     _write_atomic(out, lambda name: Path(name).write_text(report.html, encoding="utf-8"))

@@ -304,6 +304,10 @@ def test_report_errors_are_one_line(study, tmp_path):
     result = cli("report", study, "--out", nowhere)
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "no folder" in result.stderr
     assert "Traceback" not in missing.stderr + result.stderr
+    before = study.read_bytes()
+    result = cli("report", study, "--out", study)
+    assert result.returncode == 2 and "overwrite the study's data file" in result.stderr
+    assert study.read_bytes() == before
 
 
 def test_an_empty_study_still_gets_a_report_saying_so(tmp_path):
