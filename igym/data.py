@@ -1,8 +1,9 @@
-"""``python -m igym.data``: export, summarise and replay a study's SQLite file.
+"""``python -m igym.data``: export, summarise, report on and replay a study's SQLite file.
 
     python -m igym.data export STUDY.sqlite --to csv|parquet DIR [--participant ID]
     python -m igym.data export STUDY.sqlite --to minari DIR --agent NAME [--dataset-id ID] [--scene NAME]
     python -m igym.data summary STUDY.sqlite [--json]
+    python -m igym.data report STUDY.sqlite [--out report.html] [--pdf]
     python -m igym.data replay STUDY.sqlite --episode ID [--experiment FILE] [--out DIR|file.gif]
                                [--every K] [--verify] [--headless]
 
@@ -47,6 +48,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     summary = commands.add_parser("summary", help="participants, visits, episodes, timing, answers")
     summary.add_argument("study", help="the study's SQLite file")
     summary.add_argument("--json", action="store_true", help="print one JSON object")
+
+    report = commands.add_parser("report", help="one HTML page with figures: funnel, durations, returns, answers, "
+                                                "timing, flags")
+    report.add_argument("study", help="the study's SQLite file")
+    report.add_argument("--out", metavar="FILE.html",
+                        help="where to write the page (default: beside the study, <study>-report.html)")
+    report.add_argument("--pdf", action="store_true", help="also write the figures to <out without .html>.pdf")
 
     replay = commands.add_parser("replay", help="re-simulate a recorded episode: show, write images, verify")
     replay.add_argument("study", help="the study's SQLite file")
@@ -110,6 +118,26 @@ def cmd_summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import require_matplotlib, write_report
+
+    require_matplotlib()  # before reading anything: the one thing the researcher must install
+    db = open_study(args.study)
+    study = Path(args.study)
+    out = Path(args.out) if args.out else study.with_name(f"{study.stem}-report.html")
+    try:
+        report, written = write_report(db, study, out, pdf=args.pdf)
+    finally:
+        db.close()
+    flagged = len({f.participant_id for f in report.flags})
+    for path in written:
+        print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} KiB)")
+    print(f"{report.participants} participants, {len(report.figures)} figures, {flagged} participants flagged")
+    if not report.participants:
+        raise IgymError(f"{study}: no participants yet — the report at {out} says only that")
+    return 0
+
+
 def cmd_replay(args: argparse.Namespace) -> int:
     from .replay import Replayer, experiment_path, find_episode, load_game, recorded_steps, show, verify, write_images
 
@@ -153,7 +181,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    command = {"export": cmd_export, "summary": cmd_summary, "replay": cmd_replay}[args.command]
+    command = {"export": cmd_export, "summary": cmd_summary, "report": cmd_report,
+               "replay": cmd_replay}[args.command]
     try:
         return command(args)
     except IgymError as error:

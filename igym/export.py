@@ -24,21 +24,12 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .errors import IgymError
+from .studydb import decode_json as _decode
 from .replay import (EpisodeInfo, Replayer, experiment_path, load_episode, load_game, recorded_steps,
                      table_columns)
 
 TABLES = ("steps", "episodes", "participants", "visits", "answers", "events")
 EXPORT_HINT = "pip install 'igym[export]'"
-
-
-def _decode(text: Any) -> Any:
-    """A JSON column's value decoded (text that is not JSON is kept as it is)."""
-    if text is None or not isinstance(text, str):
-        return text
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def _cell(value: Any) -> Any:

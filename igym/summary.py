@@ -1,76 +1,70 @@
 """A study at a glance: who took part, what they did, how well the display kept time.
 
 ``python -m igym.data summary STUDY.sqlite`` prints it as text; ``--json`` prints the same
-as one JSON object. It reads only what the file has (older files lack visits and answers).
+as one JSON object. It reads only what the file has (older files lack visits and answers),
+through :mod:`igym.studydb` (plain SQL, so it reads a PostgreSQL copy the same way).
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sqlite3
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from .export import _decode
-from .replay import table_columns
+from .studydb import StudyData, count, read_study
 
 EPISODES_SHOWN = 30
 
 
-def _mean(values: list[float]) -> float | None:
+def mean(values: list[float]) -> float | None:
+    """The mean rounded to 6 places (so JSON output stays short), None for no values."""
     return round(sum(values) / len(values), 6) if values else None
 
 
-def _number(value: Any) -> bool:
+def number(value: Any) -> bool:
+    """A finite int or float that is not a bool (answers and returns may hold anything JSON)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def summarize(db: sqlite3.Connection, path: str | Path = "") -> dict[str, Any]:
-    """Everything the summary reports, as plain data."""
-    pcols = set(table_columns(db, "participants"))
-    status = "status" if "status" in pcols else "NULL"
-    condition = "condition" if "condition" in pcols else "NULL"
-    code = "completion_code" if "completion_code" in pcols else "NULL"
-    participants = db.execute(f"SELECT participant_id, experiment, {status}, {condition}, {code} "
-                              f"FROM participants").fetchall()
-    codes = sorted({row[4] for row in participants if row[4]})
+def summarize(db: Any, path: str | Path = "", data: StudyData | None = None) -> dict[str, Any]:
+    """Everything the summary reports, as plain data (``data``: the study already read)."""
+    data = read_study(db) if data is None else data
+    participants = data.participants
+    codes = sorted({p["completion_code"] for p in participants if p["completion_code"]})
     result: dict[str, Any] = {
         "file": str(path),
         "participants": {
             "count": len(participants),
-            "by_status": dict(Counter(row[2] or "started" for row in participants)),
-            "by_condition": dict(Counter(row[3] if row[3] is not None else "(none)" for row in participants)),
-            "by_experiment": dict(Counter(row[1] or "(none)" for row in participants)),
+            "by_status": dict(Counter(p["status"] or "started" for p in participants)),
+            "by_condition": dict(Counter(p["condition"] if p["condition"] is not None else "(none)"
+                                         for p in participants)),
+            "by_experiment": dict(Counter(p["experiment"] or "(none)" for p in participants)),
         },
         "completion_codes": {"count": len(codes), "codes": codes},
     }
 
     visits: dict[str, dict[str, Any]] = {}
-    if table_columns(db, "visits"):
-        grouped: dict[str, list] = defaultdict(list)
-        for scene, kind, duration, outcome in db.execute(
-                "SELECT scene, kind, duration_s, outcome FROM visits ORDER BY position"):
-            grouped[scene].append((kind, duration, outcome))
-        for scene, rows in grouped.items():
-            durations = [d for _, d, _ in rows if d is not None]
-            visits[scene] = {"count": len(rows), "kind": rows[0][0], "finished": len(durations),
-                             "mean_duration_s": _mean(durations),
-                             "outcomes": dict(Counter(o or "(open)" for _, _, o in rows))}
+    grouped: dict[str, list] = defaultdict(list)
+    for visit in data.visits:
+        grouped[visit["scene"]].append((visit["kind"], visit["duration_s"], visit["outcome"]))
+    for scene, rows in grouped.items():
+        durations = [d for _, d, _ in rows if d is not None]
+        visits[scene] = {"count": len(rows), "kind": rows[0][0], "finished": len(durations),
+                         "mean_duration_s": mean(durations),
+                         "outcomes": dict(Counter(o or "(open)" for _, _, o in rows))}
     result["visits"] = visits
 
     episodes: dict[str, dict[str, Any]] = {}
     listing = []
     timings = []
     grouped_e: dict[str, list] = defaultdict(list)
-    for row in db.execute("SELECT episode_id, participant_id, scene, episode_index, steps, returns, outcome, timing "
-                          "FROM episodes ORDER BY participant_id, started_ns, episode_index"):
-        episode_id, participant, scene, index, steps, returns, outcome, timing = row
-        grouped_e[scene].append((steps or 0, _decode(returns), outcome))
-        listing.append({"episode_id": episode_id, "participant_id": participant, "scene": scene,
-                        "episode_index": index, "steps": steps or 0, "outcome": outcome})
-        timing = _decode(timing)
+    for e in data.episodes:
+        grouped_e[e["scene"]].append((e["steps"] or 0, e["returns"], e["outcome"]))
+        listing.append({"episode_id": e["episode_id"], "participant_id": e["participant_id"], "scene": e["scene"],
+                        "episode_index": e["episode_index"], "steps": e["steps"] or 0, "outcome": e["outcome"]})
+        timing = e["timing"]
         if isinstance(timing, dict) and timing.get("frames"):
             timings.append(timing)
     for scene, rows in grouped_e.items():
@@ -78,65 +72,61 @@ def summarize(db: sqlite3.Connection, path: str | Path = "") -> dict[str, Any]:
         for _, returns, _ in rows:
             if isinstance(returns, dict):
                 for agent, value in returns.items():
-                    if _number(value):
+                    if number(value):
                         per_agent[agent].append(float(value))
         episodes[scene] = {"count": len(rows), "steps": sum(r[0] for r in rows),
-                           "mean_steps": _mean([float(r[0]) for r in rows]),
-                           "mean_return": {a: _mean(v) for a, v in sorted(per_agent.items())},
+                           "mean_steps": mean([float(r[0]) for r in rows]),
+                           "mean_return": {a: mean(v) for a, v in sorted(per_agent.items())},
                            "outcomes": dict(Counter(o or "(open)" for _, _, o in rows))}
     result["episodes"] = episodes
-    result["timing"] = _pooled_timing(timings)
-
-    scols = set(table_columns(db, "steps"))
-    fp = "count(fingerprint)" if "fingerprint" in scols else "0"
-    rows, with_fp = db.execute(f"SELECT count(*), {fp} FROM steps").fetchone()
-    result["steps"] = {"rows": rows, "with_fingerprint": with_fp}
+    result["timing"] = pooled_timing(timings)
+    result["steps"] = {"rows": count(db, "steps"), "with_fingerprint": count(db, "steps", "fingerprint")}
 
     answers: dict[str, dict[str, Any]] = {}
-    if table_columns(db, "answers"):
-        values: dict[tuple[str, str], list] = defaultdict(list)
-        for scene, question, value in db.execute("SELECT scene, question, value FROM answers ORDER BY scene, question"):
-            values[(scene, question)].append(_decode(value))
-        for (scene, question), items in values.items():
-            given = [v for v in items if v is not None]
-            numbers = [float(v) for v in given if _number(v)]
-            entry: dict[str, Any] = {"n": len(given), "skipped": len(items) - len(given)}
-            if given and len(numbers) == len(given):
-                entry["mean"] = _mean(numbers)
-                entry["sd"] = _sd(numbers)
-                entry["min"], entry["max"] = min(numbers), max(numbers)
-            else:
-                counts = Counter(v if isinstance(v, str) else json.dumps(v) for v in given)
-                entry["values"] = dict(counts.most_common(10))
-                if numbers:
-                    entry["mean"] = _mean(numbers)
-            answers.setdefault(scene, {})[question] = entry
+    values: dict[tuple[str, str], list] = defaultdict(list)
+    for answer in data.answers:
+        values[(answer["scene"], answer["question"])].append(answer["value"])
+    for (scene, question), items in values.items():
+        given = [v for v in items if v is not None]
+        numbers = [float(v) for v in given if number(v)]
+        entry: dict[str, Any] = {"n": len(given), "skipped": len(items) - len(given)}
+        if given and len(numbers) == len(given):
+            entry["mean"] = mean(numbers)
+            entry["sd"] = sd(numbers)
+            entry["min"], entry["max"] = min(numbers), max(numbers)
+        else:
+            counts = Counter(v if isinstance(v, str) else json.dumps(v) for v in given)
+            entry["values"] = dict(counts.most_common(10))
+            if numbers:
+                entry["mean"] = mean(numbers)
+        answers.setdefault(scene, {})[question] = entry
     result["answers"] = answers
     result["episode_list"] = listing
     return result
 
 
-def _sd(values: list[float]) -> float | None:
+def sd(values: list[float]) -> float | None:
+    """The sample SD rounded to 6 places, None for fewer than two values."""
     if len(values) < 2:
         return None
-    mean = sum(values) / len(values)
-    return round(math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1)), 6)
+    average = sum(values) / len(values)
+    return round(math.sqrt(sum((v - average) ** 2 for v in values) / (len(values) - 1)), 6)
 
 
-def _pooled_timing(timings: list[dict[str, Any]]) -> dict[str, Any]:
+def pooled_timing(timings: list[dict[str, Any]]) -> dict[str, Any]:
     """Frame intervals over all episodes: pooled mean and SD, the worst interval, dropped frames."""
     parts = [(int(t["frames"]) - 1, float(t.get("mean_ms") or 0.0), float(t.get("sd_ms") or 0.0))
              for t in timings if int(t.get("frames", 0)) >= 2]
     if not parts:
         return {"episodes": 0}
     n = sum(p[0] for p in parts)
-    mean = sum(k * m for k, m, _ in parts) / n
+    average = sum(k * m for k, m, _ in parts) / n
     # Pooled variance of all intervals from each episode's count, mean and SD.
-    squares = sum((k - 1) * s * s + k * (m - mean) ** 2 for k, m, s in parts)
-    sd = math.sqrt(squares / (n - 1)) if n > 1 else 0.0
+    squares = sum((k - 1) * s * s + k * (m - average) ** 2 for k, m, s in parts)
+    spread = math.sqrt(squares / (n - 1)) if n > 1 else 0.0
     dropped = sum(int(t.get("dropped") or 0) for t in timings)
     frames = sum(int(t["frames"]) for t in timings)
-    return {"episodes": len(timings), "frames": frames, "mean_ms": round(mean, 4), "sd_ms": round(sd, 4),
+    return {"episodes": len(timings), "frames": frames, "mean_ms": round(average, 4), "sd_ms": round(spread, 4),
             "max_ms": round(max(float(t.get("max_ms") or 0.0) for t in timings), 4), "dropped": dropped,
             "dropped_share": round(dropped / frames, 6) if frames else 0.0,
             "episodes_with_drops": sum(1 for t in timings if t.get("dropped"))}
