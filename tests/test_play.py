@@ -36,7 +36,8 @@ def test_slime_headless_autopilot_run_records_every_step(tmp_path):
     assert shot.stat().st_size > 1000
     import pygame
     image = pygame.image.load(str(shot))
-    assert image.get_size() == (1200, 500)
+    from igym.renderers.draw import hud_strip_for
+    assert image.get_size() == (1200, 500 + hud_strip_for(500))  # the canvas and the HUD strip above it
 
 
 def test_gymnasium_id_target(tmp_path):
