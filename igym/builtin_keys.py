@@ -87,6 +87,9 @@ BUILTIN: dict[str, Builtin] = {
     "pursuit": Builtin({"left": 0, "right": 1, "down": 2, "up": 3}, 4, help="arrows move"),
     "multiwalker": _WALKER,
     "rps": Builtin({"r": 0, "p": 1, "s": 2}, 0, mode="keystroke", help="R rock, P paper, S scissors"),
+    "tictactoe": Builtin({str(i + 1): i for i in range(9)}, 0, mode="keystroke",
+                         help="1-9 mark a square (column by column, as PettingZoo numbers them)"),
+    "connect_four": Builtin({str(i + 1): i for i in range(7)}, 0, mode="keystroke", help="1-7 drop into a column"),
 }
 
 

@@ -62,8 +62,10 @@ def check_target(target: str, steps: int = CHECK_STEPS, *, keys: str | None = No
         with tempfile.TemporaryDirectory(prefix="igym-check-") as folder:
             try:
                 return asyncio.run(_play(target, games, steps, budget_s, Path(folder) / "check.sqlite", screenshot))
-            except IgymError:
-                raise
+            except IgymError as error:
+                if str(error).startswith(target):
+                    raise
+                raise IgymError(f"{target}: {error}") from None
             except Exception as error:  # noqa: BLE001 — whatever the env raises is the one line
                 raise IgymError(f"{target}: playing failed: {_first_line(error)}") from None
 

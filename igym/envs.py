@@ -37,6 +37,9 @@ class EnvAdapter:
 
     def __init__(self, env: Any) -> None:
         self.env = env
+        if hasattr(env, "agent_iter") and hasattr(env, "last"):
+            raise EnvError(f"{type(env).__name__} is a PettingZoo AEC env (agents take turns): igym plays "
+                           f"ParallelEnvs — use the module's parallel_env() where it has one")
         if hasattr(env, "possible_agents"):
             self.kind = "parallel"
             self.agents: tuple[Any, ...] = tuple(env.possible_agents)

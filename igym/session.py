@@ -441,7 +441,7 @@ class Session:
         for agent in active:
             reward = rewards.get(agent, 0.0)
             if reward:
-                returns[agent] += reward
+                returns[agent] += float(reward)  # numpy rewards (Box2D: float32) → JSON-safe
                 scored = True
         limit = self.game.max_steps
         cut = limit is not None and self.step >= limit and not env.done
