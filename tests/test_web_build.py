@@ -28,6 +28,17 @@ FORBIDDEN = ("tests/", ".pytest_cache", "node_modules", "__pycache__", ".sqlite"
 NATIVE = ("numpy", "numpy.libs", "pygame", "pygame_ce.libs", "onnxruntime")
 
 
+def link_native(folder: Path, names) -> Path:
+    """A folder of links to the compiled packages, from whichever site-packages has them (a venv
+    may see the system's)."""
+    folder.mkdir()
+    for name in names:
+        found = [Path(p) / name for p in site.getsitepackages() if (Path(p) / name).exists()]
+        if found:
+            (folder / name).symlink_to(found[0])
+    return folder
+
+
 def build_web(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHON=sys.executable)
     return subprocess.run(["bash", str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, env=env,
@@ -96,12 +107,7 @@ def test_staged_main_runs_natively_from_the_staged_files_only(tmp_path):
     assert done.returncode == 0, done.stderr
     app = tmp_path / "stage" / "slime_human_ai"
     # Only the compiled packages come from this environment; everything pure-Python is staged.
-    native = tmp_path / "native"
-    native.mkdir()
-    packages = Path(site.getsitepackages()[0])
-    for name in NATIVE:
-        if (packages / name).exists():
-            (native / name).symlink_to(packages / name)
+    native = link_native(tmp_path / "native", NATIVE)
     data = tmp_path / "run.sqlite"
     boot = (f"import sys, runpy\n"
             f"sys.path[:0] = [{str(app)!r}, {str(native)!r}]\n"
@@ -144,12 +150,7 @@ def test_a_staged_page_plays_a_lockstep_room_with_a_desktop_client(tmp_path):
     done = build_web("examples/slime_volleyball/lockstep.py", "--staging", str(tmp_path / "stage"), "--stage-only")
     assert done.returncode == 0, done.stderr
     app = tmp_path / "stage" / "slime_lockstep"
-    native = tmp_path / "native"
-    native.mkdir()
-    packages = Path(site.getsitepackages()[0])
-    for name in (*NATIVE, "websockets"):  # a page has the browser's WebSocket; natively it is websockets
-        if (packages / name).exists():
-            (native / name).symlink_to(packages / name)
+    native = link_native(tmp_path / "native", (*NATIVE, "websockets"))  # natively the page's WebSocket is websockets
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -239,12 +240,7 @@ def test_a_study_elsewhere_reusing_the_overcooked_draw_module_plays_and_stages_i
     assert not (app / "examples" / "slime_volleyball").exists()  # only the folders the study imports from
     assert "examples/overcooked" in done.stdout
     # The staged page runs from the staged files alone (the atlas found beside the staged draw module).
-    native = tmp_path / "native"
-    native.mkdir()
-    for name in NATIVE:  # from whichever site-packages has them (a venv may see the system's)
-        found = [Path(p) / name for p in site.getsitepackages() if (Path(p) / name).exists()]
-        if found:
-            (native / name).symlink_to(found[0])
+    native = link_native(tmp_path / "native", NATIVE)
     run_data = tmp_path / "run.sqlite"
     boot = (f"import sys, runpy\n"
             f"sys.path[:0] = [{str(app)!r}, {str(native)!r}]\n"
