@@ -2,22 +2,31 @@
 
 ``--autopilot`` uses it for smoke tests, CI and load tests: it presses and releases the
 keys a scene's key maps use, through exactly the same ``press``/``release`` path a person's
-keys take, so everything downstream (key maps, records, the network) is exercised. It is
-seeded, so an autopilot run is reproducible.
+keys take — and moves the gamepad axes (``axis``) and the pointer (``point``) the maps use —
+so everything downstream (key maps, records, the network) is exercised. It is seeded, so an
+autopilot run is reproducible.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 
 class Autopilot:
-    """Holds a random combination of keys for a random short while, then picks again."""
+    """Holds a random combination of keys for a random short while, then picks again.
+
+    With ``axes`` (axis number → its rest value: 0 for a stick, -1 for a trigger) it also
+    pushes them to random positions (at rest half of the time) at each change; with ``pointer`` (the canvas' width and height) it moves the
+    pointer to a random spot with random buttons.
+    """
 
     def __init__(self, keys: Iterable[str], seed: int | None = 0, *, min_hold_s: float = 0.1,
-                 max_hold_s: float = 0.6) -> None:
+                 max_hold_s: float = 0.6, axes: Mapping[int, float] | None = None,
+                 pointer: tuple[float, float] | None = None) -> None:
         self.keys = sorted(keys)
+        self.axes = dict(sorted((axes or {}).items()))
+        self.pointer = pointer
         self.rng = random.Random(seed)
         self.min_hold_s = min_hold_s
         self.max_hold_s = max_hold_s
@@ -26,7 +35,7 @@ class Autopilot:
 
     def poll(self, now: float) -> tuple[list[str], list[str]]:
         """Keys to press and keys to release at ``now`` (both empty most of the time)."""
-        if now < self._next_change or not self.keys:
+        if now < self._next_change or not (self.keys or self.axes or self.pointer):
             return [], []
         self._next_change = now + self.rng.uniform(self.min_hold_s, self.max_hold_s)
         count = self.rng.choice((0, 1, 1, 2))
@@ -38,8 +47,16 @@ class Autopilot:
 
     def play(self, target: Any, now: float) -> None:
         """Release and press on ``target`` (a Session or a lockstep player) what :meth:`poll` says."""
+        changing = now >= self._next_change
         presses, releases = self.poll(now)
         for key in releases:
             target.release(key, now)
         for key in presses:
             target.press(key, now)
+        if changing and (self.axes or self.pointer):
+            rng = self.rng
+            for axis, rest in self.axes.items():
+                target.axis(axis, rest if rng.random() < 0.5 else round(rng.uniform(-1.0, 1.0), 4), now)
+            if self.pointer:
+                width, height = self.pointer
+                target.point(rng.uniform(0, width), rng.uniform(0, height), rng.choice((0, 0, 1, 4)), now)

@@ -1,4 +1,4 @@
-"""Key maps: which keys a person presses → which action their seat takes.
+"""Key maps: which keys (and gamepad axes, and the mouse) a person uses → which action their seat takes.
 
 Key names are plain strings, independent of pygame ("left", "up", "space", "a",
 "left shift" — pygame's ``key.name`` spelling), so the same map works on the desktop, in
@@ -7,38 +7,100 @@ tuple of keys held together (a composite such as ``("right", "up")`` → jump fo
 
 Two modes, because games differ:
 - ``held``: the action follows the keys held at the moment the env steps (continuous
-  control: Slime Volleyball, Mountain Car). The largest composite held wins; among
-  equals, the one with the most recently pressed key.
+  control: Slime Volleyball, Mountain Car). In a ``Discrete`` space the largest composite
+  held wins; among equals, the one with the most recently pressed key. In other spaces the
+  held entries combine (see :mod:`igym.actions`): ``Box`` values add up as offsets from the
+  default, clipped to the bounds (CarRacing's gas + steer; left + right cancel),
+  ``MultiBinary`` bits are ORed, and ``MultiDiscrete``/``Tuple``/``Dict`` keys set only the
+  components they name (``{"steer": -1.0}``), the most recent press winning per component.
+  A composite replaces the entries of its own keys.
 - ``keystroke``: each press is one action, used once (grid worlds: Overcooked). A press
   between two steps is not lost; two presses make two actions on two steps.
 
-When no mapped key applies the seat falls back to ``default_action`` (``fallback=
-"default"``) or repeats its previous action (``fallback="previous"``). The source of each
-action (human / default / previous) is recorded.
+``axes`` (:class:`Axis`) let gamepad sticks and triggers drive ``Box`` components
+continuously; ``pointer`` (a function ``(x, y, buttons) -> action or None``, canvas
+coordinates) lets the mouse choose actions. When nothing applies the seat falls back to
+``default_action`` (``fallback="default"``) or repeats its previous action (``fallback=
+"previous"``). The source of each action (human / default / previous) is recorded.
+
+A map is checked against the seat's action space when the session starts (before the
+first frame): every value, the default and every axis, with a message naming the key, the
+value and the space.
 """
 
 from __future__ import annotations
 
+import ast
+import json
 from collections import deque
-from typing import Any, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping
 
+from .actions import ActionValueError, SpaceInfo, check, combine, neutral, read_space, to_native
 from .errors import ExperimentError
 
 MODES = ("held", "keystroke")
 FALLBACKS = ("default", "previous")
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One gamepad axis driving one number of a ``Box`` action, continuously.
+
+    ``axis`` is the SDL joystick axis (pygame's ``JOYAXISMOTION.axis``: on Xbox/PlayStation
+    pads as SDL's GameController layout numbers them, 0/1 the left stick's x/y, 2/3 the
+    right stick's, 4/5 the left/right triggers). ``to`` is the component: a flat index into
+    the Box, or a path into Tuple/Dict spaces (``("gas", 0)``, or ``"gas"`` for a one-number
+    Box). ``low``/``high`` are the outputs at the axis' ends (default: the component's
+    bounds). A stick rests in the middle, a ``trigger`` rests at -1 (its output then goes
+    from ``low`` to ``high`` as it is pulled). ``dead_zone`` (a share of the travel) is
+    ignored near rest; ``invert`` flips the direction (SDL's stick y is -1 when pushed up).
+    What the axis adds is its output minus its output at rest, so a resting pad changes
+    nothing and keys still work beside it.
+    """
+
+    axis: int
+    to: int | str | tuple = 0
+    low: float | None = None
+    high: float | None = None
+    dead_zone: float = 0.1
+    invert: bool = False
+    trigger: bool = False
+
+    def offset(self, raw: float, low: float, high: float) -> float:
+        """What the axis adds to its component when the pad reports ``raw`` (-1..1)."""
+        raw = max(-1.0, min(1.0, float(raw)))
+        zone = self.dead_zone
+        if self.trigger:
+            pulled = (raw + 1.0) / 2.0
+            amount = 0.0 if pulled <= zone else (pulled - zone) / (1.0 - zone)
+            out = amount * (high - low)
+        else:
+            size = abs(raw)
+            amount = 0.0 if size <= zone else (size - zone) / (1.0 - zone) * (1.0 if raw > 0 else -1.0)
+            out = amount * (high - low) / 2.0
+        return -out if self.invert else out
 
 
 class KeyMap:
-    """Maps keys (or tuples of keys held together) to actions."""
+    """Maps keys (or tuples of keys held together) to actions; optionally gamepad axes and the mouse."""
 
     def __init__(self, mapping: Mapping[str | tuple[str, ...], Any], *, mode: str = "held",
-                 default_action: Any = 0, fallback: str = "default") -> None:
+                 default_action: Any = _UNSET, fallback: str = "default", axes: Iterable[Axis] = (),
+                 pointer: Callable[[float, float, int], Any] | None = None) -> None:
         if mode not in MODES:
             raise ExperimentError(f"KeyMap mode {mode!r} is not one of {MODES} — use 'held' for "
                                   f"continuous control or 'keystroke' for one action per press")
         if fallback not in FALLBACKS:
             raise ExperimentError(f"KeyMap fallback {fallback!r} is not one of {FALLBACKS}")
-        if not mapping:
+        self.axes: tuple[Axis, ...] = tuple(axes)
+        if not all(isinstance(a, Axis) for a in self.axes):
+            raise ExperimentError("KeyMap axes must be igym.controls.Axis objects, e.g. axes=[Axis(0, to=0)]")
+        if pointer is not None and not callable(pointer):
+            raise ExperimentError("KeyMap pointer must be a function (x, y, buttons) -> action or None")
+        self.pointer = pointer
+        if not mapping and not self.axes and pointer is None:
             raise ExperimentError("KeyMap is empty — map at least one key to an action, e.g. {'left': 0}")
         entries = []
         for keys, action in mapping.items():
@@ -52,7 +114,8 @@ class KeyMap:
         self.entries: tuple[tuple[frozenset[str], Any], ...] = tuple(entries)
         self.keys: frozenset[str] = frozenset().union(*(e[0] for e in entries))
         self.mode = mode
-        self.default_action = default_action
+        self.default_given = default_action is not _UNSET
+        self.default_action = default_action if self.default_given else 0
         self.fallback = fallback
         self._single = {next(iter(k)): a for k, a in entries if len(k) == 1}
         self._has_composites = any(len(k) > 1 for k, _ in entries)
@@ -61,15 +124,18 @@ class KeyMap:
     def parse(spec: str, **options: Any) -> "KeyMap":
         """Parse ``"left=0,right=2,default=1"`` (``+`` joins keys: ``"right+up=2"``).
 
-        Values are ints when they look like ints. ``default=`` sets the default action.
-        This is the ``--keys`` syntax of ``python -m igym.play``.
+        Values are numbers (``left=-1.0``), lists (``left=[-1,0,0]``; ``None`` for a
+        component a key leaves alone) or dicts (``left={'steer': -1.0}``); anything else
+        stays text. ``default=`` sets the default action. This is the ``--keys`` syntax of
+        ``python -m igym.play``.
         """
         mapping: dict[Any, Any] = {}
-        for part in filter(None, (p.strip() for p in spec.split(","))):
-            if "=" not in part:
+        for part in _split_top(spec):
+            at = _last_top_equals(part)
+            if at < 0:
                 raise ExperimentError(f"--keys entry {part!r} has no '=' — write KEY=ACTION, e.g. left=0")
-            keys, value = (s.strip() for s in part.rsplit("=", 1))
-            action: Any = int(value) if value.lstrip("-").isdigit() else value
+            keys, value = part[:at].strip(), part[at + 1:].strip()
+            action = _value(value)
             if keys == "default":
                 options["default_action"] = action
             else:
@@ -78,7 +144,7 @@ class KeyMap:
         return KeyMap(mapping, **options)
 
     def resolve_held(self, held: Mapping[str, int]) -> Any:
-        """The action for the keys held now (``held``: key → press order), or ``None``."""
+        """The action for the keys held now (``held``: key → press order), or ``None`` (Discrete rules)."""
         if not held:
             return None
         if not self._has_composites:
@@ -100,24 +166,180 @@ class KeyMap:
                     best, best_size, best_order = action, size, order
         return best
 
+    def bind(self, space: Any, where: str = "KeyMap") -> "Binding":
+        """Check every value, the default and the axes against ``space``; the seat's resolver."""
+        return Binding(self, read_space(space), where)
+
     def describe(self) -> dict[str, Any]:
         """A JSON-safe description recorded with the data."""
-        return {"mode": self.mode, "fallback": self.fallback, "default_action": self.default_action,
-                "map": {"+".join(sorted(k)): a for k, a in self.entries}}
+        from .records import plain
+
+        described = {"mode": self.mode, "fallback": self.fallback, "default_action": plain(self.default_action),
+                     "map": {"+".join(sorted(k)): plain(a) for k, a in self.entries}}
+        if self.axes:
+            described["axes"] = [{"axis": a.axis, "to": plain(a.to), "low": a.low, "high": a.high,
+                                  "dead_zone": a.dead_zone, "invert": a.invert, "trigger": a.trigger}
+                                 for a in self.axes]
+        if self.pointer is not None:
+            described["pointer"] = getattr(self.pointer, "__name__", "function")
+        return described
+
+
+def _split_top(spec: str) -> list[str]:
+    """``spec`` split at the commas outside brackets and braces."""
+    parts, depth, current = [], 0, []
+    for char in spec:
+        if char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _last_top_equals(part: str) -> int:
+    depth, found = 0, -1
+    for index, char in enumerate(part):
+        if char in "[{(":
+            depth += 1
+        elif char in "]})":
+            depth -= 1
+        elif char == "=" and depth == 0 and index > 0:
+            found = index
+    return found
+
+
+def _value(text: str) -> Any:
+    """A --keys value: a Python/JSON literal (numbers, lists, dicts, None/null), else the text."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        pass
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Binding:
+    """A key map checked against one seat's action space: resolves held keys, axes and the
+    pointer into the action the env receives (see :mod:`igym.actions`)."""
+
+    def __init__(self, keymap: KeyMap, info: SpaceInfo, where: str) -> None:
+        self.keymap = keymap
+        self.info = info
+        self.where = where
+        known = info.kind != "other"
+        if keymap.default_given:
+            self.default = self._check(keymap.default_action, "default_action", partial=False) if known \
+                else keymap.default_action
+        else:
+            self.default = neutral(info) if known else keymap.default_action
+        self.entries = tuple((combo, self._check(value, "+".join(sorted(combo)), partial=True) if known else value)
+                             for combo, value in keymap.entries)
+        self.axes = tuple(self._axis(axis) for axis in keymap.axes)
+        self.pointer = keymap.pointer
+        # Discrete (and unknown) spaces keyed only: the map's own rules, values as given.
+        self.simple = info.kind in ("discrete", "other") and not self.axes and self.pointer is None
+        self.default_native = to_native(info, self.default) if known and self.simple else None
+
+    def _fail(self, what: str, value: Any, reason: str) -> ExperimentError:
+        return ExperimentError(f"{self.where}: {what} = {value!r} does not fit the action space {self.info.text} "
+                               f"— {reason}")
+
+    def _check(self, value: Any, key: str, *, partial: bool) -> Any:
+        try:
+            return check(self.info, value, partial=partial)
+        except ActionValueError as error:
+            what = "default_action" if key == "default_action" else f"key {key!r}"
+            raise self._fail(what, value, str(error)) from None
+
+    def _axis(self, axis: Axis) -> tuple[Axis, tuple, float, float]:
+        steps = list(axis.to) if isinstance(axis.to, tuple) else [axis.to]
+        info, keys = self.info, []
+        while info.kind in ("tuple", "dict") and steps:
+            part = info.part(steps[0])
+            if part is None:
+                raise self._fail(f"Axis({axis.axis}) to", axis.to, "it names no component of the space")
+            keys.append(steps.pop(0))
+            info = part
+        if info.kind != "box":
+            raise self._fail(f"Axis({axis.axis}) to", axis.to, "axes drive numbers of a Box space")
+        if len(steps) > 1 or (steps and (isinstance(steps[0], bool) or not isinstance(steps[0], int))):
+            raise self._fail(f"Axis({axis.axis}) to", axis.to, "give the Box component's flat index (an int)")
+        index = steps[0] if steps else 0
+        if not 0 <= index < info.size:
+            raise self._fail(f"Axis({axis.axis}) to", axis.to, f"the Box has components 0 to {info.size - 1}")
+        low = info.low[index] if axis.low is None else float(axis.low)
+        high = info.high[index] if axis.high is None else float(axis.high)
+        if not (low > float("-inf") and high < float("inf")):
+            raise self._fail(f"Axis({axis.axis}) low/high", (axis.low, axis.high),
+                             "the component is unbounded: give low= and high=")
+        if not 0.0 <= axis.dead_zone < 1.0:
+            raise self._fail(f"Axis({axis.axis}) dead_zone", axis.dead_zone, "give a share of the travel from 0 to 1")
+        return axis, (*keys, index), low, high
+
+    def resolve(self, held: Mapping[str, int], axes: Mapping[int, float], pointer: tuple | None) -> Any:
+        """The internal value for what is held, pushed and pointed at now, or None when nothing is."""
+        if self.pointer is not None and pointer is not None:
+            chosen = self.pointer(*pointer)
+            if chosen is not None:
+                try:
+                    return check(self.info, chosen) if self.info.kind != "other" else chosen
+                except ActionValueError as error:
+                    raise self._fail("the pointer function's action", chosen, str(error)) from None
+        active: list[tuple[int, Any]] = []
+        if held:
+            consumed: set[str] = set()
+            for combo, value in self.entries:
+                if combo <= held.keys() and not (combo & consumed):
+                    active.append((max(held[k] for k in combo), value))
+                    consumed |= combo
+        offsets: dict[tuple, float] = {}
+        for axis, path, low, high in self.axes:
+            raw = axes.get(axis.axis)
+            if raw is not None:
+                offset = axis.offset(raw, low, high)
+                if offset:
+                    offsets[path] = offsets.get(path, 0.0) + offset
+        if not active and not offsets:
+            return None
+        return combine(self.info, self.default, active, offsets)
+
+    def native(self, value: Any) -> Any:
+        return to_native(self.info, value) if self.info.kind != "other" else value
 
 
 class SeatInput:
-    """The live input state of one human seat: held keys, queued keystrokes, last change."""
+    """The live input state of one human seat: held keys, queued keystrokes, axes, pointer, last change."""
 
-    __slots__ = ("keymap", "held", "presses", "changed_ns", "previous_action", "_counter")
+    __slots__ = ("keymap", "binding", "held", "presses", "changed_ns", "previous_action", "axes", "pointer",
+                 "_counter", "_default", "_axis_ids")
 
-    def __init__(self, keymap: KeyMap) -> None:
+    def __init__(self, keymap: KeyMap, space: Any = None, where: str = "KeyMap") -> None:
         self.keymap = keymap
+        self.binding: Binding | None = keymap.bind(space, where) if space is not None else None
         self.held: dict[str, int] = {}
         self.presses: deque[dict[str, int]] = deque()
         self.changed_ns: int | None = None
         self.previous_action: Any = None
+        self.axes: dict[int, float] = {}
+        self.pointer: tuple[float, float, int] | None = None
         self._counter = 0
+        binding = self.binding
+        self._default = (keymap.default_action if binding is None else
+                         binding.default_native if binding.simple and binding.default_native is not None else
+                         binding.default)
+        self._axis_ids = frozenset(a.axis for a in keymap.axes)
+        if binding is not None and binding.simple:
+            self.binding = None  # the Discrete fast path; the checked default stays
+        elif binding is None and (keymap.axes or keymap.pointer is not None):
+            raise ExperimentError(f"{where}: axes and pointer need the seat's action space (a Box for axes)")
 
     def press(self, key: str, t_ns: int) -> bool:
         """Note a key going down; False if this seat's map does not use the key."""
@@ -145,21 +367,60 @@ class SeatInput:
             self.held.clear()
             self.changed_ns = t_ns
 
+    def axis(self, index: int, value: float, t_ns: int) -> bool:
+        """A gamepad axis moved; False if this seat's map has no such axis. The change time is
+        when the axis leaves or comes back into its dead zone (its onset: reaction times)."""
+        if index not in self._axis_ids:
+            return False
+        before = self._driving(index)
+        self.axes[index] = float(value)
+        if self._driving(index) != before:
+            self.changed_ns = t_ns
+        return True
+
+    def _driving(self, index: int) -> bool:
+        raw = self.axes.get(index)
+        if raw is None or self.binding is None:
+            return False
+        return any(axis.axis == index and axis.offset(raw, low, high) for axis, _, low, high in self.binding.axes)
+
+    def point(self, x: float, y: float, buttons: int, t_ns: int) -> bool:
+        """The pointer moved or a button changed (canvas coordinates); False if the map has no pointer."""
+        if self.keymap.pointer is None:
+            return False
+        if self.pointer is None or self.pointer[2] != buttons:
+            self.changed_ns = t_ns
+        self.pointer = (float(x), float(y), int(buttons))
+        return True
+
     def next_action(self) -> tuple[Any, str]:
         """The action for this step and who chose it: human, default or previous."""
         keymap = self.keymap
+        binding = self.binding
         action = None
-        if keymap.mode == "held":
-            action = keymap.resolve_held(self.held)
+        if binding is None:
+            if keymap.mode == "held":
+                action = keymap.resolve_held(self.held)
+            else:
+                while self.presses and action is None:
+                    action = keymap.resolve_held(self.presses.popleft())
         else:
-            while self.presses and action is None:
-                action = keymap.resolve_held(self.presses.popleft())
+            if keymap.mode == "held":
+                action = binding.resolve(self.held, self.axes, self.pointer)
+            else:
+                while self.presses and action is None:
+                    action = binding.resolve(self.presses.popleft(), self.axes, self.pointer)
+                if action is None:
+                    action = binding.resolve({}, self.axes, self.pointer)
+            if action is not None:
+                action = binding.native(action)
         if action is not None:
             self.previous_action = action
             return action, "human"
         if keymap.fallback == "previous" and self.previous_action is not None:
             return self.previous_action, "previous"
-        return keymap.default_action, "default"
+        default = self._default
+        return (binding.native(default) if binding is not None else default), "default"
 
     def held_names(self) -> str:
         """Held keys in press order, joined with '+' (what the participant was pressing)."""
@@ -169,3 +430,12 @@ class SeatInput:
 def all_keys(keymaps: Iterable[KeyMap]) -> frozenset[str]:
     """Every key any of the maps uses (what an autopilot may press)."""
     return frozenset().union(*(k.keys for k in keymaps))
+
+
+def all_axes(keymaps: Iterable[KeyMap]) -> tuple[Axis, ...]:
+    """Every gamepad axis any of the maps uses, one per axis number (what an autopilot may push)."""
+    seen: dict[int, Axis] = {}
+    for keymap in keymaps:
+        for axis in keymap.axes:
+            seen.setdefault(axis.axis, axis)
+    return tuple(seen[i] for i in sorted(seen))

@@ -139,7 +139,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import Replayer, experiment_path, find_episode, load_game, recorded_steps, show, verify, write_images
+    from .replay import Replayer, episode_game, find_episode, recorded_steps, show, verify, write_images
 
     if args.every < 1:
         raise IgymError(f"--every must be 1 or more, got {args.every}")
@@ -152,7 +152,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.verify and not any(s.fingerprint for s in steps):
         raise IgymError(f"episode {episode.short_id} has no recorded state fingerprints (its env offers no "
                         f"state_fingerprint(), or igym did not record them then) — it cannot be verified")
-    game = load_game(experiment_path(episode, args.experiment), episode.scene, episode.condition)
+    game = episode_game(episode, args.experiment)
     status = 0
     if args.verify:
         replayer = Replayer(game, episode, steps)

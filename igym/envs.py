@@ -37,6 +37,9 @@ class EnvAdapter:
 
     def __init__(self, env: Any) -> None:
         self.env = env
+        if hasattr(env, "agent_iter") and hasattr(env, "last"):
+            raise EnvError(f"{type(env).__name__} is a PettingZoo AEC env (agents take turns): igym plays "
+                           f"ParallelEnvs — use the module's parallel_env() where it has one")
         if hasattr(env, "possible_agents"):
             self.kind = "parallel"
             self.agents: tuple[Any, ...] = tuple(env.possible_agents)
@@ -54,7 +57,9 @@ class EnvAdapter:
         self.agent_names: tuple[str, ...] = tuple(str(a) for a in self.agents)
         self._by_name = dict(zip(self.agent_names, self.agents))
         base = getattr(env, "unwrapped", env)
-        self.state_fingerprint: Callable[[], str] | None = getattr(base, "state_fingerprint", None)
+        # The env itself first: a wrapper may add a fingerprint its base env lacks (igym.gymenv).
+        self.state_fingerprint: Callable[[], str] | None = (getattr(env, "state_fingerprint", None)
+                                                            or getattr(base, "state_fingerprint", None))
         self.get_state: Callable[[], Any] | None = getattr(base, "get_state", None)
         self.set_state: Callable[[Any], None] | None = getattr(base, "set_state", None)
         self.done = True

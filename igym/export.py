@@ -25,7 +25,8 @@ from typing import Any, Iterable, Iterator
 
 from .errors import IgymError
 from .studydb import decode_json as _decode
-from .replay import (EpisodeInfo, Replayer, experiment_path, load_episode, load_game, recorded_steps,
+from .actions import from_plain, read_space
+from .replay import (EpisodeInfo, Replayer, episode_game, experiment_path, load_episode, recorded_steps,
                      table_columns)
 
 TABLES = ("steps", "episodes", "participants", "visits", "answers", "events")
@@ -376,10 +377,11 @@ def export_minari(db: sqlite3.Connection, folder: str | Path, agent: str, *, dat
     mapping = []
     total = 0
     for episode in episodes:
-        file = experiment_path(episode, experiment)
-        key = (str(file.resolve()), episode.scene, episode.condition)
+        gym_id = episode.meta.get("gym_id") if experiment is None and not episode.experiment_file else None
+        where = gym_id if isinstance(gym_id, str) else str(experiment_path(episode, experiment).resolve())
+        key = (where, episode.scene, episode.condition)
         if key not in games:
-            games[key] = load_game(file, episode.scene, episode.condition)
+            games[key] = episode_game(episode, experiment)
         steps = recorded_steps(db, episode.episode_id)
         replayer = Replayer(games[key], episode, steps)
         try:
@@ -419,11 +421,12 @@ def export_minari(db: sqlite3.Connection, folder: str | Path, agent: str, *, dat
         observation_space = _derived_space([o for obs in raw_observations for o in obs])
     if action_space is None:
         action_space = _derived_action_space([a for acts in raw_actions for a in acts])
+    action_info = read_space(action_space)
     episode_buffers = []
     for i, ((seed, rewards, terms, truncs), observations, actions) in enumerate(
             zip(buffers, raw_observations, raw_actions)):
         obs = [_as_array(o, observation_space) for o in observations]
-        acts = [a if isinstance(a, (int, float)) else _as_array(a, action_space) for a in actions]
+        acts = [from_plain(action_info, a) for a in actions]  # recorded floats → the very same float32s
         episode_buffers.append(EpisodeBuffer(id=i, seed=seed, observations=_stack(obs), actions=_stack(acts),
                                              rewards=rewards, terminations=terms, truncations=truncs, infos={}))
     folder = Path(folder)

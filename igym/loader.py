@@ -75,6 +75,13 @@ def load_experiment(path: str | Path) -> Experiment:
     for scene in experiment.games():
         if scene.base_dir is None:
             scene.base_dir = folder
+        for kind, names in (("image", scene.images), ("atlas", scene.atlases)):
+            for name, asset in names.items():
+                if not (Path(scene.base_dir) / asset).is_file():  # an absolute path stays as it is
+                    raise ExperimentError(
+                        f"{path}: Game {scene.name!r}: {kind} {name!r}: file not found: {Path(scene.base_dir) / asset} "
+                        f"— relative paths are relative to the experiment file's folder; a module shared between "
+                        f"studies declares them from its own folder, e.g. str(Path(__file__).parent / {asset!r})")
     for scene in experiment.all_scenes():
         image = getattr(scene, "image", None)
         if image and not (experiment.base_dir / image).is_file():

@@ -22,19 +22,8 @@ from typing import Any, Sequence
 from .controls import KeyMap
 from .errors import ExperimentError, IgymError
 from .experiment import Experiment, Game, with_changes
+from .gymenv import gym_experiment
 from .loader import load_experiment
-
-# Key maps for Gymnasium envs that ship none (classic control has no get_keys_to_action).
-KNOWN_KEYS: dict[str, tuple[dict[Any, int], int]] = {
-    "MountainCar": ({"left": 0, "right": 2}, 1),
-    "CartPole": ({"left": 0, "right": 1}, 0),
-    "Acrobot": ({"left": 0, "right": 2}, 1),
-    "LunarLander": ({"left": 1, "up": 2, "right": 3}, 0),
-    "Taxi": ({"down": 0, "up": 1, "right": 2, "left": 3, "p": 4, "d": 5}, 0),
-    "FrozenLake": ({"left": 0, "down": 1, "right": 2, "up": 3}, 0),
-    "CliffWalking": ({"up": 0, "right": 1, "down": 2, "left": 3}, 0),
-}
-KEYSTROKE_ENVS = ("Taxi", "FrozenLake", "CliffWalking")
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -45,8 +34,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fps", type=float, help="env steps per second (overrides the scene)")
     parser.add_argument("--seat", action="append", default=[], metavar="AGENT=KIND",
                         help="seat override: AGENT=human|random|path.onnx (repeatable)")
-    parser.add_argument("--keys", help="key map for human seats, e.g. 'left=0,right=2,default=1' "
-                                       "(+ joins keys held together: right+up=2)")
+    parser.add_argument("--keys", help="key map for human seats, e.g. 'left=0,right=2,default=1' or "
+                                       "'left=[-1,0,0],up=[0,1,0],default=[0,0,0]' (+ joins keys held "
+                                       "together: right+up=2)")
     parser.add_argument("--keystroke", action="store_true", help="with --keys: one action per key press")
     parser.add_argument("--data", help="SQLite file for the data (default igym-data/<experiment>.sqlite)")
     parser.add_argument("--participant", help="participant id (default: a new random id)")
@@ -65,57 +55,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--screenshots", metavar="DIR", help="save every scene (pages and games' last frames) "
                                                              "as PNGs in DIR")
     parser.add_argument("--max-participants", type=int, help="lab mode: stop after N participants")
+    parser.add_argument("--check", action="store_true",
+                        help="play 200 headless autopilot steps of TARGET and print OK, or one line of what is "
+                             "missing (exit 2)")
     return parser.parse_args(argv)
-
-
-def gym_experiment(env_id: str, keys: KeyMap | None) -> Experiment:
-    """An experiment of one Game that lets a person play a Gymnasium env by its id."""
-    try:
-        import gymnasium
-        gymnasium.spec(env_id)
-    except Exception as error:  # noqa: BLE001 — gymnasium raises several kinds
-        raise ExperimentError(f"{env_id}: not a file and not a Gymnasium id ({error}) — give an experiment "
-                              f"file path or a registered id such as MountainCar-v0") from None
-
-    def make() -> Any:
-        return gymnasium.make(env_id, render_mode="rgb_array")
-
-    if keys is None:
-        keys = _env_keys(env_id, make)
-    probe = make()
-    probe.reset(seed=0)
-    frame = probe.render()
-    probe.close()
-    if frame is None or not hasattr(frame, "shape"):
-        raise ExperimentError(f"{env_id}: its render_mode='rgb_array' render gives no image — igym needs "
-                              f"an RGB array (or write an experiment file with a render function)")
-    height, width = int(frame.shape[0]), int(frame.shape[1])
-    game = Game(name=env_id, env=make, seats={"agent_0": "human"}, keys=keys, fps=30, canvas=(width, height))
-    return Experiment(id=env_id.replace("/", "_"), scenes=[game])
-
-
-def _env_keys(env_id: str, make: Any) -> KeyMap:
-    family = env_id.split("/")[-1].split("-")[0]
-    if family in KNOWN_KEYS:
-        mapping, default = KNOWN_KEYS[family]
-        mode = "keystroke" if family in KEYSTROKE_ENVS else "held"
-        return KeyMap(mapping, default_action=default, mode=mode)
-    env = make()
-    get = getattr(env.unwrapped, "get_keys_to_action", None)
-    env.close()
-    if get is None:
-        raise ExperimentError(f"{env_id} has no keys-to-action map — give one with --keys, "
-                              f"e.g. --keys 'left=0,right=1,default=0'")
-    import pygame
-    mapping = {}
-    default = 0
-    for codes, action in get().items():
-        names = tuple(pygame.key.name(c) if isinstance(c, int) else str(c) for c in codes)
-        if not names:
-            default = int(action)
-            continue
-        mapping[names[0] if len(names) == 1 else names] = int(action)
-    return KeyMap(mapping, default_action=default)
 
 
 def apply_overrides(experiment: Experiment, args: argparse.Namespace, keys: KeyMap | None) -> Experiment:
@@ -147,6 +90,14 @@ def apply_overrides(experiment: Experiment, args: argparse.Namespace, keys: KeyM
     return experiment.map_games(change)
 
 
+def load_target(args: argparse.Namespace) -> tuple[Experiment, str | None, KeyMap | None]:
+    """The experiment of TARGET (a file, or a Gymnasium id), its file path, and the --keys map."""
+    keys = KeyMap.parse(args.keys, mode="keystroke" if args.keystroke else "held") if args.keys else None
+    if args.target.endswith(".py") or os.path.exists(args.target):
+        return load_experiment(args.target), str(Path(args.target).resolve()), keys
+    return gym_experiment(args.target, keys), None, keys
+
+
 def default_data_path(experiment: Experiment) -> Path:
     return Path("igym-data") / f"{experiment.id}.sqlite"
 
@@ -156,13 +107,7 @@ async def run(args: argparse.Namespace) -> Path:
     if args.headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
-    keys = KeyMap.parse(args.keys, mode="keystroke" if args.keystroke else "held") if args.keys else None
-    experiment_file = None
-    if args.target.endswith(".py") or os.path.exists(args.target):
-        experiment = load_experiment(args.target)
-        experiment_file = str(Path(args.target).resolve())
-    else:
-        experiment = gym_experiment(args.target, keys)
+    experiment, experiment_file, keys = load_target(args)
     experiment = apply_overrides(experiment, args, keys)
     if args.condition is not None and args.condition not in (experiment.conditions or {}):
         known = ", ".join(experiment.conditions or ()) or "none"
@@ -179,9 +124,11 @@ async def run(args: argparse.Namespace) -> Path:
     options = StudyOptions(autopilot=args.autopilot, lab=args.lab,
                            screenshots=Path(args.screenshots) if args.screenshots else None,
                            max_steps=args.max_steps, experiment_file=experiment_file, argv=tuple(sys.argv[1:]),
-                           screenshot=args.screenshot)
-    first = experiment.games()[0].canvas if experiment.games() and not _has_pages(experiment) else (1280, 720)
-    window = Window(fit_window(first), fullscreen=args.fullscreen or (args.lab and not args.headless),
+                           screenshot=args.screenshot, meta=None if experiment_file else {"gym_id": args.target})
+    game_first = bool(experiment.games()) and not _has_pages(experiment)
+    first = experiment.games()[0].canvas if game_first else (1280, 720)
+    hud = game_first and experiment.games()[0].hud is not None
+    window = Window(fit_window(first, hud=hud), fullscreen=args.fullscreen or (args.lab and not args.headless),
                     title=experiment.id, headless=args.headless)
     clock = VirtualClock(args.display_fps) if args.headless else Pacer(args.display_fps)
     try:
@@ -261,6 +208,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.connect:
             return connect(args)
+        if args.check:
+            from .check import check
+
+            print(check(args), flush=True)
+            return 0
         data_path = asyncio.run(run(args))
     except IgymError as error:
         print(f"igym: {error}", file=sys.stderr)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from .actions import SpaceInfo, from_plain, read_space
 from .envs import EnvAdapter, StepResult
 from .errors import IgymError
 
@@ -167,18 +168,20 @@ def load_game(experiment_file: str | Path, scene: str, condition: str | None = N
     return game
 
 
-def native_action(value: Any, space: Any) -> Any:
-    """A recorded (JSON) action as the env expects it: lists become arrays of the space's dtype."""
-    if isinstance(value, list):
-        import numpy
+def episode_game(episode: EpisodeInfo, override: str | Path | None = None) -> Any:
+    """The Game that made ``episode``: from ``override`` or the recorded experiment file, or —
+    for ``python -m igym.play ENV_ID`` runs — rebuilt from the recorded Gymnasium id."""
+    gym_id = episode.meta.get("gym_id")
+    if override is None and not episode.experiment_file and isinstance(gym_id, str):
+        from .gymenv import gym_game
 
-        dtype = getattr(space, "dtype", None)
-        return numpy.asarray(value, dtype=dtype) if dtype is not None else numpy.asarray(value)
-    if isinstance(value, dict):
-        spaces = getattr(space, "spaces", None)
-        spaces = spaces if isinstance(spaces, Mapping) else {}
-        return {k: native_action(v, spaces.get(k)) for k, v in value.items()}
-    return value
+        return gym_game(gym_id, human=False)
+    return load_game(experiment_path(episode, override), episode.scene, episode.condition)
+
+
+def native_action(value: Any, space: Any) -> Any:
+    """A recorded (JSON) action as the env expects it (arrays of the space's dtype, tuples, dicts)."""
+    return from_plain(read_space(space), value)
 
 
 class Replayer:
@@ -197,6 +200,7 @@ class Replayer:
         except Exception as error:  # noqa: BLE001 — whatever the researcher's env raises
             raise IgymError(f"Game {episode.scene!r}: making its env failed: {type(error).__name__}: {error}") from None
         self._spaces: dict[str, Any] = {}
+        self._infos: dict[str, SpaceInfo] = {}
 
     def action_space(self, agent: str) -> Any:
         if agent not in self._spaces:
@@ -223,9 +227,10 @@ class Replayer:
                                                     f"but the data has steps up to {self.steps[-1].step}")
             actions = {}
             for agent, action in recorded.actions.items():
-                native = env.agent(agent)
-                actions[native] = action if isinstance(action, (int, float, str)) else native_action(
-                    action, self.action_space(agent))
+                info = self._infos.get(agent)
+                if info is None:
+                    info = self._infos[agent] = read_space(self.action_space(agent))
+                actions[env.agent(agent)] = from_plain(info, action)
             result = env.step(actions)
             yield ReplayedStep(recorded, result, self.fingerprint())
 
@@ -294,9 +299,12 @@ class FramePainter:
         self.game = game
         self.total = len(replayer.steps)
         if target is None:
-            target = pygame.Surface(tuple(game.canvas))
+            from igym.renderers.draw import hud_strip_for
+
+            width, height = game.canvas
+            target = pygame.Surface((width, height + hud_strip_for(height)))  # the canvas and the HUD strip
         assets = Assets(game.base_dir or Path.cwd(), dict(game.images), dict(game.atlases))
-        self.renderer = FrameRenderer(target, tuple(game.canvas), assets, background=game.background)
+        self.renderer = FrameRenderer(target, tuple(game.canvas), assets, background=game.background, hud=True)
         self.target = target
 
     def frame(self, step: int) -> Any:
@@ -382,7 +390,7 @@ def show(replayer: Replayer, *, headless: bool = False, speed: float = 1.0) -> i
     from igym.renderers.window import Window, fit_window
 
     game = replayer.game
-    window = Window(fit_window(tuple(game.canvas)), title=f"igym replay {replayer.episode.short_id}",
+    window = Window(fit_window(tuple(game.canvas), hud=True), title=f"igym replay {replayer.episode.short_id}",
                     headless=headless)
     shown = 0
     try:

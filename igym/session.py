@@ -51,10 +51,11 @@ class Session:
         self.seats: dict[str, Any] = {}
         self.policies: dict[Any, Any] = {}
         self.inputs: dict[Any, SeatInput] = {}
+        self._axes: dict[int, float] = {}  # raw gamepad axis values, recorded as axis.N with each step
+        self._pointer: tuple[float, float, int] | None = None
         self._build_seats()
         self._agents = self.env.agents
-        # Who chooses each agent's action, resolved once: (agent, human seat or None, policy or None).
-        self._plan = tuple((a, self.inputs.get(a), self.policies.get(a)) for a in self._agents)
+        self._replan()
         self.frame: Frame | None = None
         self.previous_frame: Frame | None = None
         self.finished = False
@@ -96,7 +97,9 @@ class Session:
     def _assign(self, agent: Any, seat: Any) -> None:
         game, name = self.game, str(agent)
         if seat == "human":
-            self.inputs[agent] = SeatInput(game.keymaps[name])
+            # Checked against the seat's action space here, before the first frame.
+            self.inputs[agent] = SeatInput(game.keymaps[name], self._space(agent),
+                                           f"Game {game.name!r}, seat {name}, keys")
             self.seats[name] = "human"
             return
         if seat == "random":
@@ -108,6 +111,20 @@ class Session:
         self.policies[agent] = policy
         describe = getattr(policy, "describe", None)
         self.seats[name] = describe() if describe else {"kind": type(policy).__name__}
+
+    def _space(self, agent: Any) -> Any:
+        try:
+            return self.env.action_space(agent)
+        except Exception:  # noqa: BLE001 — some envs' space methods fail (CoGrid 0.3.2): keys unchecked
+            return None
+
+    def _replan(self) -> None:
+        """Who chooses each agent's action, resolved once: (agent, human seat or None, policy or None);
+        and which raw inputs (gamepad axes, the pointer) each step records."""
+        self._plan = tuple((a, self.inputs.get(a), self.policies.get(a)) for a in self._agents)
+        maps = [getattr(seat, "keymap", None) for seat in self.inputs.values()]
+        self._axis_ids = tuple(sorted({a.axis for m in maps if m is not None for a in m.axes}))
+        self._pointed = any(m is not None and m.pointer is not None for m in maps)
 
     # --- input ------------------------------------------------------------------------
 
@@ -127,6 +144,33 @@ class Session:
                 self._records.append(EventRecord(self.participant_id, t_ns, "key_up",
                                                  {"key": key, "agent": str(agent)}, self._episode_id()))
 
+    def axis(self, index: int, value: float, now: float, agent: Any = None) -> None:
+        """A gamepad axis moved (SDL's -1..1): to ``agent``'s seat, or every human seat that maps it."""
+        self._axes[index] = float(value)
+        t_ns = int(now * 1e9)
+        for _, seat in self._seats_for(agent):
+            axis = getattr(seat, "axis", None)
+            if axis is not None:
+                axis(index, value, t_ns)
+
+    def point(self, x: float, y: float, buttons: int, now: float, agent: Any = None) -> None:
+        """The pointer is at (x, y) in canvas coordinates with ``buttons`` held (bits: 1 left,
+        2 middle, 4 right)."""
+        self._pointer = (float(x), float(y), int(buttons))
+        t_ns = int(now * 1e9)
+        for _, seat in self._seats_for(agent):
+            point = getattr(seat, "point", None)
+            if point is not None:
+                point(x, y, buttons, t_ns)
+
+    def _input_columns(self) -> dict[str, Any]:
+        """The raw axis values and pointer state of this step (``steps.extra``)."""
+        columns: dict[str, Any] = {f"axis.{i}": self._axes.get(i) for i in self._axis_ids}
+        if self._pointed:
+            x, y, buttons = self._pointer if self._pointer is not None else (None, None, 0)
+            columns.update({"pointer.x": x, "pointer.y": y, "pointer.buttons": buttons})
+        return columns
+
     def _seats_for(self, agent: Any) -> Any:
         if agent is None:
             return self.inputs.items()
@@ -140,7 +184,7 @@ class Session:
         self.policies.pop(native, None)
         self._held_actions.pop(native, None)
         self._assign(native, seat)
-        self._plan = tuple((a, self.inputs.get(a), self.policies.get(a)) for a in self._agents)
+        self._replan()
         self.event("seat_replaced", now, {"agent": str(agent), "by": self.seats[str(native)]})
 
     def request_seat(self, agent: Any, seat: Any) -> None:
@@ -259,7 +303,7 @@ class Session:
         ``held_names`` and ``changed_ns``) instead of this computer's keyboard."""
         native = self.env.agent(agent)
         self.inputs[native] = source
-        self._plan = tuple((a, self.inputs.get(a), self.policies.get(a)) for a in self._agents)
+        self._replan()
 
     def jump(self, episode: int, step: int, state: Any, returns: dict[str, float] | None, now: float) -> None:
         """Continue from step ``step`` of episode ``episode``, with the env in ``state`` (an
@@ -403,7 +447,7 @@ class Session:
         for agent in active:
             reward = rewards.get(agent, 0.0)
             if reward:
-                returns[agent] += reward
+                returns[agent] += float(reward)  # numpy rewards (Box2D: float32) → JSON-safe
                 scored = True
         limit = self.game.max_steps
         cut = limit is not None and self.step >= limit and not env.done
@@ -412,6 +456,9 @@ class Session:
             columns = self.game.on_step(self.hooks)
             if columns:
                 extra = {**extra, **columns} if extra else dict(columns)
+        if self._axis_ids or self._pointed:
+            raw = self._input_columns()
+            extra = {**extra, **raw} if extra else raw
         fingerprint = self._fingerprint() if self._fingerprint is not None else None
         self._records.append(StepRecord(
             self._episode.episode_id, self.step, int(at * 1e9), active, actions, sources, dict(rewards),

@@ -1,6 +1,6 @@
 """The web page's data sink: records go to the server in acknowledged batches.
 
-:class:`UploadSink` stands in for :class:`igym.data.SqliteSink` on a solo web page (the
+:class:`UploadSink` stands in for :class:`igym.sqlite_sink.SqliteSink` on a solo web page (the
 study runs in the browser; the server was started with ``--collect``). It has the methods
 the study driver calls — ``write``, ``commit``, ``flush``, ``close``,
 ``participant_status``, ``condition_counts`` — and never blocks a frame: ``write`` only

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from igym.autopilot import Autopilot
-from igym.controls import all_keys
+from igym.controls import all_axes, all_keys
 from igym.session import Session
 
 from .assets import Assets
@@ -95,7 +95,8 @@ async def run_session(window: Window, session: Session, sink: Any, clock: Clock,
                       quit_check: Callable[[InputEvent], bool] = escape_quits) -> LoopResult:
     """Drive ``session`` until it finishes or the person closes the window."""
     game = session.game
-    renderer = FrameRenderer(window.surface, game.canvas, assets, background=game.background)
+    renderer = FrameRenderer(window.surface, game.canvas, assets, background=game.background,
+                             hud=game.hud is not None)
     result = LoopResult()
     while not session.finished:
         now = clock.now()
@@ -107,6 +108,11 @@ async def run_session(window: Window, session: Session, sink: Any, clock: Clock,
                     session.press(event.key, now)
             elif event.kind == "up":
                 session.release(event.key, now)
+            elif event.kind == "axis":
+                session.axis(event.axis, event.value, now)
+            elif event.kind == "pointer":
+                x, y = renderer.to_canvas(*event.pos)
+                session.point(x, y, event.buttons, now)
             elif event.kind == "quit":
                 result.quit = True
             elif event.kind == "focus":
@@ -135,5 +141,8 @@ async def run_session(window: Window, session: Session, sink: Any, clock: Clock,
 
 
 def autopilot_for(session: Session, seed: int | None = 0) -> Autopilot:
-    """An autopilot pressing the keys of every human seat of ``session``."""
-    return Autopilot(all_keys(seat.keymap for seat in session.inputs.values()), seed)
+    """An autopilot pressing the keys (and moving the axes and pointer) of every human seat of ``session``."""
+    maps = [seat.keymap for seat in session.inputs.values()]
+    axes = {axis.axis: -1.0 if axis.trigger else 0.0 for axis in all_axes(maps)}
+    pointed = any(m.pointer is not None for m in maps)
+    return Autopilot(all_keys(maps), seed, axes=axes, pointer=tuple(session.game.canvas) if pointed else None)

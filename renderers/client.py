@@ -198,14 +198,14 @@ class _Screen:
             state.frame, state.previous = player.session.frame, player.session.previous_frame
         if self.window is None:
             canvas = tuple(state.scene["canvas"]) if state.scene else (800, 450)
-            self.window = Window(fit_window(canvas), headless=self.headless, fullscreen=self.fullscreen,
+            self.window = Window(fit_window(canvas, hud=True), headless=self.headless, fullscreen=self.fullscreen,
                                  title="igym")
             self.font = pygame.font.Font(None, 32)
         if state.scene is not None and state.scene is not self.scene:
             self.scene = state.scene
-            self.window.resize(fit_window(tuple(state.scene["canvas"])))
+            self.window.resize(fit_window(tuple(state.scene["canvas"]), hud=True))
             self.renderer = FrameRenderer(self.window.surface, tuple(state.scene["canvas"]),
-                                          background=tuple(state.scene.get("bg", (0, 0, 0))))
+                                          background=tuple(state.scene.get("bg", (0, 0, 0))), hud=True)
         surface = self.window.surface
         if state.frame is not None and self.renderer is not None and state.lobby is None:
             fps = state.scene.get("fps", 30) if state.scene else 30

@@ -1,7 +1,9 @@
 """Draws igym Frames with pygame: scaled, letterboxed, interpolated, static layer cached.
 
 Shapes come in logical pixels of the scene's canvas; one uniform scale maps them into the
-window, centred, with bars on the sides that do not fit. Static shapes are drawn once
+window, centred, with bars on the sides that do not fit. The HUD has a strip of its own
+above the canvas (its height a share of the window's, see :func:`hud_height`): it never
+covers the game. Static shapes are drawn once
 per episode into a cached background layer. Moving shapes are drawn every frame, their
 positions interpolated between the last two env steps, so a 30 Hz game moves smoothly
 at 60 Hz. Text surfaces and scaled sprites are cached; drawing a frame of sprites costs
@@ -22,6 +24,24 @@ from .assets import Assets
 _POSITIONED = frozenset({Rect, Circle, Ellipse, Text, Sprite, Image})
 SNAP_FRACTION = 0.25  # a shape that jumps more than this share of the canvas width is not interpolated
 TEXT_CACHE_LIMIT = 2048
+HUD_SHARE = 0.05  # the HUD strip's share of the window height …
+HUD_MIN, HUD_MAX = 20, 40  # … within these pixels
+HUD_BACKGROUND = (24, 24, 24)
+HUD_TEXT = (235, 235, 235)
+
+
+def hud_height(window_height: int) -> int:
+    """The HUD strip's height in a window (or surface) this many pixels high."""
+    return max(HUD_MIN, min(HUD_MAX, round(window_height * HUD_SHARE)))
+
+
+def hud_strip_for(view_height: int) -> int:
+    """The strip a window needs above a canvas shown ``view_height`` pixels high, so that
+    :func:`hud_height` of the whole window gives that strip back (used to size windows)."""
+    strip = HUD_MIN
+    while hud_height(view_height + strip) != strip:  # monotone in strip, slope 0.05: a few rounds
+        strip = hud_height(view_height + strip)
+    return strip
 
 _QUADRANTS = {
     "top": dict(draw_top_left=True, draw_top_right=True),
@@ -36,7 +56,7 @@ class FrameRenderer:
 
     def __init__(self, target: pygame.Surface, canvas: tuple[int, int], assets: Assets | None = None,
                  background: tuple[int, ...] = (0, 0, 0), letterbox_color: tuple[int, ...] = (0, 0, 0),
-                 font_path: str | None = None) -> None:
+                 font_path: str | None = None, hud: bool = False) -> None:
         if not pygame.freetype.get_init():
             pygame.freetype.init()
         self.canvas = canvas
@@ -45,6 +65,7 @@ class FrameRenderer:
         self.letterbox_color = letterbox_color
         self.font_path = font_path
         self.static_rebuilds = 0
+        self.hud = hud  # reserve the HUD strip (turned on by the first frame that has a HUD)
         self._fonts: dict[tuple[str | None, int], pygame.freetype.Font] = {}
         self._texts: dict[tuple, tuple[pygame.Surface, pygame.Rect]] = {}
         self._sprites: dict[tuple, pygame.Surface] = {}
@@ -60,9 +81,12 @@ class FrameRenderer:
         self.target = target
         width, height = target.get_size()
         cw, ch = self.canvas
-        self.scale = min(width / cw, height / ch)
+        strip = hud_height(height) if self.hud else 0
+        self.scale = min(width / cw, max(1, height - strip) / ch)
         self.view = pygame.Rect(0, 0, round(cw * self.scale), round(ch * self.scale))
-        self.view.center = (width // 2, height // 2)
+        top = (height - self.view.height - strip) // 2
+        self.view.topleft = ((width - self.view.width) // 2, top + strip)
+        self.hud_rect = pygame.Rect(self.view.x, top, self.view.width, strip) if strip else None
         self.ox, self.oy = self.view.x, self.view.y
         self._bars = [r for r in (pygame.Rect(0, 0, width, self.view.top),
                                   pygame.Rect(0, self.view.bottom, width, height - self.view.bottom),
@@ -80,10 +104,18 @@ class FrameRenderer:
         """Canvas coordinates → target pixel coordinates."""
         return self.ox + x * self.scale, self.oy + y * self.scale
 
+    def to_canvas(self, px: float, py: float) -> tuple[float, float]:
+        """Target pixel coordinates (a mouse position) → canvas coordinates (outside the canvas
+        they are outside 0..width, 0..height)."""
+        return (px - self.ox) / self.scale, (py - self.oy) / self.scale
+
     # --- frames -----------------------------------------------------------------------
 
     def draw(self, frame: Frame, previous: Frame | None = None, alpha: float = 1.0) -> None:
         """Draw ``frame``; positions move from ``previous`` by ``alpha`` (0..1) if consecutive."""
+        if frame.hud and not self.hud:
+            self.hud = True
+            self.set_target(self.target)
         target = self.target
         for bar in self._bars:
             target.fill(self.letterbox_color, bar)
@@ -275,24 +307,35 @@ class FrameRenderer:
         target.blit(picture, (round(ox + s.x * scale), round(oy + s.y * scale)))
 
     def _hud(self, items: tuple[tuple[str, str], ...]) -> None:
-        size = max(12, round(18 * min(1.0, max(0.6, self.scale * 1.5))))
-        font = self._font(None, size)
-        strip = pygame.Rect(self.view.x, self.view.y, self.view.width, size + 12)
-        overlay = self._sprites.get(("hud", strip.size))
-        if overlay is None:
-            overlay = pygame.Surface(strip.size, pygame.SRCALPHA)
-            overlay.fill((0, 0, 0, 140))
-            self._sprites[("hud", strip.size)] = overlay
-        self.target.blit(overlay, strip)
-        x = strip.x + 10
-        for label, text in items:
-            key = (f"{label}: {text}", size, (235, 235, 235), None)
-            cached = self._texts.get(key)
-            if cached is None:
-                cached = font.render(key[0], key[2])
-                self._texts[key] = cached
-            self.target.blit(cached[0], (x, strip.y + 6))
-            x += cached[0].get_width() + 24
+        """The HUD line in its own strip above the canvas, its text sized to the strip (and
+        smaller when the line would not fit the width)."""
+        strip = self.hud_rect
+        if strip is None:
+            return
+        key = ("hud", items, strip.size)
+        line = self._sprites.get(key)
+        if line is None:
+            if len(self._sprites) > TEXT_CACHE_LIMIT:
+                self._sprites.clear()
+            texts = [f"{label}: {text}" for label, text in items]
+            size = max(8, round(strip.height * 0.6))
+            room = strip.width - 20
+            for _ in range(3):  # shrink until the line fits the width
+                font = self._font(None, size)
+                gap = size
+                wide = sum(font.get_rect(t).width for t in texts) + gap * (len(texts) - 1)
+                if wide <= room or size <= 8:
+                    break
+                size = max(8, int(size * room / wide))
+            line = pygame.Surface(strip.size)
+            line.fill(HUD_BACKGROUND)
+            x = 10
+            for text in texts:
+                surface, _ = font.render(text, HUD_TEXT)
+                line.blit(surface, (x, (strip.height - surface.get_height()) // 2))
+                x += surface.get_width() + gap
+            self._sprites[key] = line
+        self.target.blit(line, strip)
 
     def screenshot(self, path: str) -> None:
         """Save the target surface as a PNG."""

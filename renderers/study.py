@@ -155,9 +155,9 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
                         quit = True
                         outcome = "aborted"
                 if not quit:
-                    window.resize(fit_window(scene.canvas))
-                    if options.lab:
-                        pygame.mouse.set_visible(False)
+                    window.resize(fit_window(scene.canvas, hud=scene.hud is not None))
+                    if options.lab and not any(k.pointer is not None for k in scene.keymaps.values()):
+                        pygame.mouse.set_visible(False)  # unless a seat points with it
                     session = Session(scene, participant_id, scene=scene.name, max_total_steps=steps_left,
                                       visit_id=visit.visit_id, hook_state=run.state, condition=run.condition)
                     assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))

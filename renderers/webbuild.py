@@ -7,7 +7,9 @@
 Steps: (1) import the experiment in a subprocess to check it and to learn which
 pure-Python packages it needs; (2) stage a clean folder — a generated ``main.py``, the
 igym core, the renderers as ``igym/renderers``, the experiment's package with its assets,
-the policies it names, and those packages vendored from this environment; (3) run
+the folders of the local modules it imports from elsewhere (a draw module shared between
+studies, with the assets beside it), the policies it names, and those packages vendored
+from this environment; (3) run
 ``python -m pygbag --build`` on that folder (never on the repo: pygbag packs whatever it
 finds and runs ``black`` over it when black is installed); (4) copy ``build/web`` to
 ``--out`` and print the sizes. ``--serve`` then serves ``--out`` on 127.0.0.1.
@@ -65,7 +67,7 @@ out = {}
 try:
     from igym.errors import IgymError
     from igym.loader import load_experiment
-    import igym.data, igym.scenes, igym.renderers.app, igym.renderers.pages, igym.renderers.study  # main.py's
+    import igym.sqlite_sink, igym.scenes, igym.renderers.app, igym.renderers.pages, igym.renderers.study  # main.py's
     import igym.renderers.window
     experiment = load_experiment(experiment_file)
 except Exception as error:
@@ -90,6 +92,16 @@ for game in experiment.games():
 out["onnx"] = onnx
 places = {os.path.realpath(p) for p in site.getsitepackages() + [site.getusersitepackages(),
           sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]}
+stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
+local = []
+for name in sorted(set(sys.modules) - before):
+    file = getattr(sys.modules.get(name), "__file__", None)
+    if not file or name.split(".")[0] == "igym":
+        continue
+    real = os.path.realpath(file)
+    if not any(real.startswith(p + os.sep) for p in places | stdlib) and os.path.isfile(real):
+        local.append(real)
+out["local"] = local
 found = {}
 for name in sorted(set(sys.modules) - before):
     module = sys.modules.get(name)
@@ -226,6 +238,29 @@ def stage(experiment: Path, staging: Path, info: dict, *, server: str | None, ve
     else:  # a lone experiment file: its folder (assets are relative to it)
         copy_tree(experiment.parent, staging / experiment.parent.name)
         experiment_rel = f"{experiment.parent.name}/{experiment.name}"
+    # Local modules it imports from outside its package (a shared draw module): their package's
+    # folder with the assets beside them, and the __init__.py of each package above.
+    staged = chain[-1] if chain else experiment.parent
+    for module in map(Path, info.get("local", [])):
+        if module.is_relative_to(staged) or module.is_relative_to(ROOT / "igym") or \
+                module.is_relative_to(ROOT / "renderers"):
+            continue
+        outer, packages = package_chain(module)
+        for package in packages:
+            init = staging / package.relative_to(outer) / "__init__.py"
+            if not init.exists():
+                init.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(package / "__init__.py", init)
+        if not packages:  # a lone module on the path: the file alone
+            if not (staging / module.name).exists():
+                shutil.copy2(module, staging / module.name)
+            continue
+        if module.name == "__init__.py":
+            continue  # a package imported on the way: its own __init__.py only
+        target = staging / module.parent.relative_to(outer)
+        if not (target / module.name).exists():
+            copy_tree(module.parent, target)
+        report.setdefault("local", []).append(module.parent.relative_to(outer).as_posix())
     # Policies the experiment names, at the same place relative to the files as in the repo.
     for policy in referenced_policies(experiment, chain, info.get("onnx", [])):
         (staging / "policies").mkdir(exist_ok=True)
@@ -412,6 +447,8 @@ def build(args: argparse.Namespace) -> int:
                                            sorted(report["vendored"].items(), key=lambda x: -x[1])))
         for name, why in report["skipped"].items():
             print(f"not vendored: {name} ({why})")
+        if report.get("local"):
+            print("local modules' folders: " + ", ".join(sorted(set(report["local"]))))
         if report["policies"]:
             print("policies: " + ", ".join(f"{n} {b / 1024:.0f} KiB" for n, b in report["policies"].items()))
         if args.stage_only:

@@ -8,7 +8,10 @@ Gamepads become key names too, so a key map can use them like keys:
 ``"joy button 0"`` … (buttons by index), ``"joy hat up"``/``down``/``left``/``right`` (the
 d-pad), and ``"joy axis 0-"``/``"joy axis 0+"`` (a stick pushed past half way; axis 0 is
 the left stick's x, 1 its y on most pads). With several pads, all of them drive the same
-names; the events record which pad (``joy``) pressed.
+names; the events record which pad (``joy``) pressed. Stick and trigger moves also arrive as
+``axis`` events with the raw value (-1..1), for key maps whose :class:`igym.controls.Axis`
+drive continuous actions. The mouse arrives as ``pointer`` events: the position in window
+pixels and the buttons held (bits: 1 left, 2 middle, 4 right).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from typing import Iterator
 
 import pygame
 
+from .draw import hud_strip_for
+
 IS_BROWSER = sys.platform == "emscripten"
 DEFAULT_MAX_WINDOW = (1280, 800)
 AXIS_ON = 0.5  # a stick counts as pressed beyond this …
@@ -29,19 +34,27 @@ _HAT_NAMES = (((-1, 0), "joy hat left"), ((1, 0), "joy hat right"), ((0, 1), "jo
 
 @dataclass(frozen=True, slots=True)
 class InputEvent:
-    """A translated event: kind is down, up, quit, focus or resize."""
+    """A translated event: kind is down, up, axis, pointer, quit, focus or resize."""
 
     kind: str
     key: str = ""
     gained: bool = False
     mods: int = 0
+    axis: int = -1
+    value: float = 0.0
+    pos: tuple[int, int] = (0, 0)
+    buttons: int = 0
 
 
-def fit_window(canvas: tuple[int, int], limit: tuple[int, int] = DEFAULT_MAX_WINDOW) -> tuple[int, int]:
-    """The largest window of the canvas' aspect ratio that fits ``limit`` (never upscaled)."""
+def fit_window(canvas: tuple[int, int], limit: tuple[int, int] = DEFAULT_MAX_WINDOW, *,
+               hud: bool = False) -> tuple[int, int]:
+    """The largest window of the canvas' aspect ratio that fits ``limit`` (never upscaled);
+    with ``hud``, plus the HUD strip above the canvas (see :func:`.draw.hud_height`)."""
     cw, ch = canvas
-    scale = min(1.0, limit[0] / cw, limit[1] / ch)
-    return max(1, round(cw * scale)), max(1, round(ch * scale))
+    room = limit[1] - (hud_strip_for(limit[1]) if hud else 0)
+    scale = min(1.0, limit[0] / cw, room / ch)
+    width, height = max(1, round(cw * scale)), max(1, round(ch * scale))
+    return width, height + (hud_strip_for(height) if hud else 0)
 
 
 class Window:
@@ -70,6 +83,7 @@ class Window:
         pygame.joystick.init()
         self.pads: dict[int, pygame.joystick.JoystickType] = {}
         self._pad_held: set[str] = set()
+        self._buttons = 0
 
     def poll_raw(self) -> list[pygame.event.Event]:
         """Pending pygame events as they are (pages hand them to pygame_gui); keeps the size."""
@@ -100,6 +114,7 @@ class Window:
             candidates = {name for _, name in _HAT_NAMES}
         else:  # JOYAXISMOTION
             value = event.value
+            yield InputEvent("axis", axis=event.axis, value=float(value))
             minus, plus = f"joy axis {event.axis}-", f"joy axis {event.axis}+"
             candidates = {minus, plus}
             wanted = {name for name in candidates if name in self._pad_held and abs(value) >= AXIS_OFF
@@ -124,6 +139,12 @@ class Window:
                 yield from self._pad_events(event)
             elif kind == pygame.JOYDEVICEADDED:
                 self._add_pad(event.device_index)
+            elif kind in (pygame.MOUSEMOTION, pygame.MOUSEBUTTONDOWN, pygame.MOUSEBUTTONUP):
+                button = getattr(event, "button", 0)
+                if 1 <= button <= 3:  # 4 and up are wheels
+                    bit = 1 << (button - 1)
+                    self._buttons = self._buttons | bit if kind == pygame.MOUSEBUTTONDOWN else self._buttons & ~bit
+                yield InputEvent("pointer", pos=tuple(event.pos), buttons=self._buttons)
             elif kind == pygame.KEYDOWN:
                 yield InputEvent("down", pygame.key.name(event.key), mods=event.mod)
             elif kind == pygame.KEYUP:

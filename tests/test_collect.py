@@ -15,7 +15,7 @@ from igym.records import StepRecord, to_wire
 from igym.server.app import IgymServer, serve_forever
 from tests.serving import stop
 from igym.session import Session
-from tests.test_server import EXPERIMENT
+from tests.serving import EXPERIMENT
 
 SLIME = "examples/slime_volleyball/human_ai.py"
 

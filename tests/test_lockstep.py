@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from igym import data as datacli
+from igym import data
 from igym.lockstep import run_headless
 from tests.serving import RawClient, start, stop
 from tests.serving import load as load_tuned
@@ -65,7 +65,7 @@ def events(path, kind):
 
 def replays(path, episode_id):
     """``python -m igym.data replay --verify``: the server's inputs reproduce its fingerprints."""
-    return datacli.main(["replay", str(path), "--episode", episode_id[:8], "--verify",
+    return data.main(["replay", str(path), "--episode", episode_id[:8], "--verify",
                          "--experiment", str(EXPERIMENT)]) == 0
 
 

@@ -82,4 +82,5 @@ def test_headless_play(name, tmp_path):
     assert db.execute("SELECT count(*), group_concat(DISTINCT agent) FROM steps").fetchone() == (200, "agent_0")
     actions = {a for (a,) in db.execute("SELECT DISTINCT action FROM steps")}
     assert actions <= {"0", "1", "2"} and "1" in actions
-    assert pygame.image.load(str(shot)).get_size() == (600, 400)
+    from igym.renderers.draw import hud_strip_for
+    assert pygame.image.load(str(shot)).get_size() == (600, 400 + hud_strip_for(400))  # canvas + HUD strip

@@ -201,7 +201,9 @@ def test_human_ai_headless(tmp_path):
     counts, sources, image = play(ROOT / "examples" / "overcooked" / "human_ai.py", 400, tmp_path)
     assert counts == {"0": 400, "1": 400}
     assert sources["1"] == "policy" and "human" in sources["0"]
-    assert image.get_size() == draw.layout_canvas("cramped_room")
+    from igym.renderers.draw import hud_strip_for
+    width, height = draw.layout_canvas("cramped_room")
+    assert image.get_size() == (width, height + hud_strip_for(height))  # the canvas and the HUD strip
 
 
 def test_human_human_headless(tmp_path):

@@ -36,7 +36,8 @@ def test_slime_headless_autopilot_run_records_every_step(tmp_path):
     assert shot.stat().st_size > 1000
     import pygame
     image = pygame.image.load(str(shot))
-    assert image.get_size() == (1200, 500)
+    from igym.renderers.draw import hud_strip_for
+    assert image.get_size() == (1200, 500 + hud_strip_for(500))  # the canvas and the HUD strip above it
 
 
 def test_gymnasium_id_target(tmp_path):
@@ -96,3 +97,36 @@ def test_onnx_input_name_mismatch_is_one_line(tmp_path):
 def test_bad_seat_override_is_one_line():
     line = one_line_error(play(SLIME, "--headless", "--seat", "agent_middle=random"))
     assert "agent_middle" in line and "agent_left" in line
+
+
+def test_continuous_env_plays_with_the_issues_keys_and_its_built_in_map(tmp_path):
+    data = tmp_path / "mcc.sqlite"
+    out = play("MountainCarContinuous-v0", "--keys", "left=-1.0,right=1.0,default=0.0", "--headless", "--autopilot",
+               "--max-steps", 60, "--data", data)
+    assert out.returncode == 0, out.stderr
+    actions = {a for (a,) in sqlite3.connect(data).execute("SELECT DISTINCT action FROM steps")}
+    assert actions <= {"[-1.0]", "[0.0]", "[1.0]"} and "[-1.0]" in actions | {"[1.0]"}
+    out = play("Pendulum-v1", "--headless", "--autopilot", "--max-steps", 60, "--data", tmp_path / "p.sqlite")
+    assert out.returncode == 0, out.stderr
+
+
+def test_a_value_that_does_not_fit_the_action_space_is_one_line():
+    line = one_line_error(play("MountainCarContinuous-v0", "--keys", "left=[-1,0],right=1.0", "--headless"))
+    assert "key 'left' = [-1, 0]" in line and "Box(-1.0, 1.0, (1,), float32)" in line and "a number" in line
+    try:
+        import Box2D  # noqa: F401
+    except ImportError:
+        return
+    line = one_line_error(play("CarRacing-v3", "--keys", "left=-1.0", "--headless"))
+    assert "key 'left' = -1.0" in line and "a list of 3 numbers" in line and "Box(" in line
+
+
+def test_an_env_without_a_key_map_says_which_keys_would_fit(tmp_path):
+    env = tmp_path / "plain_env.py"
+    env.write_text("import gymnasium\n"
+                   "gymnasium.register('PlainBox-v0', entry_point='gymnasium.envs.classic_control:PendulumEnv')\n")
+    out = subprocess.run([sys.executable, "-c", "import runpy, sys; runpy.run_path(sys.argv[1]); "
+                          "from igym.play import main; sys.exit(main(['PlainBox-v0', '--headless']))", str(env)],
+                         capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
+    line = one_line_error(out)
+    assert "PlainBox-v0 has no built-in key map" in line and "--keys 'left=-2.0,right=2.0,default=0.0'" in line

@@ -141,3 +141,30 @@ def test_resize_recomputes_the_letterbox(screen):
     renderer.set_target(other)
     renderer.draw(r.Frame.of([r.Rect("r", 0, 0, 100, 100, RED)]))
     assert renderer.scale == 2 and pixel(other, 200, 100) == RED and pixel(other, 20, 100) == BAR
+
+
+@pytest.mark.parametrize("size", [(1000, 1000), (300, 220), (1280, 400)])
+def test_the_hud_has_its_own_strip_and_the_canvas_top_row_stays_visible(screen, size):
+    from igym.renderers.draw import HUD_MAX, HUD_MIN
+
+    MAGENTA = (255, 0, 255)
+    target = pygame.Surface(size)
+    renderer = FrameRenderer(target, (200, 100), background=GREEN, hud=True)
+    hud = {"Episode": "1/3", "Time left": "1:00", "Score": "12"}
+    renderer.draw(r.Frame.of([r.Rect("top", 0, 0, 200, 1, MAGENTA)], hud))
+    view, strip = renderer.view, renderer.hud_rect
+    assert strip.bottom == view.top and strip.width == view.width  # above the canvas, not over it
+    assert HUD_MIN <= strip.height <= HUD_MAX
+    top_row = {pixel(target, x, view.top) for x in range(view.left, view.right)}
+    assert top_row == {MAGENTA}
+    strip_pixels = {tuple(target.get_at((x, y)))[:3] for x in range(strip.left, strip.right)
+                    for y in range(strip.top, strip.bottom)}
+    assert any(min(c) > 150 for c in strip_pixels)  # the text is drawn in the strip
+
+
+def test_a_window_sized_for_a_canvas_with_a_hud_shows_it_at_scale_one():
+    from igym.renderers.window import fit_window
+
+    size = fit_window((256, 256), hud=True)
+    renderer = FrameRenderer(pygame.Surface(size), (256, 256), hud=True)
+    assert renderer.scale == 1 and renderer.view.size == (256, 256) and renderer.view.bottom == size[1]

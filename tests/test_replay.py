@@ -111,7 +111,8 @@ def test_out_dir_writes_a_png_per_step_or_every_kth(study, tmp_path, capsys):
     assert "wrote 5 images" in capsys.readouterr().out
     image = pygame.image.load(str(images[-1]))
     width, height = image.get_size()
-    assert (width, height) == (1200, 500)
+    from igym.renderers.draw import hud_strip_for
+    assert (width, height) == (1200, 500 + hud_strip_for(500))  # the canvas and the HUD strip above it
     colours = {tuple(image.get_at((x, y))) for x in range(0, width, 10) for y in range(0, height, 10)}
     assert len(colours) >= 5  # court, ground, net, slimes, ball: not a blank picture
 

@@ -28,6 +28,17 @@ FORBIDDEN = ("tests/", ".pytest_cache", "node_modules", "__pycache__", ".sqlite"
 NATIVE = ("numpy", "numpy.libs", "pygame", "pygame_ce.libs", "onnxruntime")
 
 
+def link_native(folder: Path, names) -> Path:
+    """A folder of links to the compiled packages, from whichever site-packages has them (a venv
+    may see the system's)."""
+    folder.mkdir()
+    for name in names:
+        found = [Path(p) / name for p in site.getsitepackages() if (Path(p) / name).exists()]
+        if found:
+            (folder / name).symlink_to(found[0])
+    return folder
+
+
 def build_web(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHON=sys.executable)
     return subprocess.run(["bash", str(SCRIPT), *args], cwd=ROOT, capture_output=True, text=True, env=env,
@@ -96,12 +107,7 @@ def test_staged_main_runs_natively_from_the_staged_files_only(tmp_path):
     assert done.returncode == 0, done.stderr
     app = tmp_path / "stage" / "slime_human_ai"
     # Only the compiled packages come from this environment; everything pure-Python is staged.
-    native = tmp_path / "native"
-    native.mkdir()
-    packages = Path(site.getsitepackages()[0])
-    for name in NATIVE:
-        if (packages / name).exists():
-            (native / name).symlink_to(packages / name)
+    native = link_native(tmp_path / "native", NATIVE)
     data = tmp_path / "run.sqlite"
     boot = (f"import sys, runpy\n"
             f"sys.path[:0] = [{str(app)!r}, {str(native)!r}]\n"
@@ -144,12 +150,7 @@ def test_a_staged_page_plays_a_lockstep_room_with_a_desktop_client(tmp_path):
     done = build_web("examples/slime_volleyball/lockstep.py", "--staging", str(tmp_path / "stage"), "--stage-only")
     assert done.returncode == 0, done.stderr
     app = tmp_path / "stage" / "slime_lockstep"
-    native = tmp_path / "native"
-    native.mkdir()
-    packages = Path(site.getsitepackages()[0])
-    for name in (*NATIVE, "websockets"):  # a page has the browser's WebSocket; natively it is websockets
-        if (packages / name).exists():
-            (native / name).symlink_to(packages / name)
+    native = link_native(tmp_path / "native", (*NATIVE, "websockets"))  # natively the page's WebSocket is websockets
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -189,3 +190,70 @@ def test_a_staged_page_plays_a_lockstep_room_with_a_desktop_client(tmp_path):
         episodes = db.execute("select steps, outcome from episodes").fetchall()
     assert '"page"' in members and '"desk"' in members
     assert episodes == [(300, "truncated")]  # the server's schedule ruled the page's copy of the game
+
+
+COUNTER_CIRCUIT_STUDY = '''"""A study outside examples/ that reuses the Overcooked draw module (its atlas) and env."""
+from igym.controls import KeyMap
+from igym.experiment import Experiment, Game
+from examples.overcooked.draw import ATLASES, BACKGROUND, hud, layout_canvas, render
+from examples.overcooked.env import DOWN, INTERACT, LEFT, NOOP, RIGHT, UP, make
+
+experiment = Experiment(id="counter_circuit_study", scenes=[Game(
+    name="counter_circuit", env=make("counter_circuit"), render=render, hud=hud, atlases=ATLASES,
+    seats={0: "human", 1: "random"}, fps=8, episodes=1, max_steps=80, seeds=3,
+    keys=KeyMap({"up": UP, "down": DOWN, "left": LEFT, "right": RIGHT, "space": INTERACT},
+                mode="keystroke", default_action=NOOP),
+    canvas=layout_canvas("counter_circuit"), background=BACKGROUND)])
+'''
+
+
+def shared_study(folder: Path) -> Path:
+    study = folder / "my_study" / "counter_circuit.py"
+    study.parent.mkdir(parents=True)
+    study.write_text(COUNTER_CIRCUIT_STUDY)
+    return study
+
+
+def test_a_study_elsewhere_reusing_the_overcooked_draw_module_plays_and_stages_its_assets(tmp_path):
+    pytest.importorskip("cogrid")
+    import pygame
+
+    study = shared_study(tmp_path)
+    shot, data = tmp_path / "cc.png", tmp_path / "cc.sqlite"
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    played = subprocess.run([sys.executable, "-m", "igym.play", str(study), "--headless", "--autopilot",
+                             "--max-steps", "40", "--data", str(data), "--screenshot", str(shot)],
+                            cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert played.returncode == 0, played.stderr  # not "atlas file not found: <study folder>/assets/..."
+    picture = pygame.image.load(str(shot))
+    colours = {tuple(picture.get_at((x, y))) for x in range(0, picture.get_width(), 7)
+               for y in range(0, picture.get_height(), 7)}
+    assert len(colours) > 20  # sprites from the atlas, not bare background
+
+    done = build_web(str(study), "--staging", str(tmp_path / "stage"), "--stage-only")
+    assert done.returncode == 0, done.stderr
+    app = tmp_path / "stage" / "counter_circuit_study"
+    for wanted in ("my_study/counter_circuit.py", "examples/__init__.py", "examples/overcooked/__init__.py",
+                   "examples/overcooked/draw.py", "examples/overcooked/env.py",
+                   "examples/overcooked/assets/overcooked.json", "examples/overcooked/assets/overcooked.png"):
+        assert (app / wanted).is_file(), wanted
+    assert not (app / "examples" / "slime_volleyball").exists()  # only the folders the study imports from
+    assert "examples/overcooked" in done.stdout
+    # The staged page runs from the staged files alone (the atlas found beside the staged draw module).
+    native = link_native(tmp_path / "native", NATIVE)
+    run_data = tmp_path / "run.sqlite"
+    boot = (f"import sys, runpy\n"
+            f"sys.path[:0] = [{str(app)!r}, {str(native)!r}]\n"
+            f"sys.argv = ['main.py', '--headless', '--autopilot', '--max-steps', '24', '--data', {str(run_data)!r}]\n"
+            f"try:\n"
+            f"    runpy.run_path({str(app / 'main.py')!r}, run_name='__main__')\n"
+            f"finally:\n"
+            f"    outside = sorted({{m.__name__ for m in list(sys.modules.values())\n"
+            f"                      if (getattr(m, '__file__', None) or '').startswith({str(ROOT)!r})}})\n"
+            f"    print('FROM-REPO', outside)\n")
+    run_env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    run_env.update(SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    run = subprocess.run([sys.executable, "-I", "-S", "-c", boot], cwd=tmp_path, capture_output=True, text=True,
+                         env=run_env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "FROM-REPO []" in run.stdout and "completed (24 steps)" in run.stdout

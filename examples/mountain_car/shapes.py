@@ -24,7 +24,7 @@ from igym.render import Circle, Line, Polygon, Rect
 CANVAS = (600, 400)
 MIN_X, MAX_X, GOAL_X = -1.2, 0.6, 0.5
 SCALE = CANVAS[0] / (MAX_X - MIN_X)  # px per world unit along x
-SCALE_Y = 300  # px per world unit of height (a little flatter, so the flag clears the HUD strip)
+SCALE_Y = 300  # px per world unit of height (a little flatter than the env's own picture)
 GROUND = 20  # px from the bottom of the canvas to height 0
 SKY = (200, 225, 245)
 HILL = (95, 150, 80)

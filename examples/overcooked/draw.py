@@ -1,9 +1,10 @@
 """CoGrid Overcooked as igym sprites: kitchen tiles, pots, items, two cooks, HUD.
 
 A kitchen of H×W tiles is drawn at ``TILE`` = 60 logical px per tile on a canvas of
-``canvas(layout)`` (a top strip for the HUD, the kitchen centred). Every sprite is a frame
-of the project's own atlas (``assets/overcooked.json``, drawn by make_atlas.py); the
-scene declares it as ``atlases=ATLASES``.
+``canvas(layout)`` (the kitchen centred; the HUD has its own strip above the canvas). Every
+sprite is a frame of the project's own atlas (``assets/overcooked.json``, drawn by
+make_atlas.py); the scene declares it as ``atlases=ATLASES``, whose path is absolute (this
+module's folder), so a study anywhere can import this module and find the atlas.
 
 - Tiles (floor, counters, onion and dish dispensers, pots, the serving area) are
   ``static=True``: drawn once per episode into the renderer's cached layer. They are
@@ -35,12 +36,11 @@ from igym.render import Rect, Sprite
 from .env import DELIVERY_REWARD, LAYOUT_SIZES
 
 TILE = 60
-HUD_STRIP = 40
 PAD = 10
 MIN_WIDTH = 540
 ATLAS = "overcooked"
 HERE = Path(__file__).resolve().parent
-ATLASES = {ATLAS: "assets/overcooked.json"}  # relative to the experiment file's folder (this one)
+ATLASES = {ATLAS: str(HERE / "assets" / "overcooked.json")}  # where it is declared, not where a study is
 BACKGROUND = (46, 40, 36)
 COOK_TIME = 30  # CoGrid's pot timer counts 30 → 0 once three onions are in
 
@@ -59,7 +59,7 @@ BAR_READY = (90, 200, 90)
 
 def canvas(height: int, width: int) -> tuple[int, int]:
     """The canvas for a kitchen of ``height`` × ``width`` tiles."""
-    return max(width * TILE + 2 * PAD, MIN_WIDTH), height * TILE + HUD_STRIP + PAD
+    return max(width * TILE + 2 * PAD, MIN_WIDTH), height * TILE + 2 * PAD
 
 
 def layout_canvas(layout: str) -> tuple[int, int]:
@@ -69,7 +69,7 @@ def layout_canvas(layout: str) -> tuple[int, int]:
 
 def origin(height: int, width: int) -> tuple[int, int]:
     """Canvas position of the kitchen's top-left corner."""
-    return (canvas(height, width)[0] - width * TILE) // 2, HUD_STRIP
+    return (canvas(height, width)[0] - width * TILE) // 2, PAD
 
 
 class Kitchen:
