@@ -4,7 +4,7 @@
     python -m igym.data export STUDY.sqlite --to minari DIR --agent NAME [--dataset-id ID] [--scene NAME]
     python -m igym.data summary STUDY.sqlite [--json]
     python -m igym.data report STUDY.sqlite [--out report.html] [--pdf]
-    python -m igym.data replay STUDY.sqlite --episode ID [--experiment FILE] [--out DIR|file.gif]
+    python -m igym.data replay STUDY.sqlite --episode ID [--experiment FILE | --trust DIR] [--out DIR|file.gif]
                                [--every K] [--verify] [--headless]
 
 Every mistake ends with one line naming the problem and the fix, and exit code 2.
@@ -43,7 +43,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     export.add_argument("--agent", help="minari: the agent whose episodes become the dataset")
     export.add_argument("--dataset-id", help="minari: dataset id (default igym/<scene>_<agent>-v0)")
     export.add_argument("--scene", help="minari: only episodes of this scene")
-    export.add_argument("--experiment", help="minari: the experiment file (default: the one in participants.meta)")
+    export.add_argument("--experiment", help="minari: the experiment file that recorded the data")
+    export.add_argument("--trust", action="append", default=[], metavar="FOLDER",
+                        help="minari: run the recorded experiment file when it lies inside FOLDER (repeatable)")
 
     summary = commands.add_parser("summary", help="participants, visits, episodes, timing, answers")
     summary.add_argument("study", help="the study's SQLite file")
@@ -59,7 +61,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     replay = commands.add_parser("replay", help="re-simulate a recorded episode: show, write images, verify")
     replay.add_argument("study", help="the study's SQLite file")
     replay.add_argument("--episode", required=True, help="episode id (its first 8 characters suffice)")
-    replay.add_argument("--experiment", help="the experiment file (default: the one in participants.meta)")
+    replay.add_argument("--experiment", help="the experiment file that recorded the data")
+    replay.add_argument("--trust", action="append", default=[], metavar="FOLDER",
+                        help="run the recorded experiment file when it lies inside FOLDER (repeatable); data never "
+                             "chooses code to run by itself")
     replay.add_argument("--out", help="a folder for one PNG per step, or a .gif file (needs Pillow)")
     replay.add_argument("--every", type=int, default=1, metavar="K", help="with --out: every K-th step only")
     replay.add_argument("--verify", action="store_true",
@@ -103,7 +108,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
         dataset_id, where, episodes, steps = export_minari(
             db, folder, args.agent, dataset_id=args.dataset_id, scene=args.scene, participant=args.participant,
-            experiment=args.experiment, path=args.study)
+            experiment=args.experiment, path=args.study, trust=args.trust)
         print(f"wrote minari dataset {dataset_id} at {where} ({episodes} episodes, {steps} steps)")
         print(f"load it with: MINARI_DATASETS_PATH={Path(folder).resolve()} and minari.load_dataset({dataset_id!r})")
         return 0
@@ -152,7 +157,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if args.verify and not any(s.fingerprint for s in steps):
         raise IgymError(f"episode {episode.short_id} has no recorded state fingerprints (its env offers no "
                         f"state_fingerprint(), or igym did not record them then) — it cannot be verified")
-    game = episode_game(episode, args.experiment)
+    game = episode_game(episode, args.experiment, args.trust)
     status = 0
     if args.verify:
         replayer = Replayer(game, episode, steps)

@@ -20,3 +20,7 @@ class PolicyError(IgymError):
 
 class EnvError(IgymError):
     """An environment cannot be made or does not behave as the adapter needs."""
+
+
+class DataError(IgymError):
+    """A data file or database cannot be used: not igym's, another schema version, unreachable."""

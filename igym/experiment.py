@@ -306,6 +306,7 @@ class Experiment:
     on_scene_end: Callable[[Any], Any] | None = None
     theme: Mapping[str, Any] | None = None
     base_dir: Path | None = None
+    source_file: Path | None = field(default=None, repr=False, compare=False)  # set by the loader
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not self.id.strip():

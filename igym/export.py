@@ -21,7 +21,7 @@ import re
 import sqlite3
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
 from .errors import IgymError
 from .studydb import decode_json as _decode
@@ -357,7 +357,7 @@ def _episodes_for(db: sqlite3.Connection, agent: str, scene: str | None, partici
 
 def export_minari(db: sqlite3.Connection, folder: str | Path, agent: str, *, dataset_id: str | None = None,
                   scene: str | None = None, participant: str | None = None, experiment: str | None = None,
-                  path: str | Path = "STUDY.sqlite") -> tuple[str, Path, int, int]:
+                  path: str | Path = "STUDY.sqlite", trust: Sequence[str | Path] = ()) -> tuple[str, Path, int, int]:
     """Write the agent's episodes as a Minari dataset under ``folder``.
 
     Returns (dataset id, dataset folder, episodes, steps). Load it with
@@ -378,10 +378,10 @@ def export_minari(db: sqlite3.Connection, folder: str | Path, agent: str, *, dat
     total = 0
     for episode in episodes:
         gym_id = episode.meta.get("gym_id") if experiment is None and not episode.experiment_file else None
-        where = gym_id if isinstance(gym_id, str) else str(experiment_path(episode, experiment).resolve())
+        where = gym_id if isinstance(gym_id, str) else str(experiment_path(episode, experiment, trust).resolve())
         key = (where, episode.scene, episode.condition)
         if key not in games:
-            games[key] = episode_game(episode, experiment)
+            games[key] = episode_game(episode, experiment, trust)
         steps = recorded_steps(db, episode.episode_id)
         replayer = Replayer(games[key], episode, steps)
         try:

@@ -70,6 +70,7 @@ def load_experiment(path: str | Path) -> Experiment:
         raise ExperimentError(f"{path}: defines {found} named 'experiment' — end the file with "
                               f"experiment = Experiment(id='my_study', scenes=[Game(...)])")
     folder = Path(path).resolve().parent
+    experiment.source_file = Path(path).resolve()
     if experiment.base_dir is None:
         experiment.base_dir = folder
     for scene in experiment.games():

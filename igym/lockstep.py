@@ -53,7 +53,7 @@ SOURCES = ("human", "default", "previous")
 MAX_STEPS_PER_UPDATE = 8  # steps one update may take when its clock is behind (not after a stall)
 
 
-class _LoggedInput:
+class LoggedInput:
     """A seat whose action for each step is the one the server relayed (what Session asks)."""
 
     __slots__ = ("action", "source", "keys", "changed_ns")
@@ -103,7 +103,7 @@ class LockstepPlayer:
         self.seat: str | None = scene.get("seat")
         self.session = Session(game, participant_id, scene=game.name)
         self.defaults = [game.keymaps[a].default_action for a in self.order]
-        self.logged = [_LoggedInput(d) for d in self.defaults]
+        self.logged = [LoggedInput(d) for d in self.defaults]
         for agent, source in zip(self.order, self.logged):
             self.session.use_input(agent, source)
         self.own = SeatInput(game.keymaps[self.seat]) if self.seat is not None else None
@@ -115,6 +115,7 @@ class LockstepPlayer:
         self.stall_s = 0.0
         self._episode_stalls = [0, 0.0]  # this episode's stalls and seconds, reported with its end
         self.resyncs = 0
+        self.refused = 0  # states from the server that would not load here
         self.generation = 0
         self._key_change_sent: int | None = None  # the key change whose age went to the server
         self.steps = 0
@@ -297,8 +298,16 @@ class LockstepPlayer:
         if session.next_step_at is not None and episode < session.episode:
             return  # we are in a later episode already: its reset put us in step
         self.resyncs += 1
-        session.jump(episode, step, snapshot["env"] if snapshot else None,
-                     snapshot.get("returns") if snapshot else None, now)
+        try:
+            session.jump(episode, step, snapshot["env"] if snapshot else None,
+                         snapshot.get("returns") if snapshot else None, now)
+        except Exception as error:  # noqa: BLE001 — a state that does not load here is refused, not a crash
+            if snapshot is None:
+                raise  # the episode's own reset failed: this computer cannot play the game
+            self._outbox.append({"t": "refuse", "e": episode, "f": step,
+                                 "why": f"{type(error).__name__}: {error}"[:200]})
+            self.refused += 1
+            return
         session.take_records()
         for key in [k for k in self.inputs if k[0] < episode]:
             del self.inputs[key]

@@ -19,7 +19,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 from .actions import SpaceInfo, from_plain, read_space
 from .envs import EnvAdapter, StepResult
@@ -139,18 +139,45 @@ def _decode(text: Any) -> Any:
 # --- rebuilding the env -----------------------------------------------------------------
 
 
-def experiment_path(episode: EpisodeInfo, override: str | Path | None = None) -> Path:
-    """The experiment file that made the episode: ``override`` or the participant's meta."""
-    candidate = override or episode.experiment_file
-    if not candidate:
+def experiment_path(episode: EpisodeInfo, override: str | Path | None = None,
+                    trust: Sequence[str | Path] = ()) -> Path:
+    """The experiment file to rebuild the episode's env from — a file is run, so only one the
+    analyst chose: ``override`` (``--experiment``), or the recorded one when it lies inside a
+    ``trust`` folder (``--trust``) and still has the recorded SHA-256. A data file's contents
+    (a participant's metadata, an uploaded record) never choose code to run by themselves."""
+    if override:
+        path = Path(override)
+        if not path.is_file():
+            raise IgymError(f"experiment file {override} (--experiment) does not exist — give the right one with "
+                            f"--experiment FILE")
+        return path
+    recorded = episode.experiment_file
+    if not recorded:
         raise IgymError(f"the data does not say which experiment file participant {episode.participant_id} ran "
                         f"(no experiment_file in participants.meta) — give it with --experiment FILE")
-    path = Path(candidate)
+    path = Path(recorded)
+    folders = [Path(folder).resolve() for folder in trust]
+    if not folders:
+        raise IgymError(f"the data names the experiment file {recorded}: running it needs your say-so — give "
+                        f"--experiment FILE, or --trust FOLDER to run recorded files inside FOLDER")
+    resolved = path.resolve()
+    if not any(resolved.is_relative_to(folder) for folder in folders):
+        raise IgymError(f"the recorded experiment file {recorded} is not inside a --trust folder "
+                        f"({', '.join(map(str, folders))}) — give --experiment FILE or --trust its folder")
     if not path.is_file():
-        where = "--experiment" if override else "participants.meta.experiment_file"
-        raise IgymError(f"experiment file {candidate} ({where}) does not exist — give the right one with "
-                        f"--experiment FILE")
+        raise IgymError(f"experiment file {recorded} (participants.meta.experiment_file) does not exist — give the "
+                        f"right one with --experiment FILE")
+    digest = episode.meta.get("experiment_sha256")
+    if isinstance(digest, str) and file_sha256(path) != digest:
+        raise IgymError(f"{recorded} has changed since it recorded this data (its SHA-256 differs) — give the file "
+                        f"that recorded it with --experiment FILE")
     return path
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, recorded with the data so a replay can tell it is the same file."""
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def load_game(experiment_file: str | Path, scene: str, condition: str | None = None) -> Any:
@@ -168,15 +195,16 @@ def load_game(experiment_file: str | Path, scene: str, condition: str | None = N
     return game
 
 
-def episode_game(episode: EpisodeInfo, override: str | Path | None = None) -> Any:
-    """The Game that made ``episode``: from ``override`` or the recorded experiment file, or —
-    for ``python -m igym.play ENV_ID`` runs — rebuilt from the recorded Gymnasium id."""
+def episode_game(episode: EpisodeInfo, override: str | Path | None = None, trust: Sequence[str | Path] = ()) -> Any:
+    """The Game that made ``episode``: from ``override`` or the trusted recorded experiment file
+    (see :func:`experiment_path`), or — for ``python -m igym.play ENV_ID`` runs — rebuilt
+    from the recorded Gymnasium id (a registered id only: ``module:Env`` ids would import code)."""
     gym_id = episode.meta.get("gym_id")
-    if override is None and not episode.experiment_file and isinstance(gym_id, str):
+    if override is None and not episode.experiment_file and isinstance(gym_id, str) and ":" not in gym_id:
         from .gymenv import gym_game
 
         return gym_game(gym_id, human=False)
-    return load_game(experiment_path(episode, override), episode.scene, episode.condition)
+    return load_game(experiment_path(episode, override, trust), episode.scene, episode.condition)
 
 
 def native_action(value: Any, space: Any) -> Any:

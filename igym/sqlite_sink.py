@@ -20,15 +20,17 @@ Tables:
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from .errors import DataError
 from .records import EpisodeRecord, EventRecord, ParticipantRecord, Record, StepRecord, VisitRecord, ends_something
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 COMMIT_EVERY_S = 1.0
 
 SCHEMA = """
@@ -108,12 +110,22 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_by_participant ON events (participant_id, t_ns);
 CREATE TABLE IF NOT EXISTS uploads (
-    batch_id TEXT PRIMARY KEY,
     participant_id TEXT NOT NULL,
+    batch_id TEXT NOT NULL,
     received_at REAL NOT NULL,
-    records INTEGER NOT NULL
+    records INTEGER NOT NULL,
+    PRIMARY KEY (participant_id, batch_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS quarantine (
+    quarantine_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at REAL NOT NULL,
+    source TEXT,
+    kind TEXT NOT NULL,
+    record TEXT NOT NULL,
+    error TEXT NOT NULL
 );
 """
+TABLES = ("participants", "visits", "answers", "episodes", "steps", "events", "uploads", "quarantine")
 
 # Columns added by schema version 2 to tables of version 1 files (migrated in place).
 _V2_COLUMNS = {"participants": ("condition TEXT", "status TEXT", "completion_code TEXT", "ended_at REAL",
@@ -139,8 +151,29 @@ _ANSWER_SQL = "INSERT OR REPLACE INTO answers (visit_id, participant_id, scene, 
 _EVENT_SQL = "INSERT INTO events (participant_id, episode_id, t_ns, kind, data) VALUES (?,?,?,?,?)"
 
 
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script (run one by one inside a transaction)."""
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
 def _json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, separators=(",", ":"))
+    """JSON text; NaN and infinities become null (standard JSON has no such numbers)."""
+    if value is None:
+        return None
+    try:
+        return json.dumps(value, separators=(",", ":"), allow_nan=False)
+    except ValueError:
+        return json.dumps(_finite(value), separators=(",", ":"), allow_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if value == value and value not in (float("inf"), float("-inf")) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
 
 
 def step_rows(record: StepRecord) -> list[tuple]:
@@ -148,7 +181,8 @@ def step_rows(record: StepRecord) -> list[tuple]:
     extra = _json(record.extra)
     head = (record.episode_id, record.step)
     fingerprint = record.fingerprint
-    return [(*head, agent, record.t_ns, json.dumps(action), source, reward, int(term), int(trunc), keys,
+    return [(*head, agent, record.t_ns, "null" if action is None else _json(action), source, reward, int(term),
+             int(trunc), keys,
              key_t, extra, fingerprint)
             for agent, action, source, reward, term, trunc, keys, key_t in record.rows()]
 
@@ -163,19 +197,13 @@ class SqliteSink:
 
     def __init__(self, path: str | Path, *, commit_every_s: float = COMMIT_EVERY_S) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
-        row = self.db.execute("SELECT version FROM schema_version").fetchone()
-        if row is None:
-            self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        elif row[0] == 1:
-            self._migrate_from_v1()
-        elif row[0] != SCHEMA_VERSION:
-            raise RuntimeError(f"{self.path} has schema version {row[0]}, this igym writes {SCHEMA_VERSION} "
-                               f"— use a new data file, or the igym version that wrote it")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            self._open_schema()
+        except (OSError, sqlite3.Error) as error:
+            raise DataError(f"{self.path}: cannot be used as a data file ({error}) — give a new file's path or "
+                            f"an igym .sqlite file") from None
         self.commit_every_s = commit_every_s
         self._last_commit = time.monotonic()
         self._open = False
@@ -183,17 +211,52 @@ class SqliteSink:
         self._db_lock = threading.RLock()  # the connection: one user at a time
         self._pending_lock = threading.Lock()  # the queue: held only to append or swap
         self._closed = False
+        self.quarantined = 0
 
-    def _migrate_from_v1(self) -> None:
+    def _open_schema(self) -> None:
+        """Create the schema in a new file, migrate an older igym file, refuse anything else."""
+        db = self.db
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables - {"sqlite_sequence"} and "schema_version" not in tables:
+            raise DataError(f"{self.path} is an SQLite file of something else (tables: "
+                            f"{', '.join(sorted(tables)[:5])}) — igym will not add its tables to it; give a new "
+                            f"file's path")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        row = db.execute("SELECT version FROM schema_version").fetchone() if tables else None
+        version = row[0] if row else None
+        if version is not None and version > SCHEMA_VERSION:
+            raise DataError(f"{self.path} has schema version {version}, newer than this igym's {SCHEMA_VERSION} "
+                            f"— use the igym version that wrote it, or a new data file")
+        db.execute("BEGIN")
+        if version is not None and version < 2:
+            self._migrate_to_v2()
+        if version is not None and version < 3:
+            self._migrate_to_v3()
+        for statement in _statements(SCHEMA):
+            db.execute(statement)
+        if version is None:
+            db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        else:
+            db.execute("UPDATE schema_version SET version=?", (SCHEMA_VERSION,))
+        db.execute("COMMIT")
+
+    def _migrate_to_v2(self) -> None:
         """Add version 2's columns to a version 1 file (its rows stay as they are)."""
-        self.db.execute("BEGIN")
         for table, columns in _V2_COLUMNS.items():
             have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
             for column in columns:
                 if column.split()[0] not in have:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
-        self.db.execute("UPDATE schema_version SET version=?", (SCHEMA_VERSION,))
-        self.db.execute("COMMIT")
+
+    def _migrate_to_v3(self) -> None:
+        """Version 3 keys uploaded batches by participant and batch id (one page's batch id can no
+        longer stand for another's); the quarantine table is new."""
+        self.db.execute("ALTER TABLE uploads RENAME TO uploads_v2")
+        self.db.execute(next(q for q in _statements(SCHEMA) if "TABLE IF NOT EXISTS uploads" in q))
+        self.db.execute("INSERT INTO uploads (participant_id, batch_id, received_at, records) "
+                        "SELECT participant_id, batch_id, received_at, records FROM uploads_v2")
+        self.db.execute("DROP TABLE uploads_v2")
 
     def _begin(self) -> None:
         if not self._open:
@@ -253,7 +316,33 @@ class SqliteSink:
                 self._insert(records)
 
     def _insert(self, records: list[Record]) -> None:
+        """Insert records into the open transaction; a record that cannot be stored is kept in the
+        ``quarantine`` table with its source and the reason, and the others are stored."""
         self._begin()
+        self.db.execute("SAVEPOINT igym_records")
+        try:
+            self._insert_all(records)
+        except (sqlite3.Error, ValueError, TypeError, OverflowError):
+            self.db.execute("ROLLBACK TO igym_records")
+            for record in records:  # one by one: only the unstorable ones stay out
+                self.db.execute("SAVEPOINT igym_record")
+                try:
+                    self._insert_all([record])
+                except (sqlite3.Error, ValueError, TypeError, OverflowError) as error:
+                    self.db.execute("ROLLBACK TO igym_record")
+                    self._quarantine(record, error)
+                self.db.execute("RELEASE igym_record")
+        self.db.execute("RELEASE igym_records")
+
+    def _quarantine(self, record: Any, error: BaseException, source: str | None = None) -> None:
+        source = source or getattr(record, "participant_id", None) or getattr(record, "episode_id", None)
+        logging.getLogger("igym.data").error("quarantined a %s from %s: %s", type(record).__name__, source, error)
+        self.quarantined += 1
+        self.db.execute("INSERT INTO quarantine (received_at, source, kind, record, error) VALUES (?,?,?,?,?)",
+                        (time.time(), None if source is None else str(source)[:200], type(record).__name__,
+                         repr(record)[:100_000], f"{type(error).__name__}: {error}"[:1000]))
+
+    def _insert_all(self, records: list[Record]) -> None:
         steps: list[tuple] = []
         for record in records:
             if type(record) is StepRecord:
@@ -292,19 +381,30 @@ class SqliteSink:
                                                json.dumps(value)) for question, value in visit.answers.items()])
 
     def store_batch(self, batch_id: str, participant_id: str, records: list[Record]) -> bool:
-        """Store an uploaded batch once and commit before returning (so the ack means "on disk").
+        """Store an uploaded batch once, all or nothing, and commit before returning (so the ack
+        means "on disk").
 
-        Returns False for a batch id already stored: a page that resends after a reload
-        gets its acknowledgement again, and nothing is written twice.
+        Returns False for a batch id this participant already stored: a page that resends after
+        a reload gets its acknowledgement again, and nothing is written twice. A batch that
+        cannot be stored whole goes to the ``quarantine`` table as one row (nothing of it in
+        the study's tables), so it is on disk for the researcher and not resent forever.
         """
         with self._db_lock:
             self.flush()
             self._begin()
-            cursor = self.db.execute("INSERT OR IGNORE INTO uploads (batch_id, participant_id, received_at, "
-                                     "records) VALUES (?,?,?,?)", (batch_id, participant_id, time.time(), len(records)))
-            new = cursor.rowcount == 1
-            if new:
-                self._insert(list(records))
+            self.db.execute("SAVEPOINT igym_batch")
+            try:
+                cursor = self.db.execute("INSERT OR IGNORE INTO uploads (participant_id, batch_id, received_at, "
+                                         "records) VALUES (?,?,?,?)",
+                                         (participant_id, batch_id, time.time(), len(records)))
+                new = cursor.rowcount == 1
+                if new:
+                    self._insert_all(list(records))
+            except (sqlite3.Error, ValueError, TypeError, OverflowError) as error:
+                self.db.execute("ROLLBACK TO igym_batch")
+                self._quarantine(records, error, source=f"upload {participant_id} {batch_id}")
+                new = False
+            self.db.execute("RELEASE igym_batch")
             self.commit()
         return new
 

@@ -53,14 +53,11 @@ from typing import Any, Callable, Iterable
 
 from . import web
 from .records import Record, StepRecord, ends_something, to_wire
+from .wire import CLOSE_ENDED, CLOSE_FINAL, PROTOCOL_VERSION
 
 log = logging.getLogger("igym.upload")
 
-PROTOCOL_VERSION = 2  # igym.wire.PROTOCOL_VERSION (wire imports msgpack, which a browser may lack)
 MAX_BATCH_RECORDS = 2000  # the server takes up to 5000 records and 1 MiB per batch
-CLOSE_ENDED = 1000
-CLOSE_POLICY = 1008
-CLOSE_VERSION = 4000
 BACKOFF_FIRST_S = 0.5
 BACKOFF_MAX_S = 10.0
 
@@ -252,7 +249,7 @@ class UploadSink:
                 raise
             except web.ConnectionClosed as closed:
                 self.last_error = str(closed)
-                if closed.code in (CLOSE_ENDED, CLOSE_POLICY, CLOSE_VERSION) and closed.reason:
+                if closed.code in CLOSE_FINAL and closed.reason:
                     # The server refused us for good (completed already, protocol, version).
                     if "completed" in closed.reason or closed.code != CLOSE_ENDED:
                         self.refused = closed.reason

@@ -109,7 +109,8 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
     quit_check: Callable[[Any], bool] = lab_quit if options.lab else escape_quits
     page_quit = lab_quit if options.lab else None
     refresh = await measure_refresh(window, clock)
-    meta = {"experiment_file": options.experiment_file, "device": device_facts(window, refresh),
+    meta = {"experiment_file": options.experiment_file, "experiment_sha256": _sha256(options.experiment_file),
+            "device": device_facts(window, refresh),
             "argv": list(options.argv), "lab": options.lab, **(options.meta or {})}
     run = options.restore(experiment, participant_id) if options.restore is not None else None
     if run is None:
@@ -200,6 +201,17 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
     sink.write(run.take_records())
     sink.commit()
     return StudyResult(participant_id, run.status, run.completion_code, quit, total_steps)
+
+
+def _sha256(path: str | None) -> str | None:
+    """The experiment file's hash, recorded so a replay can tell it still has the same file."""
+    if not path:
+        return None
+    from igym.replay import file_sha256
+    try:
+        return file_sha256(path)
+    except OSError:
+        return None
 
 
 def _base_dir(experiment: Experiment) -> Any:

@@ -33,9 +33,11 @@ from websockets.http11 import Request, Response
 
 from igym import wire
 from igym.experiment import Experiment, Game
-from igym.records import EpisodeRecord, EventRecord, StepRecord, VisitRecord
+from igym.replay import file_sha256
+from igym.records import EpisodeRecord, EventRecord, ParticipantRecord, StepRecord, VisitRecord
 
 from .flow import page_done, run_flow
+from .guard import Guard
 from .lobby import Lobby
 from .lockstep import LockstepRoom
 from .participants import Participant
@@ -44,7 +46,8 @@ from .storage import Storage
 from .tasks import Tasks
 
 log = logging.getLogger("igym.server")
-HELLO_TIMEOUT_S = 10.0
+HELLO_TIMEOUT_S = 5.0
+MAX_WAITING_FOR_HELLO = 256  # connections open without a hello yet; more are turned away (busy)
 PAGE_ABANDON_S = 600.0  # a participant gone this long from a page has left the study
 
 
@@ -96,6 +99,9 @@ class IgymServer:
                  collect: bool = False, page_abandon_s: float = PAGE_ABANDON_S,
                  relay_delay_ms: tuple[float, float] | None = None, relay_seed: int | None = None) -> None:
         self.experiment = experiment
+        source = experiment.source_file
+        self.experiment_file = str(source) if source is not None else None
+        self.experiment_sha256 = file_sha256(source) if source is not None and source.is_file() else None
         self.collect = collect
         self.page_abandon_s = page_abandon_s
         self.sink = sink
@@ -106,6 +112,7 @@ class IgymServer:
         self.participants: dict[str, Participant] = {}
         self.lobbies: dict[str, Lobby] = {}
         self.rooms: set[GameRoom] = set()
+        self.waiting_for_hello = 0
         self._metronomes: dict[float, Metronome] = {}
         # A simulated slow network for lockstep rooms: each relayed input waits a random time in this range.
         self.relay_delay_s = (relay_delay_ms[0] / 1000, relay_delay_ms[1] / 1000) if relay_delay_ms else None
@@ -191,8 +198,17 @@ class IgymServer:
 
     async def handler(self, connection: ServerConnection) -> None:
         participant: Participant | None = None
+        if self.waiting_for_hello >= MAX_WAITING_FOR_HELLO:
+            self.stats.rejected += 1
+            await connection.close(wire.CLOSE_BUSY, "the server is busy: try again in a moment")
+            return
+        guard = Guard(connection)
         try:
-            hello = wire.parse_client(await asyncio.wait_for(connection.recv(), HELLO_TIMEOUT_S))
+            self.waiting_for_hello += 1
+            try:
+                hello = await guard.admit(await asyncio.wait_for(connection.recv(), HELLO_TIMEOUT_S))
+            finally:
+                self.waiting_for_hello -= 1
             if hello["t"] != "hello":
                 raise wire.ProtocolError("the first message must be hello")
             if hello["v"] != wire.PROTOCOL_VERSION:
@@ -202,6 +218,8 @@ class IgymServer:
             if uploading and not self.collect:
                 raise wire.ProtocolError("this server does not collect uploads — start it with --collect")
             participant = await self._attach(hello, connection)
+            guard.enter("upload" if uploading else "play")
+            participant.guard = guard
             welcome = {"t": "welcome", "pid": participant.pid, "token": participant.token,
                        "experiment": self.experiment.id}
             if uploading:  # a page that runs the study itself balances conditions with this
@@ -220,12 +238,14 @@ class IgymServer:
             pinger = self.tasks.spawn(participant.keep_pinging(connection), f"pings of {participant.pid!r}")
             try:
                 async for data in connection:
-                    await self._dispatch(participant, wire.parse_client(data))
+                    await self._dispatch(participant, await guard.admit(data))
             finally:
                 pinger.cancel()
         except wire.ProtocolError as error:
             self.stats.rejected += 1
             log.warning("closing %s: %s", participant.pid if participant else connection.remote_address, error.reason)
+            if participant is not None:
+                self._record(participant, "rejected", {"code": error.code, "reason": error.reason})
             await connection.close(error.code, error.reason)
         except (asyncio.TimeoutError, websockets.ConnectionClosed):
             pass
@@ -273,12 +293,12 @@ class IgymServer:
                 raise wire.ProtocolError(f"key for seat {message['seat']!r}, but this connection plays {seat!r}")
             if member is not None and room is not None:
                 room.key(member, message["k"], message["d"] == 1)  # between scenes keys mean nothing
-        elif kind in ("in", "state"):
+        elif kind in ("in", "state", "refuse"):
             if room is None or member is None:
                 if participant.last_seat is not None:
                     return  # the game just ended: its last messages mean nothing
                 raise wire.ProtocolError(f"{kind}: only lockstep games take '{kind}' messages")
-            (room.on_input if kind == "in" else room.on_state)(member, message)
+            {"in": room.on_input, "state": room.on_state, "refuse": room.on_refuse}[kind](member, message)
         elif kind == "pong":
             rtt_ms = participant.pong(message["n"])
             if rtt_ms is not None:
@@ -296,30 +316,40 @@ class IgymServer:
         """Check an uploaded batch is this participant's own, commit it, acknowledge it."""
         if not participant.uploading:
             raise wire.ProtocolError("records need hello with mode='upload' on a server started with --collect")
-        records = wire.records_from_upload(message["r"])
+        records = message["r"]  # rebuilt and checked by the guard
         pid = participant.pid
-        owner = self.sink.episode_owner
         for record in records:
-            if type(record) is EpisodeRecord:
+            kind = type(record)
+            if kind is EpisodeRecord:
                 if record.participant_id != pid:
                     raise wire.ProtocolError("records: an episode of another participant")
-                if record.episode_id not in participant.episodes:
-                    if await self.storage.call(owner, record.episode_id) not in (None, pid):
-                        raise wire.ProtocolError("records: an episode id that belongs to someone else")
-                    participant.episodes.add(record.episode_id)
-            elif type(record) is VisitRecord:
-                if (record.participant_id != pid
-                        or await self.storage.call(self.sink.visit_owner, record.visit_id) not in (None, pid)):
-                    raise wire.ProtocolError("records: a visit of another participant")
-            elif type(record) is StepRecord:
-                if record.episode_id not in participant.episodes:
-                    if await self.storage.call(owner, record.episode_id) != pid:
-                        raise wire.ProtocolError("records: a step of an episode that is not yours")
-                    participant.episodes.add(record.episode_id)
+                await self._own_episode(participant, record.episode_id, new=True)
+            elif kind is StepRecord:
+                await self._own_episode(participant, record.episode_id)
             elif record.participant_id != pid:
-                raise wire.ProtocolError("records: an event of another participant")
+                raise wire.ProtocolError(f"records: a {kind.__name__} of another participant")
+            elif kind is VisitRecord:
+                if await self.storage.call(self.sink.visit_owner, record.visit_id) not in (None, pid):
+                    raise wire.ProtocolError("records: a visit of another participant")
+            elif kind is EventRecord and record.episode_id is not None:
+                await self._own_episode(participant, record.episode_id)
+            elif kind is ParticipantRecord:
+                # What the page says of itself is kept apart from what the server knows: replay and
+                # export never take a path to run from a participant's own words.
+                record.meta = {"source": "upload", "client": record.meta, "experiment_file": self.experiment_file,
+                               "experiment_sha256": self.experiment_sha256}
         await self.storage.call(self.sink.store_batch, message["b"], pid, records)
         await participant.send({"t": "stored", "b": message["b"]})
+
+    async def _own_episode(self, participant: Participant, episode_id: str, new: bool = False) -> None:
+        """An uploaded record names ``episode_id``: it must be the uploader's (or, for an episode
+        record, not yet anyone's)."""
+        if episode_id in participant.episodes:
+            return
+        owner = await self.storage.call(self.sink.episode_owner, episode_id)
+        if owner != participant.pid and not (new and owner is None):
+            raise wire.ProtocolError("records: an episode that is not yours")
+        participant.episodes.add(episode_id)
 
     def _record(self, participant: Participant, kind: str, data: dict[str, Any]) -> None:
         self.storage.write([EventRecord(participant.pid, time.monotonic_ns(), kind, data or None)])
@@ -339,7 +369,7 @@ async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio
     gc.set_threshold(20_000, 20, 50)
     try:
         async with serve(server.handler, host, port, process_request=server.process_request, compression=None,
-                         max_size=wire.MAX_UPLOAD_BYTES, ping_interval=None) as ws_server:
+                         max_size=wire.MAX_HELLO_BYTES, ping_interval=None) as ws_server:
             if ready is not None:
                 ready.set_result(ws_server)
             if on_listening is not None:

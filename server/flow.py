@@ -33,7 +33,9 @@ END_TEXTS = {"played": "Thank you — the study is complete.",
              "partner_left": "Your partner left the game. Thank you for playing.",
              "disconnected": "You were away too long, so the game ended.",
              "error": "Something went wrong on the server; your data so far is saved.",
-             "high_latency": "Your connection is too slow for this study. Thank you for your time."}
+             "high_latency": "Your connection is too slow for this study. Thank you for your time.",
+             "desync_unresolved": "The game could not be kept the same on every computer, so it ended. Thank you.",
+             "removed": "Your game stopped reporting what happened, so it ended."}
 PAGE_OUTCOMES = {"info": ("continued",), "consent": ("agreed", "declined"), "survey": ("continued",),
                  "end": ("closed",)}
 
@@ -43,7 +45,8 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
     storage = server.storage
     counts = await storage.call(server.sink.condition_counts, server.experiment.id)
     run = participant.run = StudyRun(server.experiment, participant.pid, condition_counts=counts,
-                                     meta={"remote": True})
+                                     meta={"remote": True, "experiment_file": server.experiment_file,
+                                           "experiment_sha256": server.experiment_sha256})
     outcome = "played"
     text = ""
     try:

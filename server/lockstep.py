@@ -9,11 +9,18 @@ written once every connected member has gone past it, from the inputs and the re
 a member that agrees with the majority — so the file holds the canonical inputs, and a
 replay of it reproduces the recorded fingerprints.
 
-Desyncs: when the fingerprints of a step differ, the members outside the majority (ties:
-the lowest seat wins) get the full state of the lowest majority member (``get`` →
-``state`` → ``state``), which they load and catch up from; both the desync and the
-correction are recorded. An env without ``get_state``/``set_state`` still runs: desyncs
-are detected and recorded (``correction: "none"``), not corrected. A member that
+No member is trusted on its own word. A step's row is what a strict majority of the members
+here reported (rewards, the episode's end, the state fingerprint on every ``k``-th step);
+when there is none — two players who disagree, a player who reports nothing within
+:data:`REPORT_WAIT_S` — the server's :class:`~igym.server.referee.Referee` plays the step
+from the seed and the relayed inputs and its result is the row. Either way a member whose
+report differs is recorded (``desync``) and gets the referee's state (``state``) to load
+and catch up from. Without a referee (an env the server cannot run) a majority's member
+sends its state (``get`` → ``state``), which the receiving client checks by loading it; a
+tie with no referee ends the game as ``desync_unresolved``. An env without
+``get_state``/``set_state`` still runs: desyncs are detected and recorded
+(``correction: "none"``), not corrected. A player who sends inputs but withholds its
+reports is warned, then disconnected. A member that
 reconnects gets the state and the inputs since (or, without ``get_state``, the episode's
 inputs from its start to replay) and catches up; meanwhile the others wait, as in any
 lockstep game, and after ``grace_s`` the game ends (``dropout="end"``).
@@ -36,6 +43,7 @@ from igym.experiment import Game
 from igym.records import EpisodeRecord, EventRecord, StepRecord
 from websockets.asyncio.server import broadcast
 
+from .referee import Referee, Result, report_claim
 from .rooms import GameRoom, Member
 
 if TYPE_CHECKING:
@@ -45,6 +53,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("igym.server")
 SOURCES = ("human", "default", "previous")
 AHEAD_LIMIT_S = 10.0  # how far (in game time) past the last complete step a client may send inputs
+REPORT_WAIT_S = 5.0  # how long a step's row waits for every member's report before deciding without them
+WITHHOLD_WARN_S = 5.0  # a player this far (game time) ahead in inputs of its reports is warned …
+WITHHOLD_DROP_S = 15.0  # … and disconnected at this
 
 
 class _Episode:
@@ -73,7 +84,10 @@ class LockstepMember(Member):
     def __init__(self, participant: "Participant", agent: str) -> None:
         super().__init__(participant, agent)
         self.at = (0, 0)  # the newest (episode, step) this member reported having taken
+        self.sent = (0, 0)  # the newest (episode, step) this member sent its input for
         self.generation = 0  # how many states the server sent it (older reports are stale)
+        self.ended: set[int] = set()  # episodes whose end this member reported
+        self.warned = False
 
 
 class LockstepRoom(GameRoom):
@@ -98,6 +112,13 @@ class LockstepRoom(GameRoom):
         self.corrects = probe.get_state is not None and probe.set_state is not None
         self.detects = probe.state_fingerprint is not None  # without it desyncs go unnoticed: stated in the data
         probe.close()
+        try:
+            self.referee: Referee | None = Referee(game, self.seeds, self.order, "referee", game.fingerprint_every)
+        except Exception as error:  # noqa: BLE001 — an env the server cannot run: the clients decide
+            log.warning("%r: no referee (%s: %s)", self, type(error).__name__, error)
+            self.referee = None
+        self.referee_lock = asyncio.Lock()
+        self.deciding = False  # the referee is deciding the next row
         self.delays: dict[int, int] = {}  # episode → input delay, decided while the episode before is played
         self.episodes: dict[int, _Episode] = {}
         self.current = 0  # the oldest episode whose records are not all written
@@ -109,7 +130,14 @@ class LockstepRoom(GameRoom):
 
     def start(self) -> None:
         self.spawn(self._start(), "start")
+        self.spawn(self._watch(), "report watch")
         super().start()
+
+    async def _watch(self) -> None:
+        """Twice a second: rows whose reports are overdue are decided without them."""
+        while not self.done.done():
+            await asyncio.sleep(0.5)
+            self._write_rows()
 
     # --- start ------------------------------------------------------------------------------
 
@@ -192,8 +220,9 @@ class LockstepRoom(GameRoom):
         if index < self.current or (index in self.episodes and self.episodes[index].end_step is not None
                                     and message.get("n", 0) > self.episodes[index].end_step):
             return  # late news of a finished episode
-        if index >= self.game.episodes or index > max(self.episodes) + 1:
-            raise wire.ProtocolError(f"in: episode {index} has not started")
+        newest = max(self.episodes)
+        if index > newest and (index != newest + 1 or index >= self.game.episodes or newest not in member.ended):
+            raise wire.ProtocolError(f"in: episode {index} has not started")  # nor has this member ended the last
         episode = self._episode(index)
         if "f" in message:
             self._input(member, episode, message)
@@ -213,6 +242,8 @@ class LockstepRoom(GameRoom):
             raise wire.ProtocolError(f"in: {str(action)[:20]!r} is not an action of seat {member.agent!r}'s key map")
         if step in episode.actions or (episode.end_step is not None and step > episode.end_step):
             return  # already relayed (a catch-up resends what it owes), or past the episode's end
+        member.sent = max(member.sent, (episode.index, step - episode.delay))
+        self._check_reporting(member)
         partial = episode.partial.setdefault(step, [None] * len(self.order))
         if partial[seat] is not None:
             return
@@ -260,10 +291,30 @@ class LockstepRoom(GameRoom):
             self._event(member.participant.pid, "lockstep_episode",
                         {"episode": episode.index, "steps": step, "stalls": end.get("stalls"),
                          "stall_ms": end.get("stall_ms"), "timing": end.get("timing")}, episode.record.episode_id)
+        if "x" in message:
+            member.ended.add(episode.index)
         if step >= episode.next_row:
             episode.reports.setdefault(step, {})[member.agent] = message
         member.at = max(member.at, (episode.index, step))
         self._write_rows()
+
+    def _check_reporting(self, member: LockstepMember) -> None:
+        """A player whose inputs run far ahead of its reports is withholding them: warn, then drop."""
+        sent, at = member.sent, member.at
+        # Inputs of a new episode start only after this member reported the last one's end (on_input),
+        # so a later episode in ``sent`` means no report of it yet.
+        behind = sent[1] - at[1] if sent[0] == at[0] else (sent[1] if sent[0] > at[0] else 0)
+        seconds = behind / self.game.fps
+        if seconds >= WITHHOLD_DROP_S and member.participant.connection is not None:
+            self._event(member.participant.pid, "reports_withheld", {"behind_s": round(seconds, 1), "action": "dropped"})
+            member.at = member.sent  # one drop per withholding spell
+            self.spawn(member.participant.connection.close(wire.CLOSE_POLICY, "your game did not report its steps"),
+                       "dropping a member who withholds reports")
+        elif seconds >= WITHHOLD_WARN_S and not member.warned:
+            member.warned = True
+            self._event(member.participant.pid, "reports_withheld", {"behind_s": round(seconds, 1), "action": "warned"})
+            self.spawn(member.participant.send({"t": "status", "text": "your game is not reporting its steps"}),
+                       "warning a member who withholds reports")
 
     # --- records ------------------------------------------------------------------------------
 
@@ -271,75 +322,143 @@ class LockstepRoom(GameRoom):
         return [m for m in self.members.values() if m.present]
 
     def _write_rows(self, flush: bool = False) -> None:
-        """Write every step that all connected members have gone past (``flush``: every reported one)."""
-        while not self.done.done() and self.current in self.episodes:
+        """Write the rows of complete steps in order: each once every member here reported it (or
+        its reports are overdue), from what a strict majority reported or else the referee's
+        result. ``flush`` (the game is ending) writes every complete step now."""
+        while not self.done.done() and not self.deciding and self.current in self.episodes:
             episode = self.episodes[self.current]
-            present = self._present()
             step = episode.next_row
             if step not in episode.actions:
                 return
-            reports = episode.reports.get(step)
-            if flush:
-                if not reports:
+            reports = episode.reports.get(step, {})
+            present = self._present()
+            if not flush and any(m.agent not in reports for m in present):
+                if time.monotonic_ns() - episode.completed_ns[step] < REPORT_WAIT_S * 1e9:
+                    return  # someone's report is still on its way
+            agreed = self._majority(reports, present)
+            if agreed is None and not flush:
+                if self.referee is not None:
+                    self._referee_decides(episode, step)
                     return
-            elif not present or any(m.at < (episode.index, step) for m in present):
-                return
-            reports = episode.reports.pop(step, None) or {}
-            self._write_row(episode, step, reports)
-            episode.next_row += 1
-            if episode.end_step is not None:
-                self._end_episode(episode)
+                if len(reports) > 1:
+                    self._unresolved(episode, step, reports)
+                    return
+            episode.reports.pop(step, None)
+            self._write_row(episode, step, reports, agreed, "majority" if agreed is not None else None)
 
-    def _write_row(self, episode: _Episode, step: int, reports: dict[str, dict]) -> None:
-        fingerprints = {name: r["h"] for name, r in reports.items() if "h" in r}
-        reference = None
-        fingerprint = None
-        if fingerprints:
-            fingerprint = self._check(episode, step, fingerprints)
-            reference = min((n for n, h in fingerprints.items() if h == fingerprint), key=self.rank.get)
-        elif reports:
-            trusted = [n for n in reports if n not in self.suspect] or list(reports)
-            reference = min(trusted, key=self.rank.get)
-        report = reports.get(reference, {}) if reference is not None else {}
+    def _majority(self, reports: dict[str, dict], present: list[LockstepMember]) -> tuple | None:
+        """The claim of a strict majority of the members here (or of the only member), else None."""
+        if not reports:
+            return None
+        counts = Counter(report_claim(r) for r in reports.values())
+        best, count = counts.most_common(1)[0]
+        voters = max(len(present), len(reports))
+        return best if count * 2 > voters and (count >= 2 or voters == 1) else None
+
+    def _write_row(self, episode: _Episode, step: int, reports: dict[str, dict], canonical: tuple | None,
+                   via: str | None, result: Result | None = None, state: Any = None) -> None:
+        """Store step ``step`` as ``canonical`` says (rewards unknown when nobody could say) and
+        correct every member whose report differs."""
         order = self.order
-        rewards = {a: float(report.get("r", {}).get(a, 0.0)) for a in order}
+        dissent = {n: r for n, r in reports.items() if canonical is not None and report_claim(r) != canonical}
+        agreeing = sorted((n for n in reports if n not in dissent), key=self.rank.get)
+        extra = result.columns if result is not None else (reports[agreeing[0]].get("c") if agreeing else None)
+        paid, ended, fingerprint = canonical if canonical is not None else ((), None, None)
+        rewards = {a: 0.0 for a in order}
+        rewards.update(dict(paid))
+        if canonical is None:
+            extra = {**(extra or {}), "igym.unverified": "no report to believe"}
         for agent, value in rewards.items():
             episode.returns[agent] = episode.returns.get(agent, 0.0) + value
-        end = report.get("x")
-        terminated = {a: a in (end or {}).get("te", ()) for a in order}
-        truncated = {a: a in (end or {}).get("tr", ()) for a in order}
+        outcome, cut, terms, truncs = ended if ended is not None else ("", False, (), ())
         self.server.storage.write([StepRecord(
             episode.record.episode_id, step, episode.completed_ns[step], tuple(order),
-            dict(zip(order, episode.actions[step])), episode.sources[step], rewards, terminated, truncated,
-            episode.keys[step], episode.key_times[step], bool((end or {}).get("c", False)), report.get("c"),
-            fingerprint)])
-        if end is not None:
+            dict(zip(order, episode.actions[step])), episode.sources[step], rewards,
+            {a: a in terms for a in order}, {a: a in truncs for a in order}, episode.keys[step],
+            episode.key_times[step], cut, extra, fingerprint)])
+        episode.next_row = step + 1
+        if dissent:
+            self._desync(episode, step, reports, dissent, via, state)
+        if ended is not None:
             episode.end_step = step
-            episode.record.outcome = str(end.get("o", "terminated"))
+            episode.record.outcome = outcome
+            self._end_episode(episode)
 
-    def _check(self, episode: _Episode, step: int, fingerprints: dict[str, str]) -> str:
-        """The majority fingerprint of a step; members outside it are sent a correct state."""
-        counts = Counter(fingerprints.values())
-        best = max(counts.values())
-        majority = min((n for n, h in fingerprints.items() if counts[h] == best), key=self.rank.get)
-        value = fingerprints[majority]
-        bad = {n for n, h in fingerprints.items() if h != value}
-        self.suspect -= set(fingerprints) - bad
-        if not bad:
-            return value
-        self.suspect |= bad
+    def _desync(self, episode: _Episode, step: int, reports: dict[str, dict], dissent: dict[str, dict],
+                via: str | None, state: Any) -> None:
+        """Members reported another step than the row: record it and send them a correct state."""
         self.desyncs += 1
-        self._event(self.owner, "desync", {
-            "episode": episode.index, "step": step, "correction": "state" if self.corrects else "none",
-            "fingerprints": {self.members[n].participant.pid: h for n, h in fingerprints.items()}},
-            episode.record.episode_id)
-        if self.corrects:
+        self.suspect |= set(dissent)
+        self.suspect -= set(reports) - set(dissent)
+        claims = {self.members[n].participant.pid: _describe(r) for n, r in reports.items() if n in self.members}
+        self._event(self.owner, "desync", {"episode": episode.index, "step": step, "resolved_by": via,
+                                           "correction": "state" if self.corrects else "none", "reports": claims,
+                                           "fingerprints": {pid: c.get("h") for pid, c in claims.items()}},
+                    episode.record.episode_id)
+        if not self.corrects:
+            return
+        targets = {n for n in dissent if n in self.members}
+        if state is not None:
+            for name in targets:
+                self._send_state(self.members[name], episode.index, step, state, source="server")
+        elif self.referee is not None:
+            self.spawn(self._referee_corrects(episode.index, step, targets), "correcting from the referee")
+        else:
             waiting = set().union(*self.awaiting.values()) if self.awaiting else set()
-            targets = bad - waiting
-            donors = [m for m in self._present() if fingerprints.get(m.agent) == value]
-            if targets and donors:
-                self._ask_state(min(donors, key=lambda m: self.rank[m.agent]), targets)
-        return value
+            donors = [m for m in self._present() if m.agent in reports and m.agent not in dissent]
+            if targets - waiting and donors:
+                self._ask_state(min(donors, key=lambda m: self.rank[m.agent]), targets - waiting)
+
+    def _unresolved(self, episode: _Episode, step: int, reports: dict[str, dict]) -> None:
+        """No majority and no referee: nobody can say what happened, so the game ends, recorded."""
+        claims = {self.members[n].participant.pid: _describe(r) for n, r in reports.items() if n in self.members}
+        self._event(self.owner, "desync", {"episode": episode.index, "step": step, "resolved_by": None,
+                                           "correction": "none", "reports": claims}, episode.record.episode_id)
+        self.outcomes = {a: "desync_unresolved" for a in self.members}
+        self.abort("desync_unresolved")
+
+    # --- the referee --------------------------------------------------------------------------
+
+    def _referee_decides(self, episode: _Episode, step: int) -> None:
+        self.deciding = True
+        self.spawn(self._referee_row(episode, step), f"refereeing step {step}")
+
+    async def _referee_row(self, episode: _Episode, step: int) -> None:
+        try:
+            result, state = await self._referee_play(episode, step)
+        finally:
+            self.deciding = False
+        if self.done.done() or self.episodes.get(episode.index) is not episode or episode.next_row != step:
+            return
+        reports = episode.reports.pop(step, {})
+        self._write_row(episode, step, reports, result.claim, "server", result, state)
+        self._write_rows()
+
+    async def _referee_play(self, episode: _Episode, step: int) -> tuple[Result, Any]:
+        """Play the referee to ``step`` on a worker thread; its result there and its state (if any)."""
+        referee = self.referee
+        assert referee is not None
+        async with self.referee_lock:
+            first = referee.step + 1 if referee.episode == episode.index and step >= referee.step else 1
+            actions = {f: episode.actions[f] for f in range(first, step + 1)}
+
+            def play() -> tuple[Result, Any]:
+                result = referee.play_to(episode.index, step, actions)
+                return result, referee.state() if self.corrects else None
+
+            return await asyncio.to_thread(play)
+
+    async def _referee_corrects(self, index: int, step: int, targets: set[str]) -> None:
+        episode = self.episodes.get(index)
+        if episode is None:
+            return
+        _, state = await self._referee_play(episode, step)
+        if self.done.done() or self.episodes.get(index) is not episode:
+            return
+        for name in targets:
+            target = self.members.get(name)
+            if target is not None and target.participant.present:
+                self._send_state(target, index, step, state, source="server")
 
     def _end_episode(self, episode: _Episode) -> None:
         now = time.monotonic()
@@ -360,6 +479,7 @@ class LockstepRoom(GameRoom):
         """End now: write what was reported, and close the open episodes with ``outcome``."""
         if self.done.done():
             return
+        self.deciding = False
         self._write_rows(flush=True)
         for episode in self.episodes.values():
             record = episode.record
@@ -378,12 +498,16 @@ class LockstepRoom(GameRoom):
 
     def _ask_state(self, donor: Member, targets: set[str]) -> None:
         self.awaiting.setdefault(donor.agent, set()).update(targets)
+        if donor.participant.guard is not None:
+            donor.participant.guard.expect_state(True)  # a state may be larger than other messages
         self.spawn(donor.participant.send({"t": "get", "e": max(self.episodes)}), "asking for a state")
 
     def on_state(self, member: Member, message: dict[str, Any]) -> None:
         targets = self.awaiting.pop(member.agent, None)
         if targets is None:
             raise wire.ProtocolError("state: the server did not ask for it")
+        if member.participant.guard is not None:
+            member.participant.guard.expect_state(False)
         if self.done.done():
             return  # the game ended while the state was on its way
         index, step = message["e"], message["f"]
@@ -393,14 +517,25 @@ class LockstepRoom(GameRoom):
             return
         for name in targets:
             target = self.members.get(name)
-            if target is not None and target.participant.present:
-                self._send_state(target, index, step, message["s"])
-                self._event(self.owner, "resync", {"episode": index, "step": step, "to": target.participant.pid,
-                                                   "from": member.participant.pid},
-                            self.episodes[index].record.episode_id)
+            if target is not None:
+                self._send_state(target, index, step, message["s"], source=member.participant.pid)
 
-    def _send_state(self, target: Member, index: int, step: int, snapshot: Any) -> None:
-        episode = self.episodes[index]
+    def on_refuse(self, member: Member, message: dict[str, Any]) -> None:
+        """A client could not load a state it was sent: record it, and let it replay from the seed."""
+        episode = self.episodes.get(message["e"])
+        self._event(member.participant.pid, "state_refused", {"episode": message["e"], "step": message["f"],
+                                                              "why": message["why"]},
+                    episode.record.episode_id if episode is not None else None)
+        if episode is not None and not self.done.done():
+            self._send_state(member, episode.index, 0, None)
+
+    def _send_state(self, target: Member, index: int, step: int, snapshot: Any, source: str | None = None) -> None:
+        episode = self.episodes.get(index)
+        if episode is None or not target.participant.present:
+            return
+        if source is not None:
+            self._event(self.owner, "resync", {"episode": index, "step": step, "to": target.participant.pid,
+                                               "from": source}, episode.record.episode_id)
         target.generation += 1
         target.at = (index, step)
         self.suspect.discard(target.agent)
@@ -443,6 +578,10 @@ class LockstepRoom(GameRoom):
         if not self.started.done():
             return  # the scene message is still to come
         await member.participant.send(self.scene_message(member))
+        if self.referee is not None and self.corrects and self.episodes:
+            episode = self.episodes[max(self.episodes)]
+            self.spawn(self._referee_corrects(episode.index, episode.newest, {member.agent}), "catching up a member")
+            return
         donors = [m for m in self._present() if m is not member and m.agent not in self.suspect]
         if self.corrects and donors:
             self._ask_state(min(donors, key=lambda m: self.rank[m.agent]), {member.agent})
@@ -456,6 +595,11 @@ class LockstepRoom(GameRoom):
                       input_delay=self.delays.get(newest) if newest is not None else None,
                       stalls=self.stalls, desyncs=self.desyncs)
         return status
+
+
+def _describe(report: dict[str, Any]) -> dict[str, Any]:
+    """A report's claim, as recorded with a desync."""
+    return {key: report[key] for key in ("r", "x", "h") if key in report}
 
 
 def _actions_of(keymap: Any) -> list:

@@ -48,6 +48,7 @@ class Participant:
         self.rtts: list[float] = []  # the latest round trips, ms
         self.uploading = False  # a solo web page that runs the scenes itself and uploads records
         self.episodes: set[str] = set()  # episode ids this participant uploaded
+        self.guard: Any = None  # the door of the current connection (igym.server.guard.Guard)
         self._pings: dict[int, float] = {}
         self._ping_number = 0
         self._network_delay = network_delay

@@ -104,6 +104,9 @@ class GameRoom:
     def on_state(self, member: Member, message: dict[str, Any]) -> None:
         raise wire.ProtocolError("state: only lockstep games take 'state' messages")
 
+    def on_refuse(self, member: Member, message: dict[str, Any]) -> None:
+        raise wire.ProtocolError("refuse: only lockstep games take 'refuse' messages")
+
     # --- tasks and failure ---------------------------------------------------------------------
 
     def spawn(self, coroutine: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:

@@ -202,7 +202,7 @@ def test_minari_export_loads_with_minari_and_holds_the_recorded_actions(study, t
     pytest.importorskip("PIL", reason="minari 0.5.4's storage imports Pillow (not declared by minari)")
     out = tmp_path / "minari"
     assert main(["export", str(study), "--to", "minari", str(out), "--agent", "agent_left",
-                 "--dataset-id", "igym/slime-left-v0"]) == 0
+                 "--dataset-id", "igym/slime-left-v0", "--trust", str(ROOT)]) == 0
     monkeypatch.setenv("MINARI_DATASETS_PATH", str(out))
     dataset = minari.load_dataset("igym/slime-left-v0")
     db = sqlite3.connect(study)

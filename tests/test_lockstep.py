@@ -107,8 +107,12 @@ def test_clients_stay_in_sync_for_2000_steps_with_random_delays(tmp_path, monkey
     assert sum(e["stalls"] for e in summaries) == len(stalls)
 
 
-@pytest.mark.parametrize("observers,corrupt", [(0, "B"), (1, "A")], ids=["tie_lowest_seat_wins", "majority_wins"])
-def test_a_corrupted_client_is_detected_and_corrected_within_k_steps(tmp_path, monkeypatch, observers, corrupt):
+@pytest.mark.parametrize("observers,corrupt,judge", [(0, "B", "server"), (0, "A", "server"), (1, "A", "majority")],
+                         ids=["two_players_the_server_decides", "even_against_the_lowest_seat", "majority_wins"])
+def test_a_corrupted_client_is_detected_and_corrected_within_k_steps(tmp_path, monkeypatch, observers, corrupt,
+                                                                    judge):
+    """No seat is trusted: two players who disagree are judged by the server's own replay of the
+    step (whichever seat is wrong), three members by their majority."""
     experiment = load(monkeypatch, episodes=1, steps=400, fps=120, observers=observers, corrupt=corrupt,
                       corrupt_step=100, every=30)
     path = tmp_path / "ls.sqlite"
@@ -116,6 +120,7 @@ def test_a_corrupted_client_is_detected_and_corrected_within_k_steps(tmp_path, m
     desyncs = events(path, "desync")
     assert len(desyncs) == 1, desyncs  # noticed at the first check after it, and corrected before the next
     first = desyncs[0]
+    assert first["resolved_by"] == judge
     assert 100 <= first["step"] <= 100 + 30
     good = next(h for pid, h in first["fingerprints"].items() if pid != corrupt)
     assert first["fingerprints"][corrupt] != good

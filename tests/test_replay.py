@@ -15,7 +15,9 @@ import pytest
 
 from igym.data import main
 from igym.replay import Replayer, find_episode, load_game, recorded_steps, verify
-from tests.test_export import HUMAN_AI, cli, record_study
+from tests.test_export import HUMAN_AI, ROOT, cli, record_study
+
+TRUST = ("--trust", str(ROOT))  # the recorded experiment files are the repo's examples
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +38,7 @@ def copy(study, tmp_path, name="copy.sqlite"):
 
 def test_verify_passes_on_a_recorded_episode(study, capsys):
     for episode_id in episode_ids(study):
-        assert main(["replay", str(study), "--episode", episode_id[:8], "--verify"]) == 0
+        assert main(["replay", str(study), "--episode", episode_id[:8], "--verify", *TRUST]) == 0
         assert capsys.readouterr().out.startswith("verified 90 steps")
 
 
@@ -51,7 +53,7 @@ def test_verify_names_the_first_step_that_differs_after_tampering(study, tmp_pat
                (json.dumps(changed), episode_id))
     db.commit()
     db.close()
-    result = cli("replay", str(path), "--episode", episode_id[:8], "--verify")
+    result = cli("replay", str(path), "--episode", episode_id[:8], "--verify", *TRUST)
     assert result.returncode == 1, result.stdout + result.stderr
     assert result.stdout.startswith("step 10: fingerprint differs — expected ")
     (expected,) = sqlite3.connect(path).execute(
@@ -65,7 +67,7 @@ def test_episode_without_fingerprints_cannot_be_verified(study, tmp_path):
     db.execute("UPDATE steps SET fingerprint=NULL")
     db.commit()
     db.close()
-    result = cli("replay", str(path), "--episode", episode_ids(path)[0][:8], "--verify")
+    result = cli("replay", str(path), "--episode", episode_ids(path)[0][:8], "--verify", *TRUST)
     assert result.returncode == 2
     assert "no recorded state fingerprints" in result.stderr and result.stderr.count("\n") == 1
 
@@ -103,10 +105,10 @@ def test_out_dir_writes_a_png_per_step_or_every_kth(study, tmp_path, capsys):
     import pygame
 
     episode = episode_ids(study)[0][:8]
-    assert main(["replay", str(study), "--episode", episode, "--out", str(tmp_path / "all")]) == 0
+    assert main(["replay", str(study), "--episode", episode, "--out", str(tmp_path / "all"), *TRUST]) == 0
     images = sorted((tmp_path / "all").glob("*.png"))
     assert len(images) == 90 and images[0].name == "step_0001.png"
-    assert main(["replay", str(study), "--episode", episode, "--out", str(tmp_path / "some"), "--every", "20"]) == 0
+    assert main(["replay", str(study), "--episode", episode, "--out", str(tmp_path / "some"), "--every", "20", *TRUST]) == 0
     assert len(list((tmp_path / "some").glob("*.png"))) == math.ceil(90 / 20)
     assert "wrote 5 images" in capsys.readouterr().out
     image = pygame.image.load(str(images[-1]))
@@ -131,7 +133,7 @@ def test_experiment_override_and_missing_experiment(study, tmp_path):
 
 
 def test_headless_window_replay(study, capsys):
-    assert main(["replay", str(study), "--episode", episode_ids(study)[0][:8], "--headless"]) == 0
+    assert main(["replay", str(study), "--episode", episode_ids(study)[0][:8], "--headless", *TRUST]) == 0
     assert "replayed 90 of 90 steps" in capsys.readouterr().out
 
 
@@ -139,11 +141,11 @@ def test_gif_without_pillow_is_a_clear_error(study, tmp_path, capsys):
     try:
         import PIL  # noqa: F401
     except ImportError:
-        assert main(["replay", str(study), "--episode", episode_ids(study)[0][:8],
+        assert main(["replay", str(study), "--episode", episode_ids(study)[0][:8], *TRUST,
                      "--out", str(tmp_path / "x.gif")]) == 2
         assert "Pillow" in capsys.readouterr().err
     else:
-        assert main(["replay", str(study), "--episode", episode_ids(study)[0][:8],
+        assert main(["replay", str(study), "--episode", episode_ids(study)[0][:8], *TRUST,
                      "--out", str(tmp_path / "x.gif"), "--every", "10"]) == 0
         from PIL import Image
         assert Image.open(tmp_path / "x.gif").n_frames == 9

@@ -122,7 +122,7 @@ def test_summary_export_and_replay_on_the_study_file(slime_study, tmp_path):
     assert "ball_x" in header and "ball_y" in header  # the hook's custom columns, one per key
     episode = rows(data, "SELECT episode_id FROM episodes WHERE scene='practice'")[0][0]
     replay = subprocess.run([sys.executable, "-m", "igym.data", "replay", str(data), "--episode", episode[:8],
-                             "--verify", "--headless"], capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)
+                             "--verify", "--headless", "--trust", str(ROOT)], capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "verified" in replay.stdout
 
