@@ -116,6 +116,13 @@ CREATE TABLE IF NOT EXISTS uploads (
     records INTEGER NOT NULL,
     PRIMARY KEY (participant_id, batch_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS resume (
+    participant_id TEXT PRIMARY KEY,
+    token_sha256 TEXT NOT NULL,
+    snapshot TEXT,
+    updated_at REAL NOT NULL,
+    parked_at REAL
+);
 CREATE TABLE IF NOT EXISTS quarantine (
     quarantine_id INTEGER PRIMARY KEY AUTOINCREMENT,
     received_at REAL NOT NULL,
@@ -125,7 +132,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
     error TEXT NOT NULL
 );
 """
-TABLES = ("participants", "visits", "answers", "episodes", "steps", "events", "uploads", "quarantine")
+TABLES = ("participants", "visits", "answers", "episodes", "steps", "events", "uploads", "resume", "quarantine")
 
 # Columns added by schema version 2 to tables of version 1 files (migrated in place).
 _V2_COLUMNS = {"participants": ("condition TEXT", "status TEXT", "completion_code TEXT", "ended_at REAL",
@@ -407,6 +414,81 @@ class SqliteSink:
             self.db.execute("RELEASE igym_batch")
             self.commit()
         return new
+
+    # --- where a participant is, between connections (the server) ------------------------------
+
+    def checkpoint(self, participant_id: str, token_sha256: str, snapshot: dict[str, Any] | None,
+                   parked: bool = False) -> None:
+        """Keep what a participant needs to resume (their study run's snapshot and the hash of their
+        reconnect token) — after every scene change, so a restarted server loses nobody's place;
+        ``parked``: they are away and no longer held in the server's memory."""
+        with self._db_lock:
+            self.flush()
+            self._begin()
+            now = time.time()
+            self.db.execute("INSERT OR REPLACE INTO resume (participant_id, token_sha256, snapshot, updated_at, "
+                            "parked_at) VALUES (?,?,?,?,?)",
+                            (participant_id, token_sha256, _json(snapshot), now, now if parked else None))
+            self.commit()
+
+    def resume_point(self, participant_id: str) -> tuple[str | None, tuple[str, dict[str, Any] | None] | None]:
+        """The participant's status and, if they can resume, (token hash, snapshot)."""
+        with self._db_lock:
+            self.flush()
+            row = self.db.execute("SELECT status FROM participants WHERE participant_id=?",
+                                  (participant_id,)).fetchone()
+            point = self.db.execute("SELECT token_sha256, snapshot FROM resume WHERE participant_id=?",
+                                    (participant_id,)).fetchone()
+        status = None if row is None else (row[0] or "started")
+        return status, (None if point is None else (point[0], None if point[1] is None else json.loads(point[1])))
+
+    def forget_resume_point(self, participant_id: str) -> None:
+        with self._db_lock:
+            self._begin()
+            self.db.execute("DELETE FROM resume WHERE participant_id=?", (participant_id,))
+            self.commit()
+
+    def park_everyone(self) -> int:
+        """A server starting holds nobody in memory: whoever could resume counts as away from now."""
+        with self._db_lock:
+            self._begin()
+            count = self.db.execute("UPDATE resume SET parked_at=? WHERE parked_at IS NULL", (time.time(),)).rowcount
+            self.commit()
+        return count
+
+    def abandon_parked(self, before: float) -> list[str]:
+        """Participants away since before ``before`` have left the study: their open visit and their
+        status end as ``aborted`` (event ``page_abandoned``), and they can no longer resume."""
+        with self._db_lock:
+            self.flush()
+            self._begin()
+            now = time.time()
+            rows = self.db.execute("SELECT participant_id, snapshot FROM resume WHERE parked_at < ?",
+                                   (before,)).fetchall()
+            for participant_id, snapshot in rows:
+                visit = (json.loads(snapshot).get("open_visit") if snapshot else None) or {}
+                if visit.get("visit_id"):
+                    self.db.execute("UPDATE visits SET ended_at=?, duration_s=round(? - started_at, 6), "
+                                    "outcome='aborted' WHERE visit_id=? AND ended_at IS NULL",
+                                    (now, now, visit["visit_id"]))
+                if snapshot:
+                    self.db.execute("UPDATE participants SET status='aborted', ended_at=? WHERE participant_id=? "
+                                    "AND coalesce(status, 'started')='started'", (now, participant_id))
+                    self.db.execute(_EVENT_SQL, (participant_id, None, time.monotonic_ns(), "page_abandoned",
+                                                 _json({"visit": visit.get("visit_id"), "parked": True})))
+                self.db.execute("DELETE FROM resume WHERE participant_id=?", (participant_id,))
+            self.commit()
+        return [row[0] for row in rows]
+
+    def end_open_episodes(self, visit_id: str, outcome: str) -> int:
+        """Episodes of a visit left open (their server went away) end with ``outcome``."""
+        with self._db_lock:
+            self.flush()
+            self._begin()
+            count = self.db.execute("UPDATE episodes SET outcome=?, ended_at=? WHERE visit_id=? AND outcome IS NULL",
+                                    (outcome, time.time(), visit_id)).rowcount
+            self.commit()
+        return count
 
     def episode_owner(self, episode_id: str) -> str | None:
         """The participant an episode belongs to, if it is in the file."""

@@ -40,7 +40,7 @@ from .flow import page_done, run_flow
 from .guard import Guard
 from .lobby import Lobby
 from .lockstep import LockstepRoom
-from .participants import Participant
+from .participants import Participant, token_sha256
 from .rooms import GameRoom, Metronome, Room
 from .storage import Storage
 from .tasks import Tasks
@@ -49,6 +49,7 @@ log = logging.getLogger("igym.server")
 HELLO_TIMEOUT_S = 5.0
 MAX_WAITING_FOR_HELLO = 256  # connections open without a hello yet; more are turned away (busy)
 PAGE_ABANDON_S = 600.0  # a participant gone this long from a page has left the study
+PARK_AFTER_S = 60.0  # a participant gone this long from a page is no longer held in memory (they can resume)
 
 
 class Stats:
@@ -96,7 +97,7 @@ class IgymServer:
     """
 
     def __init__(self, experiment: Experiment, sink: Any, admin_token: str | None = None,
-                 collect: bool = False, page_abandon_s: float = PAGE_ABANDON_S,
+                 collect: bool = False, page_abandon_s: float = PAGE_ABANDON_S, park_after_s: float = PARK_AFTER_S,
                  relay_delay_ms: tuple[float, float] | None = None, relay_seed: int | None = None) -> None:
         self.experiment = experiment
         source = experiment.source_file
@@ -104,6 +105,7 @@ class IgymServer:
         self.experiment_sha256 = file_sha256(source) if source is not None and source.is_file() else None
         self.collect = collect
         self.page_abandon_s = page_abandon_s
+        self.park_after_s = park_after_s
         self.sink = sink
         self.storage = Storage(sink)
         self.tasks = Tasks()
@@ -113,6 +115,8 @@ class IgymServer:
         self.lobbies: dict[str, Lobby] = {}
         self.rooms: set[GameRoom] = set()
         self.waiting_for_hello = 0
+        self.finished = 0  # participants whose study ended since the server started
+        self.parked = 0  # participants parked (away from a page, out of memory) since the server started
         self._metronomes: dict[float, Metronome] = {}
         # A simulated slow network for lockstep rooms: each relayed input waits a random time in this range.
         self.relay_delay_s = (relay_delay_ms[0] / 1000, relay_delay_ms[1] / 1000) if relay_delay_ms else None
@@ -154,6 +158,20 @@ class IgymServer:
         if self.relay_delay_s is not None:
             await asyncio.sleep(self.relay_rng.uniform(*self.relay_delay_s))
 
+    def forget(self, participant: Participant) -> None:
+        """Hold ``participant`` in memory no more (their study ended, or they are away and parked):
+        what they need to come back is in the data."""
+        if self.participants.get(participant.pid) is participant:
+            del self.participants[participant.pid]
+
+    async def sweep(self) -> None:
+        """Parked participants away longer than ``page_abandon_s`` have left the study (their visit
+        and status end as aborted); a restarted server parks everyone it finds resumable."""
+        await self.storage.call(self.sink.park_everyone)
+        while True:
+            await self.storage.call(self.sink.abandon_parked, time.time() - self.page_abandon_s)
+            await asyncio.sleep(min(30.0, max(0.2, self.page_abandon_s / 4)))
+
     async def close(self) -> None:
         """Stop every task (flows, rooms, clocks) and close the data with everything written."""
         await self.tasks.cancel_all()
@@ -182,7 +200,7 @@ class IgymServer:
             "uptime_s": round(time.monotonic() - self.stats.started, 1),
             "rooms": len(live),
             "participants": {"connected": sum(p.present for p in participants), "known": len(self.participants),
-                             "finished": sum(p.finished for p in participants)},
+                             "finished": self.finished, "parked": self.parked},
             "lobbies": {name: len(lobby.present()) for name, lobby in self.lobbies.items()},
             "tick_lateness": self.stats.percentiles(),
             "bytes_sent": self.stats.bytes_sent,
@@ -233,6 +251,7 @@ class IgymServer:
                 await participant.send(participant.page)
             if uploading:
                 participant.uploading = True
+                await self.storage.call(self.sink.checkpoint, participant.pid, participant.token_sha256, None, True)
             elif participant.flow is None:
                 participant.flow = self.tasks.spawn(run_flow(self, participant), f"flow of {participant.pid!r}")
             pinger = self.tasks.spawn(participant.keep_pinging(connection), f"pings of {participant.pid!r}")
@@ -257,23 +276,32 @@ class IgymServer:
                     room.spawn(room.dropped(member), f"dropout of {participant.pid!r}")
                 elif participant.lobby is not None:
                     participant.lobby.absent(participant)
+                if participant.uploading or participant.finished:
+                    self.forget(participant)  # an uploader's place is in its page; a finished one has none
 
     async def _attach(self, hello: dict[str, Any], connection: ServerConnection) -> Participant:
-        pid = hello["pid"]
-        reconnect = "token" in hello
+        """The participant this hello is: in memory, resumed from the data (parked, or a restarted
+        server), or new. A known participant must show their reconnect token."""
+        pid, token = hello["pid"], hello.get("token")
+        reconnect = token is not None
         participant = self.participants.get(pid)
         if participant is None:
-            status = await self.storage.call(self.sink.participant_status, pid)
-            if pid not in self.participants:  # nobody with this id arrived meanwhile
+            status, point = await self.storage.call(self.sink.resume_point, pid)
+            participant = self.participants.get(pid)  # someone with this id may have arrived meanwhile
+            if participant is None and point is not None:
+                if token is None or token_sha256(token) != point[0]:
+                    raise wire.ProtocolError(f"participant {pid} is known: reconnect with its token")
+                participant = self.participants[pid] = Participant(pid, self.network_delay)
+                participant.token, participant.restored = token, point[1]
+            elif participant is None:
                 if status not in (None, "started"):
                     raise wire.ProtocolError(f"participant {pid} already took part in this study ({status})",
                                              wire.CLOSE_ENDED)
                 participant = self.participants[pid] = Participant(pid, self.network_delay)
                 await self.storage.call(self.sink.add_participant, pid, self.experiment.id,
                                         {"remote": str(connection.remote_address)})
-                hello = {**hello, "token": participant.token}  # the one who made it needs no token
-        participant = self.participants[pid]
-        if hello.get("token") != participant.token:
+                token = participant.token  # the one who made it needs no token
+        if token != participant.token:
             if participant.finished:
                 raise wire.ProtocolError(f"participant {pid} already completed this study", wire.CLOSE_ENDED)
             raise wire.ProtocolError(f"participant {pid} is known: reconnect with its token")
@@ -370,6 +398,7 @@ async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio
     try:
         async with serve(server.handler, host, port, process_request=server.process_request, compression=None,
                          max_size=wire.MAX_HELLO_BYTES, ping_interval=None) as ws_server:
+            server.tasks.spawn(server.sweep(), "sweeping parked participants")
             if ready is not None:
                 ready.set_result(ws_server)
             if on_listening is not None:

@@ -41,22 +41,24 @@ PAGE_OUTCOMES = {"info": ("continued",), "consent": ("agreed", "declined"), "sur
 
 
 async def run_flow(server: "IgymServer", participant: "Participant") -> None:
-    """Walk one participant through the study until it ends, then tell their client."""
+    """Walk one participant through the study until it ends (then tell their client), or until
+    they are away so long that they are parked: their place stays in the data, not in memory."""
     storage = server.storage
-    counts = await storage.call(server.sink.condition_counts, server.experiment.id)
-    run = participant.run = StudyRun(server.experiment, participant.pid, condition_counts=counts,
-                                     meta={"remote": True, "experiment_file": server.experiment_file,
-                                           "experiment_sha256": server.experiment_sha256})
+    run = await _study_run(server, participant)
     outcome = "played"
     text = ""
     try:
         while (visit := run.next_visit()) is not None:
             storage.write(run.take_records())
+            await _checkpoint(server, participant)
             if isinstance(visit.scene, Game):
                 if visit.scene.instructions:
                     intro = Info(text=visit.scene.instructions, title=visit.name.replace("_", " ").capitalize(),
                                  button="Start", name=f"{visit.name}_instructions")
-                    if (await show_page(server, participant, visit, intro))[0] == "aborted":
+                    page = await _page(server, participant, visit, intro)
+                    if page is None:
+                        return  # parked
+                    if page[0] == "aborted":
                         run.finish_visit("aborted")
                         outcome = "disconnected"
                         break
@@ -68,7 +70,10 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
                     run.abort()
                     break
             else:
-                page_outcome, answers = await show_page(server, participant, visit, visit.scene)
+                page = await _page(server, participant, visit, visit.scene)
+                if page is None:
+                    return  # parked
+                page_outcome, answers = page
                 run.finish_visit(page_outcome, answers)
                 if page_outcome == "declined":
                     outcome, text = "declined", visit.scene.declined_text
@@ -83,11 +88,63 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
         outcome = "error"
     storage.write(run.take_records())
     participant.finished = True
-    await storage.commit()
+    server.finished += 1
+    await storage.call(server.sink.forget_resume_point, participant.pid)
     await participant.send({"t": "end", "outcome": outcome, "text": text or END_TEXTS.get(outcome, outcome),
                             **({"code": run.completion_code} if run.completion_code else {})})
     if participant.connection is not None:
         await participant.connection.close(wire.CLOSE_ENDED, "study complete")
+    else:
+        server.forget(participant)
+
+
+async def _study_run(server: "IgymServer", participant: "Participant") -> StudyRun:
+    """A new run, or the one a parked participant (or a restarted server) resumes. A game that was
+    open when its server went away ends as ``server_lost`` (its committed steps kept) and the
+    flow goes on with the next scene."""
+    storage = server.storage
+    snapshot = participant.restored
+    if snapshot is None:
+        counts = await storage.call(server.sink.condition_counts, server.experiment.id)
+        participant.run = StudyRun(server.experiment, participant.pid, condition_counts=counts,
+                                   meta={"remote": True, "experiment_file": server.experiment_file,
+                                         "experiment_sha256": server.experiment_sha256})
+        return participant.run
+    run = participant.run = StudyRun.restore(server.experiment, snapshot)
+    record(server, participant, "resumed", {"position": run.position, "open_visit": snapshot.get("open_visit")})
+    open_visit = snapshot.get("open_visit")
+    if open_visit is not None and isinstance(run.plan[run.position + 1], Game):
+        visit = run.next_visit()
+        assert visit is not None
+        lost = await storage.call(server.sink.end_open_episodes, visit.visit_id, "server_lost")
+        record(server, participant, "scene_outcome", {"scene": visit.position, "name": visit.name,
+                                                      "outcome": "server_lost", "episodes": lost})
+        run.finish_visit("server_lost")
+        storage.write(run.take_records())
+    return run
+
+
+async def _checkpoint(server: "IgymServer", participant: "Participant", parked: bool = False) -> None:
+    """Keep the participant's place in the data (after every scene change; when parking)."""
+    await server.storage.call(server.sink.checkpoint, participant.pid, participant.token_sha256,
+                              participant.run.snapshot(), parked)
+
+
+async def _page(server: "IgymServer", participant: "Participant", visit: Any,
+                scene: Any) -> tuple[str, dict[str, Any] | None] | None:
+    """Show a page until it is left; None when the participant was parked meanwhile."""
+    while True:
+        result = await show_page(server, participant, visit, scene)
+        if result is not None:
+            return result
+        await _checkpoint(server, participant, parked=True)
+        if not participant.present:
+            server.forget(participant)
+            server.parked += 1
+            return None
+        # Back while being parked: they stay, and see the page again.
+        await server.storage.call(server.sink.checkpoint, participant.pid, participant.token_sha256,
+                                  participant.run.snapshot(), False)
 
 
 def record(server: "IgymServer", participant: "Participant", kind: str, data: dict[str, Any]) -> None:
@@ -95,9 +152,10 @@ def record(server: "IgymServer", participant: "Participant", kind: str, data: di
 
 
 async def show_page(server: "IgymServer", participant: "Participant", visit: Any,
-                    scene: Any) -> tuple[str, dict[str, Any] | None]:
+                    scene: Any) -> tuple[str, dict[str, Any] | None] | None:
     """Show a page on the participant's client and wait for how they left it. The page is
-    resent when they reconnect; what they answered is checked by :func:`page_done`."""
+    resent when they reconnect; what they answered is checked by :func:`page_done`. None:
+    they have been away ``park_after_s`` (and less than ``page_abandon_s``) — park them."""
     message: dict[str, Any] = {"t": "page", "v": visit.visit_id, "i": visit.position, "page": page_to_wire(scene)}
     if scene.kind == "end" and participant.run.completion_code:
         message["code"] = participant.run.completion_code
@@ -110,15 +168,18 @@ async def show_page(server: "IgymServer", participant: "Participant", visit: Any
     answer: asyncio.Future[tuple[str, dict[str, Any] | None]] = asyncio.get_running_loop().create_future()
     participant.page_answer = answer
     await participant.send(message)
-    abandon = server.page_abandon_s
+    abandon, park = server.page_abandon_s, server.park_after_s
     try:
         while True:  # the page stays open across reconnects; a participant gone too long has left
             try:
-                return await asyncio.wait_for(asyncio.shield(answer), min(5.0, abandon))
+                return await asyncio.wait_for(asyncio.shield(answer), min(5.0, abandon, park))
             except asyncio.TimeoutError:
-                if not participant.present and time.monotonic() - participant.gone_since >= abandon:
+                away = time.monotonic() - participant.gone_since if not participant.present else 0.0
+                if away >= abandon:
                     record(server, participant, "page_abandoned", {"visit": visit.visit_id})
                     return "aborted", None
+                if away >= park:
+                    return None
     finally:
         participant.page = None
         participant.page_answer = None

@@ -10,6 +10,7 @@ through the methods here (:meth:`enter_room`, :meth:`leave_room`, :meth:`enter_l
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
@@ -48,10 +49,16 @@ class Participant:
         self.rtts: list[float] = []  # the latest round trips, ms
         self.uploading = False  # a solo web page that runs the scenes itself and uploads records
         self.episodes: set[str] = set()  # episode ids this participant uploaded
+        self.restored: dict[str, Any] | None = None  # the study run's snapshot to resume from (a parked one)
         self.guard: Any = None  # the door of the current connection (igym.server.guard.Guard)
         self._pings: dict[int, float] = {}
         self._ping_number = 0
         self._network_delay = network_delay
+
+    @property
+    def token_sha256(self) -> str:
+        """What the data keeps of the reconnect token (the token itself stays in memory only)."""
+        return token_sha256(self.token)
 
     # --- connection ---------------------------------------------------------------------
 
@@ -145,3 +152,7 @@ class Participant:
         """The median of the latest round trips (ms), or None before the first pong."""
         recent = sorted(self.rtts[-samples:])
         return recent[len(recent) // 2] if recent else None
+
+
+def token_sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

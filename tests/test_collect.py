@@ -146,7 +146,7 @@ def test_a_whole_study_uploads_participants_visits_and_answers_and_owns_them(tmp
 
     acked, reasons = run(tmp_path, True, scenario)
     assert acked == ["s1"]
-    assert "visit of another participant" in reasons[0] and "belongs to someone else" in reasons[1]
+    assert "visit of another participant" in reasons[0] and "episode that is not yours" in reasons[1]
     db = sqlite3.connect(tmp_path / "collect.sqlite")
     assert db.execute("SELECT status, condition FROM participants WHERE participant_id='web3'").fetchone() == (
         "completed", "slow")
