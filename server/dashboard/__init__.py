@@ -56,6 +56,7 @@ class Dashboard:
         self.clock_offset = time.time() - time.monotonic()
         self.worker = {"id": f"{socket.gethostname()}:{os.getpid()}", "started": round(time.time(), 1)}
         self.data_bytes: int | None = None
+        self._failed = False
         server.storage.watch = self.activity.observe
 
     # --- what the server delegates ------------------------------------------------------------
@@ -94,12 +95,17 @@ class Dashboard:
         while True:
             await asyncio.sleep(max(0.0, next_at - time.monotonic()))
             next_at += 1.0
-            if path is not None:
-                self.data_bytes = await asyncio.to_thread(data_size, Path(path))
-            connected = sum(p.present for p in list(self.server.participants.values()))
-            point = self.history.sample(time.time(), connected)
-            if self.feed.viewers:
-                self.feed.publish(self.snapshot(), point)
+            try:
+                if path is not None:
+                    self.data_bytes = await asyncio.to_thread(data_size, Path(path))
+                connected = sum(p.present for p in list(self.server.participants.values()))
+                point = self.history.sample(time.time(), connected)
+                if self.feed.viewers:
+                    self.feed.publish(self.snapshot(), point)
+            except Exception:  # noqa: BLE001 — the dashboard must never take the study down
+                if not self._failed:
+                    log.exception("dashboard: the live update failed (reported once; it keeps trying)")
+                self._failed = True
             if time.monotonic() > next_at + 5:  # the loop was stalled: do not try to catch up
                 next_at = time.monotonic() + 1.0
 

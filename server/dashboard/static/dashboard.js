@@ -110,7 +110,8 @@
     setText("t-aborted", String(st.aborted || 0));
     setText("t-dropped", "left or dropped out");
     setText("t-p99", lat.p99_ms === null ? "–" : `${ms(lat.p99_ms)} ms`);
-    setText("t-p50", lat.ticks ? `p50 ${ms(lat.p50_ms)} ms · ${lat.ticks} ticks/s` : "no room ticking");
+    setText("t-p50", lat.ticks ? `p50 ${ms(lat.p50_ms)} ms` : "no room ticking");
+    $("t-p99").parentElement.title = lat.ticks ? `the rooms' clock over the last second: ${lat.ticks} ticks, max ${ms(lat.max_ms)} ms` : "";
     const tile = $("t-rows").parentElement;
     if (!sto.alive) {
       setText("t-rows", "stopped"); tile.className = "tile bad";
@@ -119,8 +120,8 @@
       const age = now() - sto.last_commit;
       setText("t-rows", `${sto.records_per_s === null ? "–" : Math.round(sto.records_per_s)} /s`);
       tile.className = age > 5 ? "tile warn" : "tile";
-      setText("t-size", `${bytes(sto.data_bytes)}` + (age > 5 ? ` · last commit ${duration(age)} ago` : ` · ${sto.records_written} records`));
-      tile.title = sto.data_path || "";
+      setText("t-size", age > 5 ? `last commit ${duration(age)} ago` : `${bytes(sto.data_bytes)} on disk`);
+      tile.title = `${sto.records_written} records written since start${sto.data_path ? " to " + sto.data_path : ""}`;
     }
   }
 
@@ -137,7 +138,7 @@
     const total = Object.values(snap.statuses).reduce((a, b) => a + b, 0);
     const rows = [];
     for (const step of snap.funnel) {
-      const name = el("div", "name", step.scene, el("span", "kind", step.kind));
+      const name = el("div", "name", step.scene, step.kind !== step.scene ? el("span", "kind", step.kind) : null);
       name.title = `${step.scene} (${step.kind})`;
       const track = bar(total ? step.reached / total : 0, "reached");
       const here = el("div", "now");
@@ -176,7 +177,7 @@
       for (const m of room.members) {
         const rtt = m.rtt_ms === null || m.rtt_ms === undefined ? "–" : `${Math.round(m.rtt_ms)} ms`;
         members.append(el("span", "member", el("span", "pid", m.participant), el("span", "seat", m.seat),
-                          m.present ? el("span", "num", rtt) : chip("away", "bad"), focusChip(m.focus)));
+                          m.present ? el("span", "num", rtt) : chip("away", "bad"), m.present ? focusChip(m.focus) : null));
       }
       const episode = room.episode === null || room.episode === undefined ? "–" : room.episode + 1;
       const progress = el("td", "num", `${episode}${room.episodes ? "/" + room.episodes : ""} · `,
@@ -257,6 +258,8 @@
     for (let i = snap.events.length - 1; i >= 0; i -= 1) {
       const e = snap.events[i];
       let tone = EVENT_TONE[e.kind] || "";
+      const who = e.participant && snap.participants.get(e.participant);
+      if (e.kind === "disconnect" && who && who.where === "done" && who.status === "completed") tone = "";  // a normal goodbye
       if (e.kind === "scene_outcome" && !/: played$/.test(e.text)) tone = "warn";
       if (e.kind === "lobby_left" && !/: (matched|filled)/.test(e.text)) tone = "warn";
       items.push(el("li", "event", el("span", "time", clock(e.t)), chip(e.kind.replace(/_/g, " "), tone),
@@ -273,7 +276,7 @@
     const text = css("--muted"), grid = css("--border");
     const axis = {stroke: text, grid: {stroke: grid, width: 1}, ticks: {stroke: grid, width: 1}, font: "11px system-ui, sans-serif"};
     const opts = {
-      width: Math.max(200, box.clientWidth), height: 170,
+      width: Math.max(200, box.clientWidth), height: 170, legend: {live: false},
       cursor: {drag: {x: false, y: false}},
       scales: {x: {time: true}, y: {range: (u, min, max) => [0, Math.max(1, (max || 0) * 1.15)]}},
       axes: [axis, {...axis, size: 46}],
