@@ -18,9 +18,11 @@ import urllib.request
 import pytest
 import websockets
 from websockets.asyncio.client import connect
+from websockets.datastructures import Headers
 
 from igym import wire
 from igym.loader import load_experiment
+from igym.server.dashboard.auth import COOKIE, AdminSessions
 from igym.server.dashboard.snapshot import merge
 from tests.serving import ROOT, RawClient, load, start, stop
 from tests.web.playwright_chromium import chromium
@@ -95,8 +97,10 @@ def test_the_dashboard_shows_the_room_its_players_and_a_moving_step_counter(tmp_
             async with chromium(binary) as browser:
                 context = await browser.new_context(viewport={"width": 1366, "height": 768})
                 page = await context.new_page()
-                requested = []
+                requested, errors = [], []
                 page.on("request", lambda request: requested.append(request.url))
+                page.on("pageerror", lambda error: errors.append(str(error)))
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
                 await page.goto(f"http://127.0.0.1:{port}/")
                 await page.fill("#token", TOKEN)
                 await page.click("#login button[type=submit]")
@@ -115,15 +119,17 @@ def test_the_dashboard_shows_the_room_its_players_and_a_moving_step_counter(tmp_
                     f"() => Number(document.querySelector('tr.room .room-step').textContent) > {first}",
                     timeout=30_000)
                 second = int(await page.text_content("tr.room .room-step"))
-                people = await page.eval_on_selector_all("#people tr.participant", "rows => rows.map(r => r.dataset.participant)")
+                people = await page.eval_on_selector_all("#people tr.participant",
+                                                         "rows => rows.map(r => r.dataset.participant)")
                 where = await page.text_content("#people tr[data-participant='dash-alice']")
                 return (first, second, people, where, page.url, await page.evaluate("document.cookie"),
-                        await context.cookies(), requested)
+                        await context.cookies(), requested, errors)
         finally:
             await _end(players)
             await stop(server, task)
 
-    first, second, people, where, url, script_cookies, cookies, requested = asyncio.run(main())
+    first, second, people, where, url, script_cookies, cookies, requested, errors = asyncio.run(main())
+    assert errors == []  # no script error, no blocked resource, no Content-Security-Policy violation
     assert second > first >= 0  # the step counter moved while the page stayed open (no reload)
     assert sorted(people) == ["dash-alice", "dash-bob"] and "room #" in where
     assert url.endswith("/dashboard") and TOKEN not in url
@@ -177,6 +183,7 @@ def test_a_wrong_or_missing_token_shows_the_login_form_and_no_data(tmp_path):
     assert raw["snapshot with the token as cookie"][0] == 401
     assert raw["login with a wrong token"] == (401, None)
     assert raw["login with non-ASCII bytes"].startswith("HTTP/1.1 401")
+    assert raw["cookie behind a TLS proxy"].endswith("; Secure") and TOKEN not in raw["cookie behind a TLS proxy"]
     assert raw["live without cookie"] == (1008, [])
     assert raw["live from another site's page"] == (1008, [])
     # The positive controls: with the session the same requests do show the participant …
@@ -198,6 +205,8 @@ async def _raw_http_checks(port, url):
     out["snapshot with the token as cookie"] = (status,)
     status, headers, _ = await _http(port, "/login", {"Authorization": "Bearer wrong"})
     out["login with a wrong token"] = (status, headers.get("Set-Cookie"))
+    _, headers, _ = await _http(port, "/login", {"Authorization": f"Bearer {TOKEN}", "X-Forwarded-Proto": "https"})
+    out["cookie behind a TLS proxy"] = headers["Set-Cookie"]
 
     def non_ascii():  # header bytes no browser would send: answered, not crashed on
         with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
@@ -219,6 +228,26 @@ async def _raw_http_checks(port, url):
 
 
 # --- the snapshot and the live feed, without a browser -------------------------------------------
+
+
+def test_sessions_expire_end_at_logout_and_only_the_exact_token_opens_one():
+    now = [1000.0]
+    sessions = AdminSessions("tok-123", lifetime_s=60, clock=lambda: now[0])
+    assert sessions.token_ok("tok-123")
+    for wrong in ("tok-12", "tok-1234", "TOK-123", "", None, "t\u00f6k-123", "\u2603"):
+        assert not sessions.token_ok(wrong), wrong
+    assert AdminSessions("s\u00e9cret").token_ok("s\u00e9cret".encode().decode("latin-1"))  # UTF-8 bytes on the wire
+    first = sessions.login()
+    cookie = Headers({"Cookie": f"theme=dark; {COOKIE}={first}; other=1"})
+    assert sessions.session(cookie) == first and first != "tok-123" and len(first) >= 40
+    assert sessions.session(Headers({"Cookie": f"{COOKIE}=tok-123"})) is None  # the token is not a session
+    assert sessions.session(Headers({"Cookie": "garbage;;=;igym_admin"})) is None
+    now[0] += 61
+    assert sessions.session(cookie) is None  # expired
+    second = sessions.login()
+    assert sessions.session(Headers({"Cookie": f"{COOKIE}={second}"})) == second
+    sessions.logout(Headers({"Cookie": f"{COOKIE}={second}"}))
+    assert sessions.session(Headers({"Cookie": f"{COOKIE}={second}"})) is None and len(sessions) == 0
 
 
 async def _answer(client, count, outcome, answers=None):

@@ -7,6 +7,7 @@
 (() => {
   const KEEP_EVENTS = 50;
   const KEEP_POINTS = 600;
+  const MAX_ROWS = 300;        // participants drawn at once (active first); the filter finds the rest
   const $ = (id) => document.getElementById(id);
 
   let snap = null;             // the latest snapshot (participants as a Map)
@@ -225,7 +226,7 @@
     const shown = all.filter(([id, p]) => !filter || [id, p.status, p.scene, p.condition, p.where, p.code]
       .some((v) => v && String(v).toLowerCase().includes(filter)));
     shown.sort((a, b) => (ORDER[a[1].where] ?? 3) - (ORDER[b[1].where] ?? 3) || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    const rows = shown.map(([id, p]) => {
+    const rows = shown.slice(0, MAX_ROWS).map(([id, p]) => {
       const scene = p.scene ? el("td", null, p.scene, el("span", "muted", ` ${p.position + 1}/${p.of}`)) : el("td", "muted", "–");
       const where = p.where === "room" && p.room ? `room #${p.room}` : p.where || "between scenes";
       const connection = p.connected ? el("td", "dot good", "connected")
@@ -246,7 +247,9 @@
       rows.push(el("tr", null, td));
     }
     $("people").tBodies[0].replaceChildren(...rows);
-    setText("people-note", filter ? `${shown.length} of ${all.length}` : `${all.length}`);
+    const drawn = Math.min(shown.length, MAX_ROWS);
+    setText("people-note", (filter ? `${shown.length} of ${all.length}` : `${all.length}`)
+            + (drawn < shown.length ? ` · showing ${drawn}: filter to find others` : ""));
   }
 
   const EVENT_TONE = {disconnect: "warn", page_abandoned: "bad", aborted: "bad", declined: "warn", rejected: "bad",
