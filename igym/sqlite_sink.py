@@ -490,6 +490,33 @@ class SqliteSink:
             self.commit()
         return count
 
+    def study_overview(self, experiment: str, recent: int = 300) -> dict[str, Any]:
+        """The whole study as the data has it (every participant, also from before a restart):
+        statuses, conditions, completion codes issued, how many reached each scene, and the most
+        recently active participants — what the experimenter's dashboard counts from."""
+        with self._db_lock:
+            self.flush()
+            db = self.db
+            statuses = dict(db.execute("SELECT coalesce(status, 'started'), count(*) FROM participants "
+                                       "WHERE experiment=? GROUP BY 1", (experiment,)).fetchall())
+            conditions = dict(db.execute("SELECT condition, count(*) FROM participants WHERE experiment=? AND "
+                                         "condition IS NOT NULL GROUP BY condition", (experiment,)).fetchall())
+            codes = db.execute("SELECT count(*) FROM participants WHERE experiment=? AND completion_code IS NOT "
+                               "NULL", (experiment,)).fetchone()[0]
+            reached = dict(db.execute("SELECT v.scene, count(DISTINCT v.participant_id) FROM visits v JOIN "
+                                      "participants p USING (participant_id) WHERE p.experiment=? GROUP BY v.scene",
+                                      (experiment,)).fetchall())
+            rows = db.execute(
+                "SELECT p.participant_id, coalesce(p.status, 'started'), p.condition, p.completion_code, "
+                "coalesce(p.ended_at, p.created_at), r.parked_at, "
+                "(SELECT scene FROM visits v WHERE v.participant_id = p.participant_id ORDER BY position DESC "
+                "LIMIT 1) FROM participants p LEFT JOIN resume r USING (participant_id) WHERE p.experiment=? "
+                "ORDER BY coalesce(p.ended_at, p.created_at) DESC LIMIT ?", (experiment, recent)).fetchall()
+        return {"statuses": statuses, "conditions": conditions, "codes_issued": codes, "reached": reached,
+                "recent": [{"participant": pid, "status": status, "condition": condition, "code": code,
+                            "since": since, "parked_at": parked_at, "scene": scene}
+                           for pid, status, condition, code, since, parked_at, scene in rows]}
+
     def episode_owner(self, episode_id: str) -> str | None:
         """The participant an episode belongs to, if it is in the file."""
         with self._db_lock:

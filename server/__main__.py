@@ -3,7 +3,8 @@
     python -m igym.server examples/slime_volleyball/human_human.py --port 8765 --data hh.sqlite
 
 Participants connect with ``python -m igym.play --connect ws://HOST:PORT``. The admin
-token for ``GET /status`` is ``--admin-token`` or a new random one printed at start.
+token for ``GET /status`` and the experimenter's dashboard (``http://HOST:PORT/``) is
+``--admin-token`` or a new random one printed at start.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--data", help="SQLite file (default igym-data/<experiment>.sqlite)")
-    parser.add_argument("--admin-token", help="token for GET /status (default: a new random one, printed)")
+    parser.add_argument("--admin-token", help="token for GET /status and the dashboard (default: a new random one, printed)")
     parser.add_argument("--collect", action="store_true",
                         help="accept record uploads from solo web pages (hello mode 'upload')")
     parser.add_argument("--simulate-delay-ms", metavar="LOW:HIGH",
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     def listening(port: int) -> None:  # printed once the socket is bound: clients may connect now
         print(f"igym server: {experiment.id} on ws://{args.host}:{port}", flush=True)
         print(f"status: http://{args.host}:{port}/status?token={server.admin_token}", flush=True)
+        print(f"dashboard: http://{args.host}:{port}/ (log in with the admin token)", flush=True)
         print(f"data: {data.resolve()}", flush=True)
 
     try:

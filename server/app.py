@@ -11,7 +11,9 @@ read and write goes through the storage thread (:mod:`.storage`), never the even
 
 ``GET /status?token=...`` returns JSON (rooms, participants, lobbies, tick lateness
 percentiles, bytes sent, messages rejected, the data's health); the token is
-``--admin-token`` or printed at start. There is no default password.
+``--admin-token`` or printed at start. There is no default password. Every other plain
+HTTP request, and the WebSocket at ``/dashboard/live``, belongs to the experimenter's
+dashboard (:mod:`.dashboard`), behind the same token.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from igym.experiment import Experiment, Game
 from igym.replay import file_sha256
 from igym.records import EpisodeRecord, EventRecord, ParticipantRecord, StepRecord, VisitRecord
 
+from .dashboard import LIVE_PATH, Dashboard
 from .flow import page_done, run_flow
 from .guard import Guard
 from .lobby import Lobby
@@ -63,9 +66,11 @@ class Stats:
         self.frames_sent = 0
         self.inputs_relayed = 0
         self.rejected = 0
+        self.ticks = 0  # lateness samples ever taken (a mark for lateness_since)
         self.started = time.monotonic()
 
     def lateness(self, seconds: float) -> None:
+        self.ticks += 1
         self._late.append(seconds)
         if len(self._late) > self.window:
             del self._late[: self.window // 2]
@@ -79,6 +84,12 @@ class Stats:
         """A step's inputs went to a client (lockstep rooms)."""
         self.bytes_sent += size
         self.inputs_relayed += 1
+
+    def lateness_since(self, mark: int) -> tuple[list[float], int]:
+        """The lateness samples (s) taken after ``mark`` and the new mark: the dashboard's
+        per-second percentiles, without sorting the whole window on the event loop."""
+        new = min(self.ticks - mark, len(self._late))
+        return (self._late[-new:] if new > 0 else []), self.ticks
 
     def percentiles(self) -> dict[str, float]:
         values = sorted(self._late)
@@ -121,6 +132,7 @@ class IgymServer:
         # A simulated slow network for lockstep rooms: each relayed input waits a random time in this range.
         self.relay_delay_s = (relay_delay_ms[0] / 1000, relay_delay_ms[1] / 1000) if relay_delay_ms else None
         self.relay_rng = random.Random(relay_seed)
+        self.dashboard = Dashboard(self)
 
     # --- the one place rooms and lobbies are made ------------------------------------------
 
@@ -180,10 +192,10 @@ class IgymServer:
     # --- HTTP -----------------------------------------------------------------------------
 
     def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Answer ``GET /status`` over plain HTTP; let WebSocket upgrades through."""
+        """Answer ``GET /status`` over plain HTTP, the dashboard's pages; let WebSocket upgrades through."""
         path, _, query = request.path.partition("?")
         if path != "/status":
-            return None
+            return self.dashboard.route(connection, request)
         params = dict(p.partition("=")[::2] for p in query.split("&") if p)
         token = params.get("token") or request.headers.get("Authorization", "").removeprefix("Bearer ")
         if not secrets.compare_digest(token.encode("utf-8", "replace"), self.admin_token.encode()):
@@ -215,6 +227,8 @@ class IgymServer:
     # --- WebSocket ------------------------------------------------------------------------
 
     async def handler(self, connection: ServerConnection) -> None:
+        if connection.request is not None and connection.request.path.partition("?")[0] == LIVE_PATH:
+            return await self.dashboard.live(connection)
         participant: Participant | None = None
         if self.waiting_for_hello >= MAX_WAITING_FOR_HELLO:
             self.stats.rejected += 1
@@ -262,6 +276,7 @@ class IgymServer:
                 pinger.cancel()
         except wire.ProtocolError as error:
             self.stats.rejected += 1
+            self.dashboard.rejected(participant.pid if participant else None, error.reason)
             log.warning("closing %s: %s", participant.pid if participant else connection.remote_address, error.reason)
             if participant is not None:
                 self._record(participant, "rejected", {"code": error.code, "reason": error.reason})
@@ -399,6 +414,7 @@ async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio
         async with serve(server.handler, host, port, process_request=server.process_request, compression=None,
                          max_size=wire.MAX_HELLO_BYTES, ping_interval=None) as ws_server:
             server.tasks.spawn(server.sweep(), "sweeping parked participants")
+            server.tasks.spawn(server.dashboard.run(), "dashboard")
             if ready is not None:
                 ready.set_result(ws_server)
             if on_listening is not None:

@@ -8,6 +8,10 @@ episode, a visit or a participant's status ends. A slow disk — or a remote dat
 therefore never stalls the event loop that ticks every room, and a read always sees every
 record written before it was asked for.
 
+Every record except steps is also shown to ``watch`` (when set) as it is queued: the
+experimenter's dashboard learns connects, dropouts, lobby exits and outcomes from the
+same records the data file gets, without a second path through the server.
+
 The sink behind it is any object with ``write(records)``, ``commit()`` and ``close()``
 (:class:`igym.sqlite_sink.SqliteSink`); calls run one at a time, so the sink needs no
 locking of its own for the server.
@@ -37,6 +41,7 @@ class Storage:
         self.commit_every_s = commit_every_s
         self.records_written = 0
         self.last_commit = time.time()  # wall clock of the newest commit (a health fact for /status)
+        self.watch: Callable[[Record], None] | None = None  # sees every record but steps (the dashboard)
         self._records: list[Record] = []
         self._calls: deque[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = deque()
         self._lock = threading.Lock()
@@ -48,14 +53,21 @@ class Storage:
     def write(self, records: Iterable[Record]) -> None:
         """Queue records; an end (episode, visit, status) wakes the thread to commit now."""
         urgent = False
+        others: list[Record] = []
         with self._lock:
             queued = self._records
             for record in records:
                 queued.append(record)
-                if type(record) is not StepRecord and ends_something(record):
-                    urgent = True
+                if type(record) is not StepRecord:
+                    others.append(record)
+                    if ends_something(record):
+                        urgent = True
         if urgent:
             self._wake.set()
+        watch = self.watch
+        if watch is not None:
+            for record in others:
+                watch(record)
 
     def call(self, function: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
         """Run ``function(*args)`` on the storage thread, after every record queued so far."""

@@ -57,3 +57,19 @@ def test_the_public_api_is_one_light_import(tmp_path):
     version, heavy = out.stdout.split("\n")[:2]
     from importlib.metadata import version as installed
     assert version == installed("igym") and heavy == "[]"
+
+
+def test_the_dashboard_page_installs_with_the_package(tmp_path):
+    """The dashboard's page, script, styles and vendored uPlot (with its licence) are package
+    data of igym.server.dashboard: a wheel built from the repo carries them."""
+    import zipfile
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path), str(ROOT)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = tmp_path.glob("igym-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    static = "igym/server/dashboard/static/"
+    for name in ("index.html", "login.html", "dashboard.js", "login.js", "dashboard.css", "uPlot.iife.min.js",
+                 "uPlot.min.css", "LICENSE.uPlot.txt"):
+        assert static + name in names, name
+    assert "igym/server/dashboard/__init__.py" in names and "igym/server/dashboard/snapshot.py" in names

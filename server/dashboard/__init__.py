@@ -1,0 +1,140 @@
+"""The experimenter's dashboard: who is where in the study, live, in a browser.
+
+``python -m igym.server`` serves it at ``/`` (and ``/dashboard``) behind the admin token:
+a login form trades the token for a session cookie (:mod:`.auth`), the page
+(``static/``) opens the WebSocket ``/dashboard/live`` and gets the study once and then
+what changed every second (:mod:`.live`). What it shows is one plain-JSON snapshot
+(:mod:`.snapshot`: participants by status and scene, conditions, completion codes,
+lobbies, rooms, tick lateness, the data written) plus the last notable events
+(:mod:`.activity`) and per-second chart points (:mod:`.history`).
+
+:class:`Dashboard` ties these to one :class:`~igym.server.app.IgymServer`; the server
+only delegates to it (plain HTTP requests, the live path, rejected messages) and runs
+:meth:`Dashboard.run`. Several workers: each one's :meth:`Dashboard.snapshot` is plain
+JSON, and :func:`.snapshot.merge` makes the whole study's from them for the same page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.frames import CloseCode
+from websockets.http11 import Request, Response
+
+from .activity import Activity
+from .auth import AdminSessions
+from .history import History
+from .live import LiveFeed
+from .pages import Pages
+from .snapshot import snapshot
+
+if TYPE_CHECKING:
+    from ..app import IgymServer
+
+log = logging.getLogger("igym.server")
+LIVE_PATH = "/dashboard/live"
+__all__ = ["Dashboard", "LIVE_PATH"]
+
+
+class Dashboard:
+    """One server's dashboard: its sessions, pages, live feed and the records it watches."""
+
+    def __init__(self, server: "IgymServer") -> None:
+        self.server = server
+        self.sessions = AdminSessions(server.admin_token)
+        self.activity = Activity()
+        self.history = History(server.stats, server.storage)
+        self.feed = LiveFeed()
+        self.pages = Pages(self.sessions, self.snapshot)
+        self.clock_offset = time.time() - time.monotonic()
+        self.worker = {"id": f"{socket.gethostname()}:{os.getpid()}", "started": round(time.time(), 1)}
+        self.data_bytes: int | None = None
+        self.overview: dict[str, Any] | None = None  # the whole study as the data has it (every 2 s)
+        self._failed = False
+        server.storage.watch = self.activity.observe
+
+    # --- what the server delegates ------------------------------------------------------------
+
+    def route(self, connection: ServerConnection, request: Request) -> Response | None:
+        """A plain HTTP request that is not ``/status`` (see :mod:`.pages`)."""
+        return self.pages.route(connection, request)
+
+    def rejected(self, participant: str | None, reason: str) -> None:
+        """The server closed a connection for breaking the protocol."""
+        self.activity.rejected(participant, reason)
+
+    async def live(self, connection: ServerConnection) -> None:
+        """The WebSocket at ``/dashboard/live``: only with a session cookie, from this origin."""
+        request = connection.request
+        assert request is not None
+        if self.sessions.session(request.headers) is None:
+            await connection.close(CloseCode.POLICY_VIOLATION, "log in first")
+            return
+        if not same_origin(request):
+            await connection.close(CloseCode.POLICY_VIOLATION, "the page is not this server's")
+            return
+        await self.feed.serve(connection, self.snapshot, self.history.series())
+
+    def snapshot(self) -> dict[str, Any]:
+        """This worker's view of the study now (plain JSON; see :mod:`.snapshot`)."""
+        return snapshot(self.server, self.activity, self.history, worker=self.worker,
+                        clock_offset=self.clock_offset, data_bytes=self.data_bytes, overview=self.overview)
+
+    async def refresh(self) -> None:
+        """Read the whole study's counts from the data (on the storage thread)."""
+        overview = getattr(self.server.sink, "study_overview", None)
+        if overview is not None:
+            self.overview = await self.server.storage.call(overview, self.server.experiment.id)
+
+    # --- once a second ----------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Take a chart point every second; with pages open, send them what changed."""
+        path = getattr(self.server.sink, "path", None)
+        next_at = time.monotonic() + 1.0
+        while True:
+            await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+            next_at += 1.0
+            try:
+                if path is not None:
+                    self.data_bytes = await asyncio.to_thread(data_size, Path(path))
+                if self.feed.viewers or self.overview is None:
+                    await self.refresh()
+                connected = sum(p.present for p in list(self.server.participants.values()))
+                point = self.history.sample(time.time(), connected)
+                if self.feed.viewers:
+                    self.feed.publish(self.snapshot(), point)
+            except Exception:  # noqa: BLE001 — the dashboard must never take the study down
+                if not self._failed:
+                    log.exception("dashboard: the live update failed (reported once; it keeps trying)")
+                self._failed = True
+            if time.monotonic() > next_at + 5:  # the loop was stalled: do not try to catch up
+                next_at = time.monotonic() + 1.0
+
+
+def data_size(path: Path) -> int | None:
+    """Bytes of an SQLite database with its write-ahead log (None if it does not exist yet)."""
+    total = None
+    for part in (path, path.with_name(path.name + "-wal")):
+        try:
+            total = (total or 0) + os.stat(part).st_size
+        except OSError:
+            pass
+    return total
+
+
+def same_origin(request: Request) -> bool:
+    """Browsers send ``Origin`` with every WebSocket: it must be this server (or what a reverse
+    proxy in front of it calls itself), so no other site's page can read the feed."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser (a script with the cookie): SameSite does not apply to it anyway
+    host = origin.partition("://")[2].rstrip("/")
+    return host in {request.headers.get("Host"), request.headers.get("X-Forwarded-Host")}
