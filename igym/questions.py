@@ -13,6 +13,7 @@ question, the field and the fix.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any, Sequence
@@ -288,6 +289,8 @@ class Number:
             return "Please enter a whole number." if self.integer else "Please enter a number."
         if self.integer and not isinstance(value, int):
             return "Please enter a whole number."
+        if not math.isfinite(value):  # "nan" and "inf" parse as floats but are no answer
+            return "Please enter a number."
         if self.min is not None and value < self.min:
             return f"Please enter a number of at least {self.min}."
         if self.max is not None and value > self.max:

@@ -33,11 +33,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-token", help="token for GET /status and the dashboard (default: a new random one, printed)")
     parser.add_argument("--collect", action="store_true",
                         help="accept record uploads from solo web pages (hello mode 'upload')")
+    parser.add_argument("--park-after-s", type=float, default=60.0, metavar="S",
+                        help="a participant away from a page this long is held in the data, not in memory (default 60)")
+    parser.add_argument("--page-abandon-s", type=float, default=600.0, metavar="S",
+                        help="a participant away from a page this long has left the study (default 600)")
     parser.add_argument("--simulate-delay-ms", metavar="LOW:HIGH",
                         help="lockstep games: hold each relayed input a random LOW..HIGH ms (to try a game "
                              "on a slow network before a study)")
     args = parser.parse_args(argv)
     delay = None
+    if args.park_after_s <= 0 or args.page_abandon_s <= 0:
+        parser.error("--park-after-s and --page-abandon-s take a positive number of seconds")
     if args.simulate_delay_ms:
         try:
             low, high = (float(v) for v in args.simulate_delay_ms.split(":"))
@@ -52,8 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"igym: {error}", file=sys.stderr)
         return 2
     data = Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite"
-    sink = SqliteSink(data)  # written by the server's storage thread: the event loop never waits for the disk
-    server = IgymServer(experiment, sink, args.admin_token, collect=args.collect, relay_delay_ms=delay)
+    try:
+        sink = SqliteSink(data)  # written by the server's storage thread: the event loop never waits for the disk
+    except IgymError as error:
+        print(f"igym: {error}", file=sys.stderr)
+        return 2
+    server = IgymServer(experiment, sink, args.admin_token, collect=args.collect, relay_delay_ms=delay,
+                        park_after_s=args.park_after_s, page_abandon_s=args.page_abandon_s)
 
     def listening(port: int) -> None:  # printed once the socket is bound: clients may connect now
         print(f"igym server: {experiment.id} on ws://{args.host}:{port}", flush=True)

@@ -38,7 +38,6 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any
 
 from igym import wire
-from igym.envs import EnvAdapter
 from igym.experiment import Game
 from igym.records import EpisodeRecord, EventRecord, StepRecord
 from websockets.asyncio.server import broadcast
@@ -108,15 +107,16 @@ class LockstepRoom(GameRoom):
         self.defaults = [game.keymaps[a].default_action for a in self.order]
         self.key_changed_ns: list[int | None] = [None] * len(self.order)  # per seat, on the server's clock
         self.allowed = [_actions_of(game.keymaps[a]) for a in self.order]
-        probe = EnvAdapter(game.env())
-        self.corrects = probe.get_state is not None and probe.set_state is not None
-        self.detects = probe.state_fingerprint is not None  # without it desyncs go unnoticed: stated in the data
-        probe.close()
         try:
             self.referee: Referee | None = Referee(game, self.seeds, self.order, "referee", game.fingerprint_every)
-        except Exception as error:  # noqa: BLE001 — an env the server cannot run: the clients decide
-            log.warning("%r: no referee (%s: %s)", self, type(error).__name__, error)
+            env = self.referee.session.env
+            self.corrects = env.get_state is not None and env.set_state is not None
+            self.detects = env.state_fingerprint is not None  # without it desyncs go unnoticed: stated in the data
+        except Exception as error:  # noqa: BLE001 — an env the server cannot run: the clients' majority decides
+            log.warning("%r: the server cannot run this game, so there is no referee (%s: %s)", self,
+                        type(error).__name__, error)
             self.referee = None
+            self.corrects = self.detects = True  # the clients' copies answer get/state and send fingerprints
         self.referee_lock = asyncio.Lock()
         self.deciding = False  # the referee is deciding the next row
         self.delays: dict[int, int] = {}  # episode → input delay, decided while the episode before is played

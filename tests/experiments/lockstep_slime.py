@@ -5,7 +5,8 @@ participant whose copy of the game is knocked off course at step LS_CORRUPT_STEP
 first episode (the ball moved by a pixel): the server must notice and correct it; with
 LS_BREAK=1 that participant's game raises there instead.
 LS_NO_STATE=1 hides get_state/set_state, so catching up must replay from the seed;
-LS_DELAY fixes the input delay (steps) instead of measuring the round trip.
+LS_DELAY fixes the input delay (steps) instead of measuring the round trip;
+LS_SERVER_CANNOT_RUN=1 (in the server's environment) makes the env fail to start there only.
 """
 
 import os
@@ -34,10 +35,16 @@ def corrupt(ctx):
         ctx.env.game.ball.x += 1.0
 
 
+def make_env():
+    if os.environ.get("LS_SERVER_CANNOT_RUN"):
+        raise RuntimeError("this machine cannot run the game")
+    return SlimeWithoutState() if int(os.environ.get("LS_NO_STATE", "0")) else SlimeVolleyEnv()
+
+
 experiment = Experiment(
     id="lockstep_slime",
     scenes=[
-        Game(name="ls", env=SlimeWithoutState if int(os.environ.get("LS_NO_STATE", "0")) else SlimeVolleyEnv,
+        Game(name="ls", env=make_env,
              render=render, canvas=CANVAS,
              seats={"agent_left": "human", "agent_right": "human"},
              keys={"agent_left": LEFT_KEYS, "agent_right": RIGHT_KEYS},
