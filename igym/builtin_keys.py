@@ -12,8 +12,8 @@ reports them; they follow SDL's GameController order (0/1 left stick x/y, 2/3 ri
 x/y, 4/5 left/right trigger), which is what Xbox and PlayStation pads report on Windows and
 macOS (on Linux some drivers number the triggers 2 and 5 — give your own ``axes=`` then).
 
-The grid worlds and Blackjack act once per key press (``keystroke``); they are turn-based
-games, and on the fixed clock a step without a press takes the default action.
+The grid worlds, Blackjack and the board games act once per key press (``keystroke``) and
+step only when the player moves (``pace="on_input"``): nothing happens by itself.
 """
 
 from __future__ import annotations
@@ -37,6 +37,11 @@ class Builtin:
 
     def keymap(self) -> KeyMap:
         return KeyMap(self.keys, default_action=self.default, mode=self.mode, axes=self.axes)
+
+    @property
+    def pace(self) -> str:
+        """One press, one move: keystroke games wait for the player (``Game(pace=...)``)."""
+        return "on_input" if self.mode == "keystroke" else "fixed"
 
 
 _STICK_X = Axis(0, 0)
@@ -87,8 +92,9 @@ BUILTIN: dict[str, Builtin] = {
     "pursuit": Builtin({"left": 0, "right": 1, "down": 2, "up": 3}, 4, help="arrows move"),
     "multiwalker": _WALKER,
     "rps": Builtin({"r": 0, "p": 1, "s": 2}, 0, mode="keystroke", help="R rock, P paper, S scissors"),
-    "tictactoe": Builtin({str(i + 1): i for i in range(9)}, 0, mode="keystroke",
-                         help="1-9 mark a square (column by column, as PettingZoo numbers them)"),
+    # Keys 1-9 in reading order (1 top left, 9 bottom right); PettingZoo numbers squares by column.
+    "tictactoe": Builtin({str(k + 1): (k % 3) * 3 + k // 3 for k in range(9)}, 0, mode="keystroke",
+                         help="1-9 mark a square: 1 2 3 the top row, 4 5 6 the middle, 7 8 9 the bottom"),
     "connect_four": Builtin({str(i + 1): i for i in range(7)}, 0, mode="keystroke", help="1-7 drop into a column"),
 }
 
@@ -108,3 +114,9 @@ def keymap_for(env_id: str) -> KeyMap | None:
     """A fresh :class:`KeyMap` for an env id or PettingZoo module name (None when there is none)."""
     found = builtin(env_id)
     return found.keymap() if found is not None else None
+
+
+def pace_for(env_id: str) -> str:
+    """``on_input`` for the families played one press at a time, else ``fixed``."""
+    found = builtin(env_id)
+    return found.pace if found is not None else "fixed"

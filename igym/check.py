@@ -147,7 +147,9 @@ def _check_actions(target: str, db: sqlite3.Connection, session: Any) -> None:
         contains = getattr(space, "contains", None)
         if contains is None or info.kind == "other":
             continue
-        for step, action in db.execute("SELECT step, action FROM steps WHERE agent = ?", (str(agent),)):
+        for step, action in db.execute("SELECT s.step, s.action FROM steps s JOIN episodes e USING (episode_id) "
+                                       "WHERE s.agent = ? AND e.scene = ? AND s.source != 'waiting'",
+                                       (str(agent), session.scene)):
             value = json.loads(action)
             if not contains(from_plain(info, value)):
                 raise IgymError(f"{target}: step {step}: agent {agent}'s recorded action {value} is not in its "

@@ -319,14 +319,16 @@ class SeatInput:
     """The live input state of one human seat: held keys, queued keystrokes, axes, pointer, last change."""
 
     __slots__ = ("keymap", "binding", "held", "presses", "changed_ns", "previous_action", "axes", "pointer",
-                 "_counter", "_default", "_axis_ids")
+                 "keys_used", "decided_ns", "_counter", "_default", "_axis_ids")
 
     def __init__(self, keymap: KeyMap, space: Any = None, where: str = "KeyMap") -> None:
         self.keymap = keymap
         self.binding: Binding | None = keymap.bind(space, where) if space is not None else None
         self.held: dict[str, int] = {}
-        self.presses: deque[dict[str, int]] = deque()
+        self.presses: deque[tuple[dict[str, int], int]] = deque()  # keystrokes: (keys held, when pressed)
         self.changed_ns: int | None = None
+        self.keys_used = ""  # the keys that made the latest action (keystroke: the press; held: those held)
+        self.decided_ns: int | None = None  # when they were pressed: the action's reaction time
         self.previous_action: Any = None
         self.axes: dict[int, float] = {}
         self.pointer: tuple[float, float, int] | None = None
@@ -341,17 +343,35 @@ class SeatInput:
         elif binding is None and (keymap.axes or keymap.pointer is not None):
             raise ExperimentError(f"{where}: axes and pointer need the seat's action space (a Box for axes)")
 
-    def press(self, key: str, t_ns: int) -> bool:
-        """Note a key going down; False if this seat's map does not use the key."""
+    def press(self, key: str, t_ns: int, queue: bool = True) -> bool:
+        """Note a key going down; False if this seat's map does not use the key. ``queue=False``
+        (the game does not take input yet: a countdown, a pause) holds the key but makes no
+        keystroke of it — a press made before the game starts is not played after it."""
         key = key.lower()
         if key not in self.keymap.keys or key in self.held:
             return False
         self._counter += 1
         self.held[key] = self._counter
         self.changed_ns = t_ns
-        if self.keymap.mode == "keystroke":
-            self.presses.append(dict(self.held))
+        if queue and self.keymap.mode == "keystroke":
+            self.presses.append((dict(self.held), t_ns))
         return True
+
+    def pending(self) -> bool:
+        """A keystroke is waiting to be played (what a game that steps on input waits for)."""
+        return bool(self.presses)
+
+    def drop_pending(self, before_ns: int | None = None) -> int:
+        """Forget keystrokes not played yet (all, or those pressed before ``before_ns``: a turn
+        that is over); how many."""
+        if before_ns is None:
+            count = len(self.presses)
+            self.presses.clear()
+            return count
+        kept = [press for press in self.presses if press[1] >= before_ns]
+        count = len(self.presses) - len(kept)
+        self.presses = deque(kept)
+        return count
 
     def release(self, key: str, t_ns: int) -> bool:
         """Note a key going up; False if it was not held."""
@@ -398,22 +418,30 @@ class SeatInput:
         keymap = self.keymap
         binding = self.binding
         action = None
+        pressed: tuple[dict[str, int], int] | None = None
         if binding is None:
             if keymap.mode == "held":
                 action = keymap.resolve_held(self.held)
             else:
                 while self.presses and action is None:
-                    action = keymap.resolve_held(self.presses.popleft())
+                    pressed = self.presses.popleft()
+                    action = keymap.resolve_held(pressed[0])
         else:
             if keymap.mode == "held":
                 action = binding.resolve(self.held, self.axes, self.pointer)
             else:
                 while self.presses and action is None:
-                    action = binding.resolve(self.presses.popleft(), self.axes, self.pointer)
+                    pressed = self.presses.popleft()
+                    action = binding.resolve(pressed[0], self.axes, self.pointer)
                 if action is None:
+                    pressed = None
                     action = binding.resolve({}, self.axes, self.pointer)
             if action is not None:
                 action = binding.native(action)
+        if pressed is not None and action is not None:  # a keystroke: its keys and its moment
+            self.keys_used, self.decided_ns = "+".join(pressed[0]), pressed[1]
+        else:
+            self.keys_used, self.decided_ns = "+".join(self.held), self.changed_ns
         if action is not None:
             self.previous_action = action
             return action, "human"

@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     export.add_argument("--agent", help="minari: the agent whose episodes become the dataset")
     export.add_argument("--dataset-id", help="minari: dataset id (default igym/<scene>_<agent>-v0)")
     export.add_argument("--scene", help="minari: only episodes of this scene")
-    export.add_argument("--experiment", help="minari: the experiment file that recorded the data")
+    export.add_argument("--experiment", help="minari: the experiment file that recorded the data, or its Gymnasium id")
     export.add_argument("--trust", action="append", default=[], metavar="FOLDER",
                         help="minari: run the recorded experiment file when it lies inside FOLDER (repeatable)")
 
@@ -61,7 +61,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     replay = commands.add_parser("replay", help="re-simulate a recorded episode: show, write images, verify")
     replay.add_argument("study", help="the study's SQLite file")
     replay.add_argument("--episode", required=True, help="episode id (its first 8 characters suffice)")
-    replay.add_argument("--experiment", help="the experiment file that recorded the data")
+    replay.add_argument("--experiment", help="the experiment file that recorded the data, or the Gymnasium id it "
+                                             "played (e.g. Taxi-v4)")
     replay.add_argument("--trust", action="append", default=[], metavar="FOLDER",
                         help="run the recorded experiment file when it lies inside FOLDER (repeatable); data never "
                              "chooses code to run by itself")

@@ -1,7 +1,9 @@
 """One adapter over the environments people bring.
 
-Three shapes of env exist in the wild and the session should not care which it got:
+Four shapes of env exist in the wild and the session should not care which it got:
 - a PettingZoo ``ParallelEnv`` (``possible_agents``, dict actions, dict results);
+- a PettingZoo ``AECEnv`` (agents take turns: ``agent_selection`` moves, its legal moves in
+  the observation's ``action_mask``): one step is the move of the agent whose turn it is;
 - a Gymnasium ``Env`` whose action space is a ``Dict`` of agents (dict actions; rewards
   and terminations may be dicts or scalars, sometimes with ``"__all__"``);
 - a plain single-agent Gymnasium ``Env`` (one agent, called ``"agent_0"``).
@@ -37,10 +39,10 @@ class EnvAdapter:
 
     def __init__(self, env: Any) -> None:
         self.env = env
-        if hasattr(env, "agent_iter") and hasattr(env, "last"):
-            raise EnvError(f"{type(env).__name__} is a PettingZoo AEC env (agents take turns): igym plays "
-                           f"ParallelEnvs — use the module's parallel_env() where it has one")
-        if hasattr(env, "possible_agents"):
+        if hasattr(env, "agent_iter") and hasattr(env, "last") and hasattr(env, "possible_agents"):
+            self.kind = "aec"
+            self.agents = tuple(env.possible_agents)
+        elif hasattr(env, "possible_agents"):
             self.kind = "parallel"
             self.agents: tuple[Any, ...] = tuple(env.possible_agents)
         elif _dict_space_keys(getattr(env, "action_space", None)) is not None:
@@ -75,14 +77,23 @@ class EnvAdapter:
 
     def action_space(self, agent: Any) -> Any:
         """The action space of one agent."""
-        if self.kind == "parallel":
+        if self.kind in ("parallel", "aec"):
             return self.env.action_space(agent)
         if self.kind == "dict":
             return self.env.action_space[agent]
         return self.env.action_space
 
+    @property
+    def turn_based(self) -> bool:
+        return self.kind == "aec"
+
     def reset(self, seed: int | None = None) -> dict[Any, Any]:
-        """Start an episode; returns each agent's first observation."""
+        """Start an episode; returns each agent's first observation (in an AEC env: the first mover's)."""
+        if self.kind == "aec":
+            self.env.reset(seed=seed)
+            self.done = False
+            self.observations = self._turn_observation()
+            return self.observations
         obs, _info = self.env.reset(seed=seed)
         self.done = False
         if self.kind == "single":
@@ -93,13 +104,56 @@ class EnvAdapter:
         return obs
 
     def active(self) -> tuple[Any, ...]:
-        """Agents that act this step (PettingZoo drops agents that are done)."""
+        """Agents that act this step (PettingZoo drops agents that are done; in an AEC env, the
+        agent whose turn it is)."""
         if self.kind == "parallel":
             return tuple(self.env.agents)
+        if self.kind == "aec":
+            return () if self.done else (self.env.agent_selection,)
         return self.agents
 
+    def legal(self, agent: Any, action: Any) -> bool:
+        """Whether ``action`` is a legal move of ``agent`` now (the observation's or info's
+        ``action_mask``; envs without one allow every action of their space)."""
+        mask = self.action_mask(agent)
+        if mask is None:
+            return True
+        try:
+            return bool(mask[int(action)])
+        except (TypeError, ValueError, IndexError):
+            return False
+
+    def action_mask(self, agent: Any) -> Any:
+        """The legal-move mask of ``agent`` now, or None."""
+        observation = self.observations.get(agent)
+        if isinstance(observation, Mapping) and "action_mask" in observation:
+            return observation["action_mask"]
+        infos = getattr(self.env, "infos", None)
+        if isinstance(infos, Mapping) and isinstance(infos.get(agent), Mapping):
+            return infos[agent].get("action_mask")
+        return None
+
+    def _turn_observation(self) -> dict[Any, Any]:
+        env = self.env
+        if not env.agents:
+            return {}
+        agent = env.agent_selection
+        return {agent: env.observe(agent)}
+
     def step(self, actions: Mapping[Any, Any]) -> StepResult:
-        """Step with one action per active agent; sets ``done`` when the episode is over."""
+        """Step with one action per active agent; sets ``done`` when the episode is over.
+
+        An AEC step is the move of the agent whose turn it is; the rewards, ends and infos it
+        returns are every agent's (a winning move gives the loser its reward in the same step).
+        """
+        if self.kind == "aec":
+            env = self.env
+            env.step(actions[env.agent_selection])
+            rew, term, trunc, info = (dict(env.rewards), dict(env.terminations), dict(env.truncations),
+                                      dict(env.infos))
+            self.done = not env.agents or all(term.get(a, False) or trunc.get(a, False) for a in env.agents)
+            self.observations = {} if self.done else self._turn_observation()
+            return StepResult(self.observations, rew, term, trunc, info)
         if self.kind == "parallel":
             obs, rew, term, trunc, info = self.env.step(actions)
             # PettingZoo empties env.agents at the end; the value scan is a cheap C-level check.

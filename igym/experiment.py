@@ -24,6 +24,7 @@ from .scenes import PAGE_TYPES, Consent, End, Info, Survey  # noqa: F401
 
 SEAT_KINDS = ("human", "random")
 NETWORKS = ("authoritative", "lockstep")
+PACES = ("fixed", "on_input")
 
 
 @dataclass
@@ -36,18 +37,24 @@ class HudInfo:
     max_steps: int | None
     fps: float
     returns: dict[str, float]
+    turn: str | None = None  # pace="on_input": whose move it is ("You", an agent's name, "AI")
 
 
 def default_hud(info: HudInfo) -> dict[str, str]:
-    """Episode number and time left (or time played when episodes have no step limit)."""
+    """Episode number and time left (or time played when episodes have no step limit); whose
+    move it is in games that wait for moves."""
     if info.max_steps:
         seconds = max(0, info.max_steps - info.step) / info.fps
         label = "Time left"
     else:
         seconds = info.step / info.fps
         label = "Time"
-    return {"Episode": f"{info.episode + 1}/{info.episodes}",
-            label: f"{int(seconds) // 60}:{int(seconds) % 60:02d}"}
+    shown = {"Episode": f"{info.episode + 1}/{info.episodes}"}
+    if info.turn is not None:
+        shown["Move"] = info.turn
+    else:
+        shown[label] = f"{int(seconds) // 60}:{int(seconds) % 60:02d}"
+    return shown
 
 
 @dataclass
@@ -72,6 +79,15 @@ class Game:
     may hand a seat to another player for the next episode (``ctx.set_seat``).
     ``fingerprints`` records the env's ``state_fingerprint()`` after every step when it
     has one (replay ``--verify`` checks it).
+
+    ``pace`` says when the env steps: ``"fixed"`` (``fps`` steps a second, the default action
+    when nobody presses: continuous control) or ``"on_input"`` (a step each time the people
+    act — every human seat has pressed a key (keystroke key maps) —, AI seats acting on the
+    same step: grid worlds, card and board games, decisions). In turn-based PettingZoo envs
+    (AEC) only the agent whose turn it is acts; an AI's turn is taken ``1 / fps`` after the
+    move before. ``max_wait_s`` (on_input) takes the seats' default actions, recorded as
+    source ``timeout``, when nobody acted in time. Each step records when its turn began
+    (``turn_ns``): ``key_t_ns - turn_ns`` is the decision time.
 
     On a server, ``network`` chooses how a multiplayer game runs: ``"authoritative"`` (the
     server runs the env and sends frames) or ``"lockstep"`` (every client runs the env from
@@ -108,6 +124,8 @@ class Game:
     on_step: Callable[[Any], Any] | None = None
     on_episode_end: Callable[[Any], Any] | None = None
     fingerprints: bool = True
+    pace: str = "fixed"
+    max_wait_s: float | None = None
     network: str = "authoritative"
     input_delay: int | None = None
     fingerprint_every: int = 30
@@ -167,10 +185,31 @@ class Game:
             raise ExperimentError(f"{where}: instructions must be text (markup allowed), got "
                                   f"{type(self.instructions).__name__}")
         self._check_network(where)
+        self._check_pace(where, humans)
         for hook in ("on_episode_start", "on_step", "on_episode_end"):
             if getattr(self, hook) is not None and not callable(getattr(self, hook)):
                 raise ExperimentError(f"{where}: {hook} must be a function taking the hook context, e.g. "
                                       f"{hook}=lambda ctx: ...")
+
+    def _check_pace(self, where: str, humans: list[str]) -> None:
+        if self.pace not in PACES:
+            raise ExperimentError(f"{where}: pace must be one of {PACES} — 'fixed' steps {self.fps} times a second, "
+                                  f"'on_input' when the people act — got {self.pace!r}")
+        if self.max_wait_s is not None:
+            if self.pace != "on_input":
+                raise ExperimentError(f"{where}: max_wait_s is how long a pace='on_input' game waits for a move — "
+                                      f"set pace='on_input' or remove max_wait_s")
+            if not (isinstance(self.max_wait_s, (int, float)) and self.max_wait_s > 0):
+                raise ExperimentError(f"{where}: max_wait_s must be a positive number of seconds or None, got "
+                                      f"{self.max_wait_s!r}")
+        if self.pace == "on_input":
+            held = [h for h in humans if self.keymaps[h].mode != "keystroke"]
+            if held:
+                raise ExperimentError(f"{where}: pace='on_input' steps when a person presses a key, so the human "
+                                      f"seats need keystroke key maps — give {held} KeyMap(..., mode='keystroke')")
+            if self.network == "lockstep":
+                raise ExperimentError(f"{where}: pace='on_input' is not available with network='lockstep' (every "
+                                      f"step's inputs are relayed on the clock) — use network='authoritative'")
 
     def _check_network(self, where: str) -> None:
         if self.network not in NETWORKS:

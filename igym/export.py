@@ -377,7 +377,9 @@ def export_minari(db: sqlite3.Connection, folder: str | Path, agent: str, *, dat
     mapping = []
     total = 0
     for episode in episodes:
-        gym_id = episode.meta.get("gym_id") if experiment is None and not episode.experiment_file else None
+        named_id = experiment is not None and not str(experiment).endswith(".py") and not Path(experiment).exists()
+        gym_id = (str(experiment) if named_id else
+                  episode.meta.get("gym_id") if experiment is None and not episode.experiment_file else None)
         where = gym_id if isinstance(gym_id, str) else str(experiment_path(episode, experiment, trust).resolve())
         key = (where, episode.scene, episode.condition)
         if key not in games:

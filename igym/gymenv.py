@@ -125,8 +125,9 @@ def gym_game(env_id: str, keys: KeyMap | None = None, *, human: bool = True) -> 
         raise ExperimentError(f"{env_id}: its render_mode='rgb_array' render gives no RGB image — igym needs "
                               f"an RGB array (or write an experiment file with a render function)")
     height, width = int(frame.shape[0]), int(frame.shape[1])
+    pace = "on_input" if human and keys is not None and keys.mode == "keystroke" else "fixed"
     return Game(name=env_id, env=make, seats={"agent_0": "human" if human else "random"}, keys=keys if human else None,
-                fps=FPS, canvas=(width, height))
+                fps=FPS, canvas=(width, height), pace=pace)
 
 
 def gym_experiment(env_id: str, keys: KeyMap | None) -> Any:

@@ -56,15 +56,18 @@ MAX_STEPS_PER_UPDATE = 8  # steps one update may take when its clock is behind (
 class LoggedInput:
     """A seat whose action for each step is the one the server relayed (what Session asks)."""
 
-    __slots__ = ("action", "source", "keys", "changed_ns")
+    __slots__ = ("action", "source", "keys", "changed_ns", "keys_used", "decided_ns")
 
     def __init__(self, action: Any) -> None:
         self.action = action
         self.source = "default"
         self.keys = ""
         self.changed_ns: int | None = None
+        self.keys_used = ""
+        self.decided_ns: int | None = None
 
     def next_action(self) -> tuple[Any, str]:
+        self.keys_used, self.decided_ns = self.keys, self.changed_ns
         return self.action, self.source
 
     def held_names(self) -> str:
@@ -267,10 +270,10 @@ class LockstepPlayer:
             action, source = self.own.next_action()
             message = report if (report is not None and self.next_input == last) else {"t": "in", "e": episode}
             message.update(f=self.next_input, a=action, s=SOURCES.index(source))
-            keys = self.own.held_names()
+            keys = self.own.keys_used
             if keys:
                 message["k"] = keys
-            changed = self.own.changed_ns
+            changed = self.own.decided_ns
             if changed is not None and changed != self._key_change_sent:
                 # How long ago the keys changed: the server dates the change on its own clock.
                 self._key_change_sent = changed

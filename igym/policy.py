@@ -138,11 +138,15 @@ class RandomPolicy:
 
     ``reset()`` does not reseed: the whole sequence is seeded once, so a seeded session is
     still reproducible as a whole, while successive episodes get different random play
-    (reseeding would replay the same moves every episode).
+    (reseeding would replay the same moves every episode). A session calls :meth:`reseed`
+    at every episode start with a seed of that seat's own (:func:`igym.session.seat_seed`),
+    so two random seats never share a stream. Observations with an ``action_mask`` (turn-based
+    PettingZoo envs) get a legal action.
     """
 
     def __init__(self, n_actions: int | None = None, *, space: Any = None, seed: int | None = None) -> None:
         self.seed = seed
+        self.base_seed = seed
         self.start = 0
         self.space = None
         if n_actions is None and space is not None and _is_discrete(space):
@@ -165,7 +169,19 @@ class RandomPolicy:
     def reset(self) -> None:
         """Nothing to do: the random sequence runs on across episodes (see the class)."""
 
+    def reseed(self, seed: int) -> None:
+        """Start a new random stream from ``seed`` (a seat's seed for one episode)."""
+        self.seed = seed
+        self.rng = random.Random(seed)
+        if self.space is not None:
+            self.space.seed(seed)
+
     def act(self, observation: Any) -> Any:
+        mask = observation.get("action_mask") if isinstance(observation, dict) else None
+        if mask is not None:
+            legal = [i for i, allowed in enumerate(mask) if allowed]
+            if legal:
+                return self.start + legal[self.rng.randrange(len(legal))]
         if self.space is not None:
             return self.space.sample()
         return self.start + self.rng.randrange(self.n_actions)
@@ -410,8 +426,11 @@ class OnnxPolicy:
         self.input_name, self.output_name = input_name, output_name
         self.state_inputs, self.state_outputs = state_inputs, state_outputs
         self.sample, self.temperature, self.seed = sample, float(temperature), seed
+        self.base_seed = seed
         self.threads = threads
         self.sampler = SeededSampler(seed)
+        if sample != "softmax":
+            self.reseed = None  # type: ignore[assignment]  # nothing random to seed
         self.preprocess = preprocess
         with open(self.path, "rb") as model_file:
             self.sha256 = hashlib.sha256(model_file.read()).hexdigest()
@@ -437,6 +456,12 @@ class OnnxPolicy:
         self._state_shapes = [([1 if d is None else d for d in backend.input_shape(n)], backend.input_dtype(n))
                               for n in state_inputs]
         self.reset()
+
+    def reseed(self, seed: int) -> None:
+        """Draw from a new stream seeded with ``seed`` (a seat's seed for one episode)."""
+        self.seed = seed
+        self.sampler = SeededSampler(seed)
+        self._draw = self.sampler.softmax_sample
 
     def reset(self) -> None:
         """Zero the recurrent state (the session calls this at every episode start)."""

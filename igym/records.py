@@ -38,6 +38,7 @@ class StepRecord(NamedTuple):
     cut: bool = False
     extra: dict[str, Any] | None = None
     fingerprint: str | None = None
+    turn_ns: int | None = None  # pace="on_input": when this move was asked for (key_t_ns - turn_ns: decision time)
 
     def rows(self) -> list[tuple]:
         """(agent, action, source, reward, terminated, truncated, keys, key_t_ns) per agent."""
@@ -167,7 +168,7 @@ def to_wire(record: Record) -> list:
         per_agent = list(zip(*record.rows())) if record.agents else [[]] * 8
         return [1, record.episode_id, record.step, record.t_ns, names, list(per_agent[1]), list(per_agent[2]),
                 list(per_agent[3]), list(per_agent[4]), list(per_agent[5]), list(per_agent[6]),
-                list(per_agent[7]), record.extra, record.fingerprint]
+                list(per_agent[7]), record.extra, record.fingerprint, record.turn_ns]
     return [_TAGS[type(record)], *astuple(record)]
 
 
@@ -179,5 +180,6 @@ def from_wire(item: list) -> Record:
          extra, *rest) = item[1:]
         return StepRecord(episode_id, step, t_ns, tuple(names), dict(zip(names, actions)), list(sources),
                           dict(zip(names, rewards)), dict(zip(names, terms)), dict(zip(names, truncs)),
-                          list(keys), list(key_times), False, extra, rest[0] if rest else None)
+                          list(keys), list(key_times), False, extra, rest[0] if rest else None,
+                          rest[1] if len(rest) > 1 else None)
     return cls(*item[1:])

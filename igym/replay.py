@@ -200,7 +200,11 @@ def episode_game(episode: EpisodeInfo, override: str | Path | None = None, trust
     (see :func:`experiment_path`), or — for ``python -m igym.play ENV_ID`` runs — rebuilt
     from the recorded Gymnasium id (a registered id only: ``module:Env`` ids would import code)."""
     gym_id = episode.meta.get("gym_id")
-    if override is None and not episode.experiment_file and isinstance(gym_id, str) and ":" not in gym_id:
+    if override is not None and not str(override).endswith(".py") and not Path(override).exists():
+        gym_id = str(override)  # --experiment Taxi-v4: the analyst names a Gymnasium id
+    elif override is not None or episode.experiment_file:
+        gym_id = None
+    if isinstance(gym_id, str) and ":" not in gym_id:
         from .gymenv import gym_game
 
         return gym_game(gym_id, human=False)
@@ -255,6 +259,8 @@ class Replayer:
                                                     f"but the data has steps up to {self.steps[-1].step}")
             actions = {}
             for agent, action in recorded.actions.items():
+                if action is None:
+                    continue  # a turn-based game: this agent waited while another moved
                 info = self._infos.get(agent)
                 if info is None:
                     info = self._infos[agent] = read_space(self.action_space(agent))

@@ -39,8 +39,9 @@ class Session:
     def __init__(self, game: Game, participant_id: str = "anonymous", *, scene: str | None = None,
                  max_total_steps: int | None = None, seed_source: Callable[[], int] | None = None,
                  visit_id: str | None = None, hook_state: dict[str, Any] | None = None,
-                 condition: str | None = None) -> None:
+                 condition: str | None = None, study: str = "") -> None:
         self.game = game
+        self.study = study  # the experiment's id: part of every AI seat's seed
         self.participant_id = participant_id
         self.scene = scene or game.name or "game"
         self.visit_id = visit_id
@@ -53,6 +54,9 @@ class Session:
         self.inputs: dict[Any, SeatInput] = {}
         self._axes: dict[int, float] = {}  # raw gamepad axis values, recorded as axis.N with each step
         self._pointer: tuple[float, float, int] | None = None
+        if self.env.turn_based and game.pace != "on_input":
+            raise ExperimentError(f"Game {game.name!r}: its env is turn-based (a PettingZoo AEC env) — give the "
+                                  f"scene pace='on_input' (and keystroke key maps), so each move waits for its player")
         self._build_seats()
         self._agents = self.env.agents
         self._replan()
@@ -77,6 +81,7 @@ class Session:
         self._pending_seats: dict[str, Any] = {}
         self._countdown_until: float | None = None
         self._countdown_shown = 0
+        self._turn_started: float | None = None  # pace="on_input": when the current move was asked for
         hooked = game.on_episode_start or game.on_step or game.on_episode_end
         self.hooks = HookContext(self, hook_state if hook_state is not None else {}, condition) if hooked else None
         self._fingerprint = self.env.state_fingerprint if game.fingerprints else None
@@ -103,7 +108,7 @@ class Session:
             self.seats[name] = "human"
             return
         if seat == "random":
-            policy = RandomPolicy(space=self.env.action_space(agent), seed=game.seed_for(0))
+            policy = RandomPolicy(space=self.env.action_space(agent))  # seeded per episode (_seed_seats)
         elif isinstance(seat, str):
             policy = OnnxPolicy(_resolve(seat, game))
         else:
@@ -128,13 +133,30 @@ class Session:
 
     # --- input ------------------------------------------------------------------------
 
+    @property
+    def taking_input(self) -> bool:
+        """Whether key presses play now (not before the episode, during its countdown, or paused)."""
+        return self._next_step_at is not None and self._countdown_until is None and not self.paused
+
     def press(self, key: str, now: float, agent: Any = None) -> None:
-        """A key went down (pygame-style key name): to ``agent``'s seat, or every human seat that maps it."""
+        """A key went down (pygame-style key name): to ``agent``'s seat, or every human seat that maps it.
+
+        A keystroke made while the game takes no input (its countdown, a pause) is not kept for
+        later — it is recorded (``key_dropped``) and dropped; a key held into the game still counts
+        as held."""
         t_ns = int(now * 1e9)
+        taking = self.taking_input
+        turns = self.env.active() if taking and self.env.turn_based else None
         for agent, seat in self._seats_for(agent):
-            if seat.press(key, t_ns):
+            queue = taking and (turns is None or agent in turns)  # a turn-based game: only the mover's keys
+            if seat.press(key, t_ns, queue):
                 self._records.append(EventRecord(self.participant_id, t_ns, "key_down",
                                                  {"key": key, "agent": str(agent)}, self._episode_id()))
+                if not queue and seat.keymap.mode == "keystroke":
+                    why = self._not_taking() if not taking else "not their turn"
+                    self._records.append(EventRecord(self.participant_id, t_ns, "key_dropped",
+                                                     {"key": key, "agent": str(agent), "why": why},
+                                                     self._episode_id()))
 
     def release(self, key: str, now: float, agent: Any = None) -> None:
         """A key went up."""
@@ -170,6 +192,9 @@ class Session:
             x, y, buttons = self._pointer if self._pointer is not None else (None, None, 0)
             columns.update({"pointer.x": x, "pointer.y": y, "pointer.buttons": buttons})
         return columns
+
+    def _not_taking(self) -> str:
+        return "paused" if self.paused else "countdown" if self._countdown_until is not None else "not started"
 
     def _seats_for(self, agent: Any) -> Any:
         if agent is None:
@@ -237,6 +262,7 @@ class Session:
                 self._restart_clock(self._countdown_until + self.dt)
             else:
                 self._restart_clock(now + self.dt)
+            self._turn_started = None  # a move asked for before the pause is asked for again
             self.event("resume", now)
 
     def tick(self, now: float) -> int:
@@ -252,6 +278,8 @@ class Session:
                 return 0
             self._countdown_until = None
             self.frame = self._render()
+        if self.game.pace == "on_input":
+            return self._tick_on_input(now)
         if now - self._next_step_at > MAX_CATCH_UP_S:
             behind = now - self._next_step_at
             self.event("clock_skip", now, {"behind_s": round(behind, 4)})
@@ -264,6 +292,48 @@ class Session:
             self._next_step_at = self._origin + self._ticks / self.game.fps
             steps += 1
         return steps
+
+    def _tick_on_input(self, now: float) -> int:
+        """pace="on_input": a step when every human seat that is to move has a keystroke waiting
+        (an illegal move is recorded and waits for another), an AI's turn ``1 / fps`` after the
+        move before, the default actions after ``max_wait_s`` without a move."""
+        if self._turn_started is None:
+            self._turn_started = self._origin - self.dt  # the move is asked for when the game starts taking input
+        steps = 0
+        wait = self.game.max_wait_s
+        while not self.finished and steps < 8:
+            humans = [self.inputs[a] for a in self.env.active() if a in self.inputs]
+            timed_out = False
+            if humans:
+                if all(seat.pending() for seat in humans):
+                    at = now
+                elif wait is not None and now >= self._turn_started + wait:
+                    at, timed_out = self._turn_started + wait, True
+                else:
+                    break
+            elif now >= self._next_step_at - 1e-9:
+                at = self._next_step_at
+            else:
+                break
+            turn_ns = int(self._turn_started * 1e9)
+            if self._step(at, turn_ns, timed_out):
+                steps += 1
+                self.last_step_time = at
+                if not self.counting_down:
+                    self._turn_started = at
+                    self._next_step_at = at + self.dt
+                self._drop_stale(int(at * 1e9))
+        return steps
+
+    def _drop_stale(self, turn_ns: int) -> None:
+        """Keystrokes made before this turn began were meant for a turn that is over: recorded and
+        dropped, so every move is a press made for it (and its decision time is never negative)."""
+        for agent, seat in self.inputs.items():
+            dropped = seat.drop_pending(turn_ns) if hasattr(seat, "drop_pending") else 0
+            if dropped:
+                self._records.append(EventRecord(self.participant_id, turn_ns, "key_dropped",
+                                                 {"agent": str(agent), "count": dropped, "why": "turn over"},
+                                                 self._episode_id()))
 
     def _show_countdown(self, now: float) -> None:
         """Put the seconds left (3, 2, 1) over the frozen first frame of the episode."""
@@ -372,6 +442,14 @@ class Session:
         self.env.reset(seed=seed)  # the adapter keeps the observations for the first step
         for policy in self.policies.values():
             policy.reset()
+        self._seed_seats()
+        self._turn_started = None
+        for agent, seat in self.inputs.items():
+            dropped = seat.drop_pending() if hasattr(seat, "drop_pending") else 0
+            if dropped:  # pressed after the last move of the episode before: not a move of this one
+                self._records.append(EventRecord(self.participant_id, int(now * 1e9), "key_dropped",
+                                                 {"agent": str(agent), "count": dropped, "why": "episode ended"},
+                                                 self._episode_id()))
         self._held_actions.clear()
         self._returns = {agent: 0.0 for agent in self._agents}
         self._frame_times = []
@@ -398,6 +476,21 @@ class Session:
         else:
             self._restart_clock(now + self.dt)
 
+    def _seed_seats(self) -> None:
+        """Give every AI seat its own seed for this episode — derived from the study, the
+        participant, the scene, the episode and the seat — and record it with the seat: random
+        seats play independent streams, and the same seeds replay the same streams."""
+        for agent, policy in self.policies.items():
+            reseed = getattr(policy, "reseed", None)
+            if reseed is None:
+                continue
+            seed = seat_seed(self.study, self.participant_id, self.scene, self.episode, str(agent),
+                             getattr(policy, "base_seed", None))
+            reseed(seed)
+            name = str(agent)
+            seat = self.seats.get(name)
+            self.seats[name] = {**seat, "seed": seed} if isinstance(seat, dict) else {"kind": seat, "seed": seed}
+
     def _end_episode(self, now: float, outcome: str) -> None:
         episode = self._episode
         assert episode is not None
@@ -412,8 +505,9 @@ class Session:
             self.hooks.outcome = outcome
             self.game.on_episode_end(self.hooks)
 
-    def _step(self, at: float) -> None:
-        """One env step. This is the hot path: keep it lean (see tests/bench/bench_session.py)."""
+    def _step(self, at: float, turn_ns: int | None = None, timed_out: bool = False) -> bool:
+        """One env step (False: a person's move was illegal, recorded, and nothing stepped).
+        This is the hot path: keep it lean (see tests/bench/bench_session.py)."""
         env = self.env
         observations = env.observations
         active = env.active()
@@ -434,9 +528,13 @@ class Session:
                 key_times.append(None)
             else:
                 actions[agent], source = seat.next_action()
-                sources.append(source)
-                keys.append(seat.held_names())
-                key_times.append(seat.changed_ns)
+                sources.append("timeout" if timed_out else source)
+                keys.append(seat.keys_used)
+                key_times.append(seat.decided_ns)
+        if turn_ns is not None and not timed_out and not self._legal(actions, keys, at):
+            return False
+        if env.turn_based:  # every agent's row: the mover's move, the others' rewards of it
+            actions, sources, keys, key_times, active = self._turn_rows(active, actions, sources, keys, key_times)
         result = env.step(actions)
         self.step += 1
         self.total_steps += 1
@@ -462,9 +560,9 @@ class Session:
         fingerprint = self._fingerprint() if self._fingerprint is not None else None
         self._records.append(StepRecord(
             self._episode.episode_id, self.step, int(at * 1e9), active, actions, sources, dict(rewards),
-            dict(result.terminations), dict(result.truncations), keys, key_times, cut, extra, fingerprint))
+            dict(result.terminations), dict(result.truncations), keys, key_times, cut, extra, fingerprint, turn_ns))
         self.previous_frame = self.frame
-        self.frame = self._render(refresh_hud=scored)
+        self.frame = self._render(refresh_hud=scored or self.game.pace == "on_input")  # whose move: every step
         ended = env.done or cut
         if ended:
             terms = result.terminations
@@ -479,6 +577,32 @@ class Session:
                 self.finished = True
             else:
                 self._start_episode(at)
+        return True
+
+    def _legal(self, actions: dict[Any, Any], keys: list[str], at: float) -> bool:
+        """Whether every person's move is legal (the env's action mask); an illegal one is recorded
+        (``illegal_action``) and taken back — the player is to move again."""
+        legal = self.env.legal
+        illegal = [(agent, action) for agent, action in actions.items()
+                   if agent in self.inputs and not legal(agent, action)]
+        for agent, action in illegal:
+            self._records.append(EventRecord(self.participant_id, int(at * 1e9), "illegal_action",
+                                             {"agent": str(agent), "action": plain(action),
+                                              "keys": self.inputs[agent].keys_used}, self._episode_id()))
+        return not illegal
+
+    def _turn_rows(self, active: tuple, actions: dict[Any, Any], sources: list[str], keys: list[str],
+                   key_times: list[int | None]) -> tuple[dict[Any, Any], list[str], list[str], list[Any], tuple]:
+        """In a turn-based env, a step's rows are every agent's: the mover's move, and for the
+        others no action (source ``waiting``) but their reward of it (a win is the other's loss)."""
+        mover = active[0] if active else None
+        everyone = tuple(a for a in self._agents)
+        rows_actions = {a: (actions[a] if a == mover else None) for a in everyone}
+        index = {a: i for i, a in enumerate(active)}
+        rows_sources = [sources[index[a]] if a in index else "waiting" for a in everyone]
+        rows_keys = [keys[index[a]] if a in index else "" for a in everyone]
+        rows_times = [key_times[index[a]] if a in index else None for a in everyone]
+        return rows_actions, rows_sources, rows_keys, rows_times, everyone
 
     def _extra(self, infos: dict[Any, Any], active: tuple) -> dict[str, Any]:
         """The scene's ``info_keys`` of each agent's info, as ``key.agent`` columns."""
@@ -493,6 +617,17 @@ class Session:
 
     # --- drawing ----------------------------------------------------------------------
 
+    def _turn_label(self) -> str | None:
+        """Whose move it is (pace="on_input"): "You" when a person is to move (their seat's name
+        when several people share the keyboard), "AI" when a policy is."""
+        if self.game.pace != "on_input":
+            return None
+        movers = self.env.active()
+        humans = [a for a in movers if a in self.inputs]
+        if not humans:
+            return "AI" if movers else None
+        return "You" if len(self.inputs) == 1 else ", ".join(str(a) for a in humans)
+
     def _render(self, validate: bool = False, refresh_hud: bool = True) -> Frame:
         game = self.game
         if game.hud is not None:
@@ -501,7 +636,7 @@ class Session:
                 self._hud_second = second
                 returns = {str(a): v for a, v in self._returns.items()}
                 self._hud = tuple(game.hud(HudInfo(self.episode, game.episodes, self.step, game.max_steps,
-                                                   game.fps, returns)).items())
+                                                   game.fps, returns, self._turn_label())).items())
         if game.render is None:
             array = self.env.render()
             if array is None:
@@ -515,6 +650,13 @@ class Session:
                 return Frame(drawn.shapes, drawn.hud or self._hud, self.episode, self.step)
             shapes = validate_shapes(drawn, f"Game {game.name!r} render") if validate else tuple(drawn)
         return Frame(shapes, self._hud, self.episode, self.step)
+
+
+def seat_seed(study: str, participant: str, scene: str, episode: int, agent: str, base: int | None = None) -> int:
+    """The seed of one AI seat in one episode: the same inputs, the same seed — on any platform."""
+    import hashlib
+    text = f"{study}\0{participant}\0{scene}\0{episode}\0{agent}\0{'' if base is None else base}"
+    return int(hashlib.sha256(text.encode()).hexdigest()[:12], 16)
 
 
 def frame_timing(times: list[float]) -> dict[str, float] | None:

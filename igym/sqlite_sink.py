@@ -98,6 +98,7 @@ CREATE TABLE IF NOT EXISTS steps (
     key_t_ns INTEGER,
     extra TEXT,
     fingerprint TEXT,
+    turn_ns INTEGER,
     PRIMARY KEY (episode_id, step, agent)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
@@ -140,7 +141,7 @@ _V2_COLUMNS = {"participants": ("condition TEXT", "status TEXT", "completion_cod
                "episodes": ("visit_id TEXT",), "steps": ("fingerprint TEXT",)}
 
 _STEP_SQL = ("INSERT OR IGNORE INTO steps (episode_id, step, agent, t_ns, action, source, reward, terminated, "
-             "truncated, keys, key_t_ns, extra, fingerprint) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)")
+             "truncated, keys, key_t_ns, extra, fingerprint, turn_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
 _EPISODE_SQL = ("INSERT OR REPLACE INTO episodes (episode_id, participant_id, scene, episode_index, seed, "
                 "started_at, started_ns, ended_at, ended_ns, steps, returns, outcome, seats, timing, visit_id) "
                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
@@ -187,10 +188,9 @@ def step_rows(record: StepRecord) -> list[tuple]:
     """The ``steps`` rows (one per agent) of one step record."""
     extra = _json(record.extra)
     head = (record.episode_id, record.step)
-    fingerprint = record.fingerprint
+    fingerprint, turn = record.fingerprint, record.turn_ns
     return [(*head, agent, record.t_ns, "null" if action is None else _json(action), source, reward, int(term),
-             int(trunc), keys,
-             key_t, extra, fingerprint)
+             int(trunc), keys, key_t, extra, fingerprint, turn)
             for agent, action, source, reward, term, trunc, keys, key_t in record.rows()]
 
 
@@ -258,7 +258,9 @@ class SqliteSink:
 
     def _migrate_to_v3(self) -> None:
         """Version 3 keys uploaded batches by participant and batch id (one page's batch id can no
-        longer stand for another's); the quarantine table is new."""
+        longer stand for another's), and steps say when their move was asked for (``turn_ns``);
+        the resume and quarantine tables are new."""
+        self.db.execute("ALTER TABLE steps ADD COLUMN turn_ns INTEGER")
         self.db.execute("ALTER TABLE uploads RENAME TO uploads_v2")
         self.db.execute(next(q for q in _statements(SCHEMA) if "TABLE IF NOT EXISTS uploads" in q))
         self.db.execute("INSERT INTO uploads (participant_id, batch_id, received_at, records) "

@@ -145,6 +145,15 @@ class StudyRun:
         if self.status == "started":
             self._set_status("aborted")
 
+    def fail(self, reason: str) -> None:
+        """The run broke (not the participant's doing): the open visit and the participant end
+        as ``failed``, with the reason, so the data never shows a broken run as a started one."""
+        if self.current is not None:
+            self.finish_visit("failed")
+        if self.status == "started":
+            self._participant.meta = {**(self._participant.meta or {}), "failure": reason[:500]}
+            self._set_status("failed")
+
     def take_records(self) -> list[Record]:
         records, self._records = self._records, []
         return records

@@ -42,7 +42,7 @@ MAX_ID = 64
 MAX_STEP = 2**31
 INT64 = 2**63
 PAGE_OUTCOMES = ("continued", "agreed", "declined", "closed")
-SOURCES = ("human", "default", "previous", "policy")
+SOURCES = ("human", "default", "previous", "policy", "timeout", "waiting")
 
 
 class ProtocolError(Exception):
@@ -383,11 +383,12 @@ def parse_client(data: Any, limit: int = MAX_UPLOAD_BYTES, pure: bool = False) -
 
 _STEP = [ID, STEP, NS, AGENTS, ListOf(Plain(depth=4, items=256, string=64), 64), ListOf(OneOf(*SOURCES), 64),
          ListOf(Num(), 64), ListOf(Flag(), 64), ListOf(Flag(), 64), ListOf(Text(200, empty=True), 64),
-         ListOf(Opt(NS), 64), Opt(COLUMNS), Opt(ID)]
+         ListOf(Opt(NS), 64), Opt(COLUMNS), Opt(ID), Opt(NS)]
 _EPISODE = [ID, ID, Text(MAX_ID), Int(0, MAX_STEP), Opt(NS), Num(), NS, MapOf(Plain(depth=3, items=64), 64),
             Opt(Num()), Opt(NS), Int(0, MAX_STEP), MapOf(Num(), 64), Opt(Text(32)), Opt(TIMING), Opt(ID)]
 _EVENT = [ID, NS, Text(MAX_ID), Opt(Plain(depth=4, items=512, string=1024)), Opt(ID)]
-_PARTICIPANT = [ID, Text(MAX_ID), Num(), Opt(Text(MAX_ID)), OneOf("started", "completed", "declined", "aborted"),
+_PARTICIPANT = [ID, Text(MAX_ID), Num(), Opt(Text(MAX_ID)),
+                OneOf("started", "completed", "declined", "aborted", "failed"),
                 Opt(Text(MAX_ID)), Opt(Num()), Opt(Plain(depth=3, items=512)), Opt(Plain(depth=4, items=512))]
 _VISIT = [ID, ID, Int(0, MAX_STEP), Text(MAX_ID), Text(16), Num(), Opt(Num()), Opt(Text(32)),
           Opt(MapOf(Plain(depth=2, items=64), 200)), Opt(MapOf(Plain(depth=4, items=256), 64))]

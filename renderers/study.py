@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 import pygame
 
+from igym.errors import ExperimentError, IgymError
 from igym.experiment import Experiment, Game
 from igym.records import EventRecord
 from igym.scenes import Info
@@ -132,69 +133,90 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
         options.screenshots.mkdir(parents=True, exist_ok=True)
         return str(options.screenshots / f"{visit.position:02d}_{visit.name}{suffix}.png")
 
-    while not quit:
-        visit = run.next_visit()
-        save(run)
-        sink.write(run.take_records())
-        if visit is None:
-            break
-        scene = visit.scene
-        page_args = dict(theme=dict(experiment.theme) if experiment.theme else None, autopilot=rng if options.autopilot else None,
-                         quit_check=page_quit, on_event=record_event, participant=participant_id)
-        if isinstance(scene, Game):
-            outcome = "played"
-            if steps_left is not None and steps_left <= 0:
-                outcome = "skipped"  # the run's --max-steps budget is used up
+    session: Session | None = None
+    visit = None
+    try:
+        while not quit:
+            visit = run.next_visit()
+            save(run)
+            sink.write(run.take_records())
+            if visit is None:
+                break
+            scene = visit.scene
+            page_args = dict(theme=dict(experiment.theme) if experiment.theme else None, autopilot=rng if options.autopilot else None,
+                             quit_check=page_quit, on_event=record_event, participant=participant_id)
+            if isinstance(scene, Game):
+                outcome = "played"
+                if steps_left is not None and steps_left <= 0:
+                    outcome = "skipped"  # the run's --max-steps budget is used up
+                else:
+                    if scene.instructions:
+                        window.resize(fit_window((1280, 720)))
+                        intro = Info(text=scene.instructions, title=scene.name.replace("_", " ").capitalize(),
+                                     button="Start", name=f"{scene.name}_instructions")
+                        page = await show_page(window, intro, clock, screenshot=shot(visit, "_instructions"),
+                                               base_dir=scene.base_dir, **page_args)
+                        if page.quit:
+                            quit = True
+                            outcome = "aborted"
+                    if not quit:
+                        window.resize(fit_window(scene.canvas, hud=scene.hud is not None))
+                        if options.lab and not any(k.pointer is not None for k in scene.keymaps.values()):
+                            pygame.mouse.set_visible(False)  # unless a seat points with it
+                        session = Session(scene, participant_id, scene=scene.name, max_total_steps=steps_left,
+                                          study=experiment.id,
+                                          visit_id=visit.visit_id, hook_state=run.state, condition=run.condition)
+                        assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))
+                        autopilot = autopilot_for(session, seed=rng.randrange(2**31)) if options.autopilot else None
+                        result = await run_session(window, session, sink, clock, autopilot=autopilot, assets=assets,
+                                                   quit_check=quit_check)
+                        pygame.mouse.set_visible(True)
+                        path = shot(visit)
+                        if path:
+                            window.screenshot(path)
+                        if options.screenshot:
+                            window.screenshot(options.screenshot)
+                        total_steps += session.total_steps
+                        if steps_left is not None:
+                            steps_left -= session.total_steps
+                        if result.quit:
+                            quit = True
+                            outcome = "aborted"
+                run.finish_visit(outcome)
             else:
-                if scene.instructions:
-                    window.resize(fit_window((1280, 720)))
-                    intro = Info(text=scene.instructions, title=scene.name.replace("_", " ").capitalize(),
-                                 button="Start", name=f"{scene.name}_instructions")
-                    page = await show_page(window, intro, clock, screenshot=shot(visit, "_instructions"),
-                                           base_dir=scene.base_dir, **page_args)
-                    if page.quit:
-                        quit = True
-                        outcome = "aborted"
-                if not quit:
-                    window.resize(fit_window(scene.canvas, hud=scene.hud is not None))
-                    if options.lab and not any(k.pointer is not None for k in scene.keymaps.values()):
-                        pygame.mouse.set_visible(False)  # unless a seat points with it
-                    session = Session(scene, participant_id, scene=scene.name, max_total_steps=steps_left,
-                                      visit_id=visit.visit_id, hook_state=run.state, condition=run.condition)
-                    assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))
-                    autopilot = autopilot_for(session, seed=rng.randrange(2**31)) if options.autopilot else None
-                    result = await run_session(window, session, sink, clock, autopilot=autopilot, assets=assets,
-                                               quit_check=quit_check)
-                    pygame.mouse.set_visible(True)
-                    path = shot(visit)
-                    if path:
-                        window.screenshot(path)
-                    if options.screenshot:
-                        window.screenshot(options.screenshot)
-                    total_steps += session.total_steps
-                    if steps_left is not None:
-                        steps_left -= session.total_steps
-                    if result.quit:
-                        quit = True
-                        outcome = "aborted"
-            run.finish_visit(outcome)
-        else:
-            window.resize(fit_window((1280, 720)))
-            code = run.completion_code if scene.kind == "end" else None
-            page = await show_page(window, scene, clock, screenshot=shot(visit), base_dir=_base_dir(experiment),
-                                   code=code, **page_args)
-            if page.quit:
-                quit = True
-                run.finish_visit("aborted")
-            else:
-                run.finish_visit(page.outcome, page.answers)
-                if scene.kind == "consent" and page.outcome == "declined":
-                    sink.write(run.take_records())
-                    sink.commit()
-                    await show_page(window, scene, clock, text_override=scene.declined_text, **page_args)
-        save(run)
+                window.resize(fit_window((1280, 720)))
+                code = run.completion_code if scene.kind == "end" else None
+                page = await show_page(window, scene, clock, screenshot=shot(visit), base_dir=_base_dir(experiment),
+                                       code=code, **page_args)
+                if page.quit:
+                    quit = True
+                    run.finish_visit("aborted")
+                else:
+                    run.finish_visit(page.outcome, page.answers)
+                    if scene.kind == "consent" and page.outcome == "declined":
+                        sink.write(run.take_records())
+                        sink.commit()
+                        await show_page(window, scene, clock, text_override=scene.declined_text, **page_args)
+            save(run)
+            sink.write(run.take_records())
+            sink.commit()  # the next scene starts only with this one on disk
+    except Exception as error:
+        # A run that breaks (an env that fails to start, a broken hook) is marked failed in the
+        # data — not left as a participant who "started" with an empty episode — then reported.
+        if session is not None and not session.finished:
+            try:
+                session.abort(clock.now(), "failed")
+            except Exception:  # noqa: BLE001 — the same broken env or hook: the episode stays as recorded
+                pass
+            sink.write(session.take_records())
+        run.fail(f"{type(error).__name__}: {error}")
         sink.write(run.take_records())
-        sink.commit()  # the next scene starts only with this one on disk
+        sink.commit()
+        if isinstance(error, IgymError):
+            raise
+        where = f"scene {visit.name!r}" if visit is not None else "the study"
+        raise ExperimentError(f"{where} failed: {type(error).__name__}: {error} (the participant is recorded as "
+                              f"failed)") from error
     if quit:
         run.abort()
     save(run)

@@ -223,7 +223,8 @@ class Room(GameRoom):
                  members: dict[str, "Participant"], fills: dict[str, Any], visit_id: str | None = None) -> None:
         seats = {a: ("human" if str(a) in members else fills.get(str(a), s)) for a, s in game.seats.items()}
         super().__init__(server, scene_index, dataclasses.replace(game, seats=seats), members, visit_id)
-        self.session = Session(self.game, self.owner, scene=game.name, visit_id=self.visit_id)
+        self.session = Session(self.game, self.owner, scene=game.name, visit_id=self.visit_id,
+                               study=server.experiment.id)
         for agent, participant in members.items():
             self.session.seats[agent] = {"kind": "human", "participant": participant.pid}
         self.frames: dict[int, render.Frame] = {}

@@ -297,7 +297,7 @@ def test_the_snapshot_counts_statuses_the_funnel_the_lobby_and_recent_events(tmp
 
     first, second = asyncio.run(main())
     assert json.loads(json.dumps(first)) == first  # plain JSON, as it is sent
-    assert first["statuses"] == {"started": 3, "completed": 0, "declined": 1, "aborted": 0}
+    assert first["statuses"] == {"started": 3, "completed": 0, "declined": 1, "aborted": 0, "failed": 0}
     funnel = {row["scene"]: (row["reached"], row["now"]) for row in first["funnel"]}
     assert funnel == {"consent": (4, 2), "intro": (1, 0), "before": (1, 0), "match": (1, 1), "end": (0, 0)}
     people = first["participants"]
@@ -331,7 +331,7 @@ def test_the_snapshot_counts_statuses_the_funnel_the_lobby_and_recent_events(tmp
     other["participants"] = {f"w2-{pid}": row for pid, row in other["participants"].items()}
     both = merge([first, other])
     assert set(both) == set(first)
-    assert both["statuses"] == {"started": 6, "completed": 0, "declined": 2, "aborted": 0}
+    assert both["statuses"] == {"started": 6, "completed": 0, "declined": 2, "aborted": 0, "failed": 0}
     assert both["counts"]["known"] == 8 and len(both["participants"]) == 8
     assert [row["reached"] for row in both["funnel"]] == [8, 2, 2, 2, 0]
     assert len(both["lobbies"]) == 1 and len(both["lobbies"][0]["waiting"]) == 2

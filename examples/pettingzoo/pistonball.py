@@ -11,7 +11,7 @@ canvas of the picture's size.
 """
 
 from igym.builtin_keys import keymap_for
-from igym.experiment import Experiment, Game
+from igym import Experiment, Game
 
 AGENTS = [f"piston_{i}" for i in range(20)]
 

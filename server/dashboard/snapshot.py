@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from .history import History
 
 VERSION = 1
-STATUSES = ("started", "completed", "declined", "aborted")
+STATUSES = ("started", "completed", "declined", "aborted", "failed")
 
 
 def scene_order(experiment: Any) -> list[dict[str, str]]:
