@@ -30,6 +30,7 @@ from igym.lockstep import LockstepPlayer, game_for_scene
 
 from .app import Pacer
 from .draw import FrameRenderer
+from .typeface import REGULAR
 from .window import Window, fit_window
 
 KEEP_FRAMES = 64
@@ -182,12 +183,11 @@ class _Screen:
         self.window: Window | None = None
         self.renderer: FrameRenderer | None = None
         self.scene: dict[str, Any] | None = None
-        self.font: pygame.font.Font | None = None
+        self._label: tuple[tuple[str, tuple[int, int]], pygame.Surface] | None = None
 
     def ensure(self, size: tuple[int, int]) -> Window:
         if self.window is None:
             self.window = Window(fit_window(size), headless=self.headless, fullscreen=self.fullscreen, title="igym")
-            self.font = pygame.font.Font(None, 32)
         else:
             self.window.resize(fit_window(size))
         return self.window
@@ -200,7 +200,6 @@ class _Screen:
             canvas = tuple(state.scene["canvas"]) if state.scene else (800, 450)
             self.window = Window(fit_window(canvas, hud=True), headless=self.headless, fullscreen=self.fullscreen,
                                  title="igym")
-            self.font = pygame.font.Font(None, 32)
         if state.scene is not None and state.scene is not self.scene:
             self.scene = state.scene
             self.window.resize(fit_window(tuple(state.scene["canvas"]), hud=True))
@@ -216,11 +215,24 @@ class _Screen:
             surface.fill((20, 20, 24))
         text = self._message(state)
         if text:
-            label = self.font.render(text, True, (240, 240, 240))
+            label = self._message_label(text, surface.get_size())
             surface.blit(label, label.get_rect(center=surface.get_rect().center))
         self.window.flip()
         if player is not None:
             player.session.note_frame(time.monotonic())  # frame timing, reported with each episode's end
+
+    def _message_label(self, text: str, size: tuple[int, int]) -> pygame.Surface:
+        """The message drawn in the bundled font, sized to the window (smaller when it would not
+        fit its width); kept while the text and the window stay the same."""
+        key = (text, size)
+        if self._label is None or self._label[0] != key:
+            points = max(16, round(size[1] / 26))
+            font = pygame.font.Font(str(REGULAR), points)
+            wide = font.size(text)[0]
+            if wide > size[0] * 0.92:
+                font = pygame.font.Font(str(REGULAR), max(10, int(points * size[0] * 0.92 / wide)))
+            self._label = (key, font.render(text, True, (240, 240, 240)))
+        return self._label[1]
 
     @staticmethod
     def _message(state: ClientState) -> str:

@@ -27,6 +27,8 @@ from igym.markup import to_html
 from igym.questions import Choice, FreeText, Likert, MultiChoice, Number, Slider
 from igym.scenes import Consent, End, Info, Survey
 
+from .typeface import FAMILY, theme_font
+
 BASE_THEME: dict[str, Any] = {
     "defaults": {
         "colours": {"dark_bg": "#F4F4F2", "normal_text": "#1E1E1E", "normal_bg": "#E2E2E2",
@@ -47,17 +49,32 @@ BASE_THEME: dict[str, Any] = {
 PAGE_BG = (244, 244, 242)
 
 
+# The widget types a page or the start screen uses: each gets the page font explicitly,
+# because pygame_gui reads fonts only from a widget type's (or object id's) own block — a
+# font under "defaults" is ignored, and the widgets then kept the toolkit's 14 pt Noto Sans
+# at every window size (and drew arrows as empty boxes).
+WIDGET_TYPES = ("button", "label", "text_box", "text_entry_line", "text_entry_box", "check_box", "drop_down_menu",
+                "selection_list", "tool_tip")
+
+
+def text_size(height: int) -> int:
+    """The page's body text size in points at a window height (1280×720: 19, 1920×1080: 28)."""
+    return max(14, round(height / 38))
+
+
 def theme_for(height: int, custom: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The page theme at a window height: font sizes scale with it; ``custom`` (an
-    experiment's theme, pygame_gui's format) overrides any entry."""
-    size = max(14, round(height / 38))
+    """The page theme at a window height: the bundled font (see :mod:`.typeface`) at sizes that
+    scale with the height; ``custom`` (an experiment's theme, pygame_gui's format) overrides any
+    entry."""
+    size = text_size(height)
     theme = {key: {k: dict(v) if isinstance(v, dict) else v for k, v in value.items()}
              for key, value in BASE_THEME.items()}
-    theme["defaults"]["font"] = {"name": "noto_sans", "size": str(size)}
-    theme["#title"]["font"] = {"name": "noto_sans", "size": str(round(size * 1.5)), "bold": "1"}
-    theme["#small"]["font"] = {"name": "noto_sans", "size": str(round(size * 0.8))}
-    theme["#point_label"]["font"] = dict(theme["#small"]["font"])
-    theme["#error"]["font"] = {"name": "noto_sans", "size": str(round(size * 0.85))}
+    for widget in WIDGET_TYPES:
+        theme.setdefault(widget, {})["font"] = theme_font(size)
+    theme["#title"]["font"] = theme_font(round(size * 1.5), bold=True)
+    theme["#small"]["font"] = theme_font(round(size * 0.8))
+    theme["#point_label"]["font"] = theme_font(round(size * 0.8))
+    theme["#error"]["font"] = theme_font(round(size * 0.85))
     for key, value in (custom or {}).items():
         theme.setdefault(key, {}).update(value)
     return theme
@@ -66,11 +83,11 @@ def theme_for(height: int, custom: dict[str, Any] | None = None) -> dict[str, An
 def make_manager(size: tuple[int, int], custom: dict[str, Any] | None) -> pygame_gui.UIManager:
     """A UI manager with the page theme and its fonts loaded up front (no stall on first use)."""
     manager = pygame_gui.UIManager(size, theme_for(size[1], custom))
-    base = max(14, round(size[1] / 38))
+    base = text_size(size[1])
     fonts = []
-    for point in {10, 14, base, round(base * 1.5), round(base * 0.8), round(base * 0.85)}:
-        for style in ("regular", "bold", "italic"):
-            fonts.append({"name": "noto_sans", "point_size": point, "style": style})
+    for point in {base, round(base * 1.5), round(base * 0.8), round(base * 0.85)}:
+        for style in ("regular", "bold", "italic", "bold_italic"):
+            fonts.append({"name": FAMILY, "point_size": point, "style": style})
     with warnings.catch_warnings():  # the theme has loaded some already; loading is what we want
         warnings.simplefilter("ignore", UserWarning)
         manager.preload_fonts(fonts)
