@@ -21,7 +21,6 @@ import pygame
 
 from igym.experiment import Experiment, Game
 from igym.records import EventRecord
-from igym.scenes import Info
 from igym.session import Session, frame_timing
 from igym.study import StudyRun
 
@@ -146,10 +145,9 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
             if steps_left is not None and steps_left <= 0:
                 outcome = "skipped"  # the run's --max-steps budget is used up
             else:
-                if scene.instructions:
+                intro = scene.instructions_page()
+                if intro is not None:
                     window.resize(fit_window((1280, 720)))
-                    intro = Info(text=scene.instructions, title=scene.name.replace("_", " ").capitalize(),
-                                 button="Start", name=f"{scene.name}_instructions")
                     page = await show_page(window, intro, clock, screenshot=shot(visit, "_instructions"),
                                            base_dir=scene.base_dir, **page_args)
                     if page.quit:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from igym import wire
 from igym.experiment import Game
 from igym.records import EventRecord
-from igym.scenes import Info, page_to_wire
+from igym.scenes import page_to_wire
 from igym.study import StudyRun
 
 if TYPE_CHECKING:
@@ -52,9 +52,8 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
             storage.write(run.take_records())
             await _checkpoint(server, participant)
             if isinstance(visit.scene, Game):
-                if visit.scene.instructions:
-                    intro = Info(text=visit.scene.instructions, title=visit.name.replace("_", " ").capitalize(),
-                                 button="Start", name=f"{visit.name}_instructions")
+                intro = visit.scene.instructions_page()
+                if intro is not None:
                     page = await _page(server, participant, visit, intro)
                     if page is None:
                         return  # parked
