@@ -23,7 +23,7 @@ from typing import Any
 
 import pygame
 
-from igym import render, web, wire
+from igym import answer_times, render, web, wire
 from igym.autopilot import Autopilot
 from igym.errors import IgymError
 from igym.lockstep import LockstepPlayer, game_for_scene
@@ -274,6 +274,7 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                                                  **({"token": state.token} if state.token else {})}))
                 receiver = asyncio.create_task(_receive(connection, state))
                 backoff, lost_since = 0.5, None
+                sending = _Sends()
                 held: set[str] = set()
                 saved_token = state.token
                 while not receiver.done():
@@ -281,7 +282,8 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                         saved_token = state.token
                         save_token(saved_token)
                     if state.page is not None:
-                        reply = await _show_page(screen, state, pacer, autopilot_seed)
+                        reply = await _show_page(screen, state, pacer, autopilot_seed,
+                                                 send=lambda message: sending.spawn(_reply(connection, message)))
                         if reply is None:
                             connection.close()
                             state.end = {"outcome": "quit", "text": "quit"}
@@ -365,8 +367,24 @@ async def _play_steps(player: LockstepPlayer, connection: Any, pacer: Pacer) -> 
         await asyncio.sleep(max(0.0, due - time.monotonic()))
 
 
-async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_seed: int | None) -> dict | None:
-    """Show the server's page; returns the page message to send back (None: the window closed)."""
+class _Sends:
+    """Messages sent while a page is on screen (its focus changes): each send is a task, kept
+    until it is done so none is lost to the garbage collector."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task] = set()
+
+    def spawn(self, send: Any) -> None:
+        task = asyncio.ensure_future(send)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_seed: int | None,
+                     send: Any = None) -> dict | None:
+    """Show the server's page; returns the page message to send back (None: the window closed):
+    the outcome, a survey's answers and when each was given (``tm``). Focus changes on the page
+    go to the server as they happen (``send``), recorded there with the page's visit."""
     import os
     import random
     import tempfile
@@ -388,7 +406,12 @@ async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_
         scene.image = None  # the server could not send it
     window = screen.ensure((1280, 720))
     rng = random.Random(f"{autopilot_seed}:{message['v']}") if autopilot_seed is not None else None
-    result = await show_page(window, scene, clock, autopilot=rng, code=message.get("code"), participant=state.pid)
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if send is not None and kind in ("focus_lost", "focus_gained"):
+            send({"t": "focus", "f": int(kind == "focus_gained")})
+
+    result = await show_page(window, scene, clock, autopilot=rng, code=message.get("code"), participant=state.pid,
+                             on_event=on_event)
     if folder is not None:
         import shutil
         shutil.rmtree(folder, ignore_errors=True)
@@ -397,4 +420,6 @@ async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_
     reply = {"t": "page", "v": message["v"], "o": result.outcome}
     if result.answers is not None:
         reply["a"] = result.answers
+        if result.timings is not None:
+            reply["tm"] = answer_times.to_wire(result.timings)
     return reply

@@ -9,6 +9,11 @@ Keyboard: Tab / Shift+Tab move between questions (the current one is marked), �
 digit keys choose a Likert point or move a slider, ↑/↓ move through choices, Space
 ticks a choice, Enter presses the main button. An autopilot fills pages with valid
 random answers through the same code paths the widgets use.
+
+A survey page times its questions (:class:`igym.answer_times.AnswerTimes`): after every
+input, and when the autopilot fills it, each question's value is read and compared with the
+last one, so the first answer, the last change and the number of changes are timed the same
+whichever way the answer came (a click, a key, typing, a slider's drag).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pygame_gui
 from pygame_gui.elements import (UIButton, UICheckBox, UIHorizontalSlider, UIImage, UILabel, UIScrollingContainer,
                                  UITextBox, UITextEntryBox, UITextEntryLine)
 
+from igym.answer_times import AnswerTimes
 from igym.markup import to_html
 from igym.questions import Choice, FreeText, Likert, MultiChoice, Number, Slider
 from igym.scenes import Consent, End, Info, Survey
@@ -101,6 +107,7 @@ class PageResult:
     outcome: str
     answers: dict[str, Any] | None = None
     quit: bool = False
+    timings: dict[str, dict[str, Any]] | None = None  # surveys: per question first_s, last_s, changes
     values: dict[str, Any] = field(default_factory=dict)  # start screen: participant id, condition…
 
 
@@ -179,6 +186,7 @@ class Page:
         self.participant = participant
         self.base_dir = base_dir
         self.text_override = text_override
+        self.answer_times = AnswerTimes(q.id for q in scene.questions) if isinstance(scene, Survey) else None
         self._build()
 
     # --- layout -----------------------------------------------------------------------
@@ -378,6 +386,13 @@ class Page:
                     widgets._show_slider()
         elif event.type == pygame.KEYDOWN:
             self._key(event, now)
+        self._observe(now)
+
+    def _observe(self, now: float) -> None:
+        """Time every question whose answer changed (whatever changed it)."""
+        if self.answer_times is not None:
+            for widgets in self.questions:
+                self.answer_times.observe(widgets.question.id, widgets.read(), now - self.opened_at)
 
     def _action(self, action: str, now: float) -> None:
         if action.startswith("q:"):
@@ -395,6 +410,7 @@ class Page:
         """Press a page button: surveys first check every answer and show what is missing."""
         if outcome in ("continued", "agreed") and now - self.opened_at < self.min_time_s:
             return
+        self._observe(now)
         if isinstance(self.scene, Survey) and outcome == "continued":
             answers, problems = self.scene.check({w.question.id: w.read() for w in self.questions})
             for widgets in self.questions:
@@ -404,7 +420,7 @@ class Page:
                 self.focus = first
                 self._show_focus()
                 return
-            self.result = PageResult(outcome, answers)
+            self.result = PageResult(outcome, answers, timings=self.answer_times.report())
             return
         self.result = PageResult(outcome)
 
@@ -468,11 +484,12 @@ class Page:
         self.surface.fill(PAGE_BG)
         self.manager.draw_ui(self.surface)
 
-    def autofill(self, rng: random.Random) -> dict[str, Any]:
-        """Valid random answers set through the widgets (what the autopilot does)."""
+    def autofill(self, rng: random.Random, now: float | None = None) -> dict[str, Any]:
+        """Valid random answers set through the widgets (what the autopilot does), timed at ``now``."""
         answers = self.scene.random_answers(rng) if isinstance(self.scene, Survey) else {}
         for widgets in self.questions:
             widgets.set(answers[widgets.question.id])
+        self._observe(self.opened_at if now is None else now)
         return answers
 
     def close(self) -> None:
@@ -497,7 +514,8 @@ async def show_page(window: Any, scene: Any, clock: Any, *, theme: dict[str, Any
     ``autopilot`` answers with valid random values and presses the main button (agree on
     consent pages) after a few frames; ``screenshot`` saves the page, answers filled in,
     before it is left. ``quit_check(event)`` says whether a key event quits (lab mode's
-    experimenter combination); ``on_event`` receives focus and resize events to record.
+    experimenter combination); ``on_event`` receives focus and resize events to record (a focus
+    event with ``page_s``, the seconds since the page opened: the clock of the answers' times).
     """
     now = clock.now()
     min_time = getattr(scene, "min_time_s", 0.0) if text_override is None else 0.0
@@ -512,7 +530,8 @@ async def show_page(window: Any, scene: Any, clock: Any, *, theme: dict[str, Any
                 if event.type == pygame.QUIT or (quit_check is not None and quit_check(event)):
                     return PageResult("aborted", quit=True)
                 if event.type in (pygame.WINDOWFOCUSLOST, pygame.WINDOWFOCUSGAINED) and on_event is not None:
-                    on_event("focus_gained" if event.type == pygame.WINDOWFOCUSGAINED else "focus_lost", {})
+                    on_event("focus_gained" if event.type == pygame.WINDOWFOCUSGAINED else "focus_lost",
+                             {"page_s": round(now - page.opened_at, 3)})  # on the clock of the answers' times
                 if event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
                     if window.surface.get_size() != page.size:
                         page.relayout(window.surface)
@@ -521,7 +540,7 @@ async def show_page(window: Any, scene: Any, clock: Any, *, theme: dict[str, Any
                     continue
                 page.handle(event, now)
             if autopilot is not None and frames == 2:
-                page.autofill(autopilot)
+                page.autofill(autopilot, now)
             page.update(now, max(0.0, now - last))
             last = now
             page.draw()

@@ -138,8 +138,12 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
         if visit is None:
             break
         scene = visit.scene
+
+        def page_event(kind: str, data: dict[str, Any], visit_id: str = visit.visit_id) -> None:
+            record_event(kind, {**data, "visit": visit_id})  # a page's focus and resize belong to its visit
+
         page_args = dict(theme=dict(experiment.theme) if experiment.theme else None, autopilot=rng if options.autopilot else None,
-                         quit_check=page_quit, on_event=record_event, participant=participant_id)
+                         quit_check=page_quit, on_event=page_event, participant=participant_id)
         if isinstance(scene, Game):
             outcome = "played"
             if steps_left is not None and steps_left <= 0:
@@ -185,7 +189,7 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
                 quit = True
                 run.finish_visit("aborted")
             else:
-                run.finish_visit(page.outcome, page.answers)
+                run.finish_visit(page.outcome, page.answers, page.timings)
                 if scene.kind == "consent" and page.outcome == "declined":
                     sink.write(run.take_records())
                     sink.commit()
