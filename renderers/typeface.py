@@ -32,24 +32,24 @@ def theme_font(size: int, bold: bool = False) -> dict[str, str]:
     return block
 
 
-def missing_glyphs(text: str, path: str | Path = REGULAR) -> list[str]:
-    """The characters of ``text`` (line breaks aside) that the font at ``path`` has no glyph
-    for, each once, in order — what would be drawn as an empty box."""
+def missing_glyphs(text: str, path: str | Path | None = REGULAR) -> list[str]:
+    """The characters of ``text`` (line breaks aside) that the font at ``path`` (None: pygame's
+    default font) has no glyph for, each once, in order — what would be drawn as an empty box."""
     import pygame.freetype
 
     if not pygame.freetype.get_init():
         pygame.freetype.init()
-    font = _font(str(path))
+    font = _font(None if path is None else str(path))
     wanted = "".join(dict.fromkeys(c for c in text if c not in "\n\r\t"))
     if not wanted:
         return []
     return [c for c, metrics in zip(wanted, font.get_metrics(wanted)) if metrics is None]
 
 
-_FONTS: dict[str, Any] = {}
+_FONTS: dict[str | None, Any] = {}
 
 
-def _font(path: str) -> Any:
+def _font(path: str | None) -> Any:
     import pygame.freetype
 
     font = _FONTS.get(path)

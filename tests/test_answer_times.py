@@ -347,3 +347,25 @@ def test_an_uploaded_visit_with_times_for_unanswered_questions_is_refused(tmp_pa
     assert "not a question of this page" in reason
     assert rows(tmp_path / "collect.sqlite", "SELECT visit_id, question, first_s, last_s, changes FROM answers") == [
         ("V1", "ready", 1.0, 2.0, 0)]
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_files_whose_answers_have_no_times_get_the_columns_and_keep_their_rows(tmp_path, version):
+    """A version 2 file (migrated) and a version 3 file written before answers had times: the
+    columns are added, the answers already there stay, untimed (NULL)."""
+    from igym.sqlite_sink import SCHEMA_VERSION, SqliteSink
+    path = tmp_path / f"v{version}.sqlite"
+    with SqliteSink(path) as sink:
+        sink.write([VisitRecord("V0", "P", 0, "s", "survey", 1.0, 2.0, "continued", {"old": 3})])
+    db = sqlite3.connect(path)
+    for column in ("first_s", "last_s", "changes"):
+        db.execute(f"ALTER TABLE answers DROP COLUMN {column}")
+    db.execute("UPDATE schema_version SET version=?", (version,))
+    db.commit()
+    db.close()
+    with SqliteSink(path) as sink:
+        sink.write([VisitRecord("V1", "P", 1, "s", "survey", 3.0, 9.0, "continued", {"new": 4}, None,
+                                {"new": {"first_s": 1.5, "last_s": 2.5, "changes": 1}})])
+    assert rows(path, "SELECT question, value, first_s, last_s, changes FROM answers ORDER BY question") == [
+        ("new", "4", 1.5, 2.5, 1), ("old", "3", None, None, None)]
+    assert rows(path, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
