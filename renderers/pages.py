@@ -45,6 +45,10 @@ BASE_THEME: dict[str, Any] = {
     },
     "text_box": {"colours": {"dark_bg": "#00000000", "normal_border": "#00000000"},
                  "misc": {"border_width": "0", "shadow_width": "0", "padding": "2,2"}},
+    # A multi-line answer box is a text box too: it gets its own border and background back, or
+    # the participant sees no box to type in.
+    "text_entry_box": {"colours": {"dark_bg": "#F4F4F2", "normal_border": "#B8B8B8"},
+                       "misc": {"border_width": "1", "shadow_width": "0", "padding": "4,4"}},
     "scrolling_container": {"colours": {"dark_bg": "#F4F4F2"}},
     "label": {"colours": {"dark_bg": "#00000000", "normal_text": "#1E1E1E"}},
     "#error": {"colours": {"normal_text": "#C02828"}},
@@ -317,6 +321,7 @@ class Page:
         elif isinstance(question, FreeText) and question.lines > 1:
             widgets.entry = UITextEntryBox(pygame.Rect(unit, self.y, self.inner_w - 2 * unit,
                                                        round(unit * 1.6 * question.lines) + 12), "", m, container=c)
+            widgets.entry.rebuild_from_changed_theme_data()  # it was themed as a plain text box: no border
             self.y += widgets.entry.rect.height
         else:
             widgets.entry = UITextEntryLine(pygame.Rect(unit, self.y, min(self.inner_w - 2 * unit, 22 * unit), row_h),
