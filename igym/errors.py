@@ -24,3 +24,26 @@ class EnvError(IgymError):
 
 class DataError(IgymError):
     """A data file or database cannot be used: not igym's, another schema version, unreachable."""
+
+
+class ExperimentWarning(UserWarning):
+    """An experiment file works but something in it is likely a mistake (a title that shows
+    participants an internal name). The command-line tools print it as one line."""
+
+
+def warnings_as_lines() -> None:
+    """Print :class:`ExperimentWarning` as one line ``igym: warning: …`` on stderr (no file name,
+    no source line): the command-line tools call this once, before loading an experiment.
+    Other warnings are shown as Python shows them."""
+    import sys
+    import warnings
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 — warnings' signature
+        if isinstance(category, type) and issubclass(category, ExperimentWarning):
+            print(f"igym: warning: {message}", file=file or sys.stderr, flush=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show

@@ -23,6 +23,8 @@ from .questions import Choice, FreeText, Likert, MultiChoice, Number, Slider  # 
 from .scenes import PAGE_TYPES, Consent, End, Info, Survey  # noqa: F401
 
 SEAT_KINDS = ("human", "random")
+NEUTRAL_TITLES = {"game": "Next round", "survey": "A few questions", "info": "Please read", "consent": "Consent",
+                  "end": "Thank you"}  # what the title check suggests instead of an internal name
 NETWORKS = ("authoritative", "lockstep")
 PACES = ("fixed", "on_input")
 
@@ -71,7 +73,9 @@ class Game:
     seed + i) or one seed per episode. The AI acts every ``ai_every`` steps and holds its
     action in between. ``info_keys`` names env info entries to record with each step.
 
-    ``instructions`` (markup text) is shown before the first episode, with a Start button;
+    ``instructions`` (markup text) is shown before the first episode on a page titled
+    ``title`` (default "Next round"), with a Start button — never titled with ``name``, which
+    labels the scene in the data and may give a manipulation away ("block_strong");
     ``countdown_s`` counts down (3, 2, 1) before every episode, the game frozen meanwhile.
     Hooks — ``on_episode_start(ctx)``, ``on_step(ctx)``, ``on_episode_end(ctx)`` with an
     :class:`igym.hooks.HookContext` — run inside the session, so in every runtime:
@@ -119,6 +123,7 @@ class Game:
     dropout: str = "end"
     max_rtt_ms: float | None = None
     instructions: str | None = None
+    title: str = "Next round"
     countdown_s: float = 0.0
     on_episode_start: Callable[[Any], Any] | None = None
     on_step: Callable[[Any], Any] | None = None
@@ -184,6 +189,9 @@ class Game:
         if self.instructions is not None and not isinstance(self.instructions, str):
             raise ExperimentError(f"{where}: instructions must be text (markup allowed), got "
                                   f"{type(self.instructions).__name__}")
+        if not isinstance(self.title, str):
+            raise ExperimentError(f"{where}: title must be text (the instructions page's title, e.g. "
+                                  f"title='Round 2'), got {type(self.title).__name__}")
         self._check_network(where)
         self._check_pace(where, humans)
         for hook in ("on_episode_start", "on_step", "on_episode_end"):
@@ -238,6 +246,14 @@ class Game:
         if not self.fingerprints:
             raise ExperimentError(f"{where}: network='lockstep' compares the clients' state fingerprints to find "
                                   f"desyncs — remove fingerprints=False")
+
+    def instructions_page(self) -> Info | None:
+        """The page shown before the first episode (``instructions``, titled ``title``, a Start
+        button), or None when there are no instructions. The desktop, the web page and the server
+        all show this one page, so they cannot title it differently."""
+        if not self.instructions:
+            return None
+        return Info(text=self.instructions, title=self.title, button="Start", name=f"{self.name}_instructions")
 
     def human_agents(self) -> list[str]:
         """Names of the agents a person plays."""
@@ -385,6 +401,43 @@ class Experiment:
                 raise ExperimentError(f"Experiment {self.id!r}: two different scenes are named {scene.name!r} "
                                       f"({path}) — give each its own name=")
 
+    def visible_names(self) -> list[str]:
+        """Titles participants see that spell an internal name — a scene's, a group's
+        (RandomOrder, Sequence, Repeat) or a condition's — the same or after folding case, ``_``
+        and ``-``: the name labels the data ("block_strong") and may give the manipulation away.
+        One message per title, naming the scene and the fix. A page type's own default title
+        ("Consent" on a consent form called "consent") names nothing and is left alone. The
+        loader warns with these (:class:`igym.errors.ExperimentWarning`)."""
+        names: dict[str, str] = {}
+        for _, scene in _walk(self.scenes, ""):
+            names.setdefault(_folded(scene.name), f"scene {scene.name!r}")
+        for group in _groups(self.scenes):
+            if group.name:
+                names.setdefault(_folded(group.name), f"the group {group.name!r}")
+        for condition in self.conditions or {}:
+            names.setdefault(_folded(condition), f"condition {condition!r}")
+        messages = []
+        for scene in self.all_scenes():
+            versions = [(None, scene)] + [(c, self._with_condition(scene, c)) for c in self.conditions or {}
+                                          if scene.name in self.conditions[c]]
+            for condition, shown in versions:
+                title = getattr(shown, "title", "")
+                if not isinstance(title, str) or not title.strip() or title == _default_title(shown):
+                    continue
+                what = names.get(_folded(title))
+                if what is None:
+                    continue
+                if what == f"scene {scene.name!r}":
+                    what = "this scene's name"
+                under = f" (condition {condition!r})" if condition else ""
+                page = "its instructions page" if isinstance(shown, Game) else "the page"
+                messages.append(f"Experiment {self.id!r}: {shown.kind} scene {scene.name!r}{under}: the title "
+                                f"{title!r} shows participants {what}, an internal name that may give the "
+                                f"manipulation away — give {page} a neutral title=, e.g. "
+                                f"title={NEUTRAL_TITLES.get(shown.kind, 'Next round')!r}")
+                break
+        return messages
+
     def all_scenes(self) -> list[Any]:
         """Every distinct scene, in declaration order."""
         seen: dict[int, Any] = {}
@@ -519,6 +572,27 @@ def _walk(items: Any, where: str) -> Iterator[tuple[str, Any]]:
     else:
         raise ExperimentError(f"{where} is a {type(items).__name__} — scenes must be Info, Consent, Survey, "
                               f"Game or End, or a Sequence, RandomOrder or Repeat of them")
+
+
+def _groups(items: Any) -> Iterator[Any]:
+    """Every Sequence, RandomOrder and Repeat inside a list/composition."""
+    if isinstance(items, (list, tuple)):
+        for item in items:
+            yield from _groups(item)
+    elif isinstance(items, COMPOSITE_TYPES):
+        yield items
+        yield from _groups(items.scene if isinstance(items, Repeat) else list(items.scenes))
+
+
+def _folded(text: str) -> str:
+    """A name or title as a reader compares them: case, ``_`` and ``-`` and spacing ignored."""
+    return " ".join(str(text).replace("_", " ").replace("-", " ").casefold().split())
+
+
+def _default_title(scene: Any) -> str | None:
+    """The title a scene type gives itself when none is set ("Consent", "Thank you", "Next round")."""
+    declared = getattr(type(scene), "__dataclass_fields__", {}).get("title")
+    return declared.default if declared is not None else None
 
 
 def _expand(items: Any, rng: random.Random) -> Iterator[Any]:

@@ -3,7 +3,7 @@
 Tidy tables (one file per table): ``steps`` (one row per agent per step, with the
 episode's participant, scene, visit, index and seed joined in and the ``extra`` JSON
 spread into one column per key), ``episodes`` (returns and timing spread into columns),
-``participants``, ``visits``, ``answers`` (values decoded) and ``events``. CSV is written
+``participants``, ``visits``, ``answers`` (values decoded, with when each was given) and ``events``. CSV is written
 with the standard library and streamed; Parquet needs pyarrow.
 
 Minari: observations are not in the data file, so each episode is re-simulated from its

@@ -12,10 +12,11 @@ import importlib
 import importlib.util
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from types import ModuleType
 
-from .errors import ExperimentError, IgymError
+from .errors import ExperimentError, ExperimentWarning, IgymError
 from .experiment import Experiment
 
 
@@ -62,7 +63,9 @@ def import_file(path: str | Path) -> ModuleType:
 
 
 def load_experiment(path: str | Path) -> Experiment:
-    """The ``experiment`` an experiment file defines, with its scenes' base_dir set."""
+    """The ``experiment`` an experiment file defines, with its scenes' base_dir set. A title that
+    would show participants an internal name is an :class:`ExperimentWarning` (the study still
+    runs: the command-line tools print it as one line)."""
     module = import_file(path)
     experiment = getattr(module, "experiment", None)
     if not isinstance(experiment, Experiment):
@@ -88,4 +91,6 @@ def load_experiment(path: str | Path) -> Experiment:
         if image and not (experiment.base_dir / image).is_file():
             raise ExperimentError(f"{path}: {scene.kind} scene {scene.name!r}: image {image!r} not found — paths are "
                                   f"relative to the experiment file's folder, {experiment.base_dir}")
+    for message in experiment.visible_names():
+        warnings.warn(message, ExperimentWarning, stacklevel=2)
     return experiment

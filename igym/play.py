@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .controls import KeyMap
-from .errors import ExperimentError, IgymError
+from .errors import ExperimentError, IgymError, warnings_as_lines
 from .experiment import Experiment, Game, with_changes
 from .gymenv import gym_experiment
 from .loader import load_experiment
@@ -201,6 +201,7 @@ def connect(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    warnings_as_lines()  # an experiment's warnings (a title that shows an internal name): one line each
     args = parse_args(argv)
     if not args.target and not args.connect:
         print("igym: give a TARGET (experiment file or Gymnasium id) or --connect URL", file=sys.stderr)

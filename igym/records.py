@@ -103,7 +103,10 @@ class VisitRecord:
     Every visit has its own id, so a scene shown twice (``Repeat``, a practice block met
     again) never overwrites the other visit's answers; episodes point at their visit.
     ``answers`` maps question ids to typed values (int, float, str, list, or None for a
-    skipped optional question).
+    skipped optional question); ``timings`` maps them to when they were answered
+    (``first_s``, ``last_s``: seconds since the page opened, ``changes``; see
+    :mod:`igym.answer_times`). ``timings`` is the last field, so records of pages built
+    before it existed still rebuild (:func:`from_wire` gives it None).
     """
 
     visit_id: str
@@ -116,6 +119,7 @@ class VisitRecord:
     outcome: str | None = None
     answers: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
+    timings: dict[str, dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)

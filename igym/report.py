@@ -337,12 +337,41 @@ class _Builder:
         for key in keys:
             if key[0] != scene:
                 if scene is not None:
-                    parts.append("</div>")
+                    parts.append("</div>" + self._response_times(scene, [k for k in keys if k[0] == scene]))
                 scene = key[0]
                 parts.append(f"<h3>{h.text(scene)}</h3><div class=\"grid\">")
             parts.append(self._question(key, values[key]))
-        parts.append("</div>")
+        parts.append("</div>" + self._response_times(scene, [k for k in keys if k[0] == scene]))
         return "\n".join(parts)
+
+    def _response_times(self, scene: str, keys: list[tuple[str, str]]) -> str:
+        """When a survey's questions were answered (answers.first_s, last_s, changes), when its
+        pages timed them: a figure with one band per question and a table."""
+        timed: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        for answer in self.data.answers:
+            if answer["scene"] == scene and number(answer["first_s"]):
+                timed[(scene, answer["question"])].append(answer)
+        if not timed:
+            return ""
+        shown = [k for k in keys if k in timed]
+        groups = [(question, self.by_condition([(a["participant_id"], float(a["first_s"])) for a in timed[key]]))
+                  for key in shown for question in (key[1],)]
+        fig = self.plots.strips(groups, self.colors, title=f"{scene}: when each question was first answered",
+                                xlabel="seconds since the page opened", log=False)
+        rows = []
+        for key in shown:
+            items = timed[key]
+            changes = [int(a["changes"] or 0) for a in items]
+            rows.append([key[1], len(items), _fmt(statistics.median(float(a["first_s"]) for a in items)),
+                         _fmt(statistics.median(float(a["last_s"]) for a in items)),
+                         f"{sum(1 for c in changes if c)} ({_fmt(max(changes))} most)"])
+        return "\n".join([
+            self.figure("answers", fig, f"response times of {scene}",
+                        "One dot per answer: the seconds from the page's opening to the first answer "
+                        "(answers.first_s), questions in the order shown. The page timed them on the participant's "
+                        "machine, whatever gave the answer (mouse, keys, typing)."),
+            h.table(["question", "timed answers", "median first answer s", "median last change s",
+                     "answers changed"], rows, numeric=(1, 2, 3))])
 
     def _question(self, key: tuple[str, str], items: list[tuple[str, Any]]) -> str:
         scene, question = key
@@ -485,8 +514,10 @@ class _Builder:
                  f"map's default or previous action), or no key was held or changed for more than "
                  f"{IDLE_GAP_S:g} s of game time.</li>"
                  f"<li><b>impossible times</b>: a visit ending before it started or lasting 0 s (skipped games "
-                 f"aside), a survey answered in less than {MIN_SECONDS_PER_QUESTION:g} s per question, an "
-                 f"episode ending before it started.</li></ul>")
+                 f"aside), a survey answered in less than {MIN_SECONDS_PER_QUESTION:g} s per question (where the "
+                 f"page timed its answers: the median gap between one first answer and the next, the first from "
+                 f"the page's opening; otherwise the visit's duration per answer), an episode ending before it "
+                 f"started.</li></ul>")
         parts = [rules]
         if not self.data.participants:
             parts.append(h.empty("No participants yet."))
@@ -556,7 +587,7 @@ LEADS = {
     "funnel": "How many participants reached each position of the study, their status and completion codes.",
     "durations": "How long each visit of each scene took (visits.duration_s), scenes in plan order.",
     "returns": "Episode returns of the human players, per scene and condition.",
-    "answers": "Questionnaire answers, question by question, split by condition.",
+    "answers": "Questionnaire answers, question by question, split by condition, and when each was answered.",
     "timing": "How evenly frames were shown, and clock skips, network round trips and lockstep stalls.",
     "flags": "Participants whose data deserves a look before analysis, with the rule and the numbers.",
 }

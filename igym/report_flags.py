@@ -8,7 +8,8 @@ them here, the report prints the values it used):
 - **idle keys**: in a game, a human seat's actions came almost never from key presses, or
   nothing was pressed for a long stretch.
 - **impossible times**: visits that end before they start or last no time, surveys
-  answered faster than anyone reads, episodes that end before they start.
+  answered faster than anyone reads (from each answer's own time when the page timed them),
+  episodes that end before they start.
 
 A flag is a reason to look, not a verdict: the numbers come with it.
 """
@@ -46,8 +47,11 @@ the action games igym runs, players press something every few seconds. Game time
 stretch does not lengthen it."""
 
 MIN_SECONDS_PER_QUESTION = 1.0
-"""A survey finished in less than 1 s per answered question is flagged: nobody reads and
-answers a question in under a second, so the answers are likely clicked at random."""
+"""A survey answered in less than 1 s per question is flagged: nobody reads and answers a
+question in under a second, so the answers are likely clicked at random. Where the page timed
+its answers (``answers.first_s``), the time per question is the median gap between one first
+answer and the next (the first from the page's opening), so a participant who reads slowly
+and then clicks down the page is caught; otherwise it is the visit's duration per answer."""
 
 FOCUS_EVENTS = ("focus_lost", "focus_gained")
 """The event kinds the flags need from the events table."""
@@ -211,6 +215,7 @@ def find_flags(data: StudyData, inputs: list[SeatInput], losses: dict[str, Focus
                               f"{_episode_name(seat)} ({seat.agent}): no key for {idle:.1f} s of game time "
                               f"({seat.longest_idle_steps} steps; limit {IDLE_GAP_S:g} s)"))
     answered = _answered_per_visit(data)
+    timed = _answer_times_per_visit(data)
     for visit in data.visits:
         started, ended, duration = visit["started_at"], visit["ended_at"], visit["duration_s"]
         if ended is None:
@@ -222,6 +227,14 @@ def find_flags(data: StudyData, inputs: list[SeatInput], losses: dict[str, Focus
         elif duration is not None and duration <= 0 and visit["outcome"] != "skipped":
             flags.append(Flag(visit["participant_id"], "impossible times",
                               f"visit {name} lasted {duration:g} s"))
+        elif visit["kind"] == "survey" and timed.get(visit["visit_id"]):
+            firsts = sorted(timed[visit["visit_id"]])
+            gaps = [b - a for a, b in zip([0.0] + firsts, firsts)]
+            gap = statistics.median(gaps)
+            if gap < MIN_SECONDS_PER_QUESTION:
+                flags.append(Flag(visit["participant_id"], "impossible times",
+                                  f"{name}: {len(firsts)} answers a median {gap:.2f} s apart (each answer's own "
+                                  f"time; limit {MIN_SECONDS_PER_QUESTION:g} s)"))
         elif visit["kind"] == "survey" and duration is not None:
             count = answered.get(visit["visit_id"], 0)
             if count and duration / count < MIN_SECONDS_PER_QUESTION:
@@ -238,6 +251,16 @@ def find_flags(data: StudyData, inputs: list[SeatInput], losses: dict[str, Focus
     kinds = {"long focus loss": 0, "idle keys": 1, "impossible times": 2}
     flags.sort(key=lambda f: (order.get(f.participant_id, len(order)), str(f.participant_id), kinds[f.kind]))
     return flags
+
+
+def _answer_times_per_visit(data: StudyData) -> dict[str, list[float]]:
+    """The first-answer times (seconds since the page opened) of each visit whose page timed them."""
+    times: dict[str, list[float]] = defaultdict(list)
+    for answer in data.answers:
+        first = answer.get("first_s")
+        if isinstance(first, (int, float)) and not isinstance(first, bool):
+            times[answer["visit_id"]].append(float(first))
+    return times
 
 
 def _answered_per_visit(data: StudyData) -> dict[str, int]:

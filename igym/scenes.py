@@ -167,9 +167,11 @@ PAGE_TYPES = (Info, Consent, Survey, End)
 # checked again — on the other side with the very classes above.
 
 def page_to_wire(scene: Any) -> dict[str, Any]:
-    """A page scene as plain msgpack/JSON-safe data (see :func:`page_from_wire`)."""
+    """A page scene as plain msgpack/JSON-safe data (see :func:`page_from_wire`). The scene's
+    ``name`` stays on the server: it labels the data, and the participant's machine has no use
+    for it (a name such as "survey_strong" may give the manipulation away)."""
     from dataclasses import fields
-    data: dict[str, Any] = {f.name: getattr(scene, f.name) for f in fields(scene) if f.init}
+    data: dict[str, Any] = {f.name: getattr(scene, f.name) for f in fields(scene) if f.init and f.name != "name"}
     if isinstance(scene, Survey):
         data["questions"] = [{"kind": q.kind, **{f.name: _plain(getattr(q, f.name)) for f in fields(q) if f.init}}
                              for q in scene.questions]

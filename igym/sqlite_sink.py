@@ -10,7 +10,8 @@ versioned in the ``schema_version`` table.
 Tables:
 - ``participants``: one row per participant id (condition, status, completion code, flow).
 - ``visits``: one row per scene visit (times, outcome, parameters, answers).
-- ``answers``: one row per answered question of a visit, the value as typed JSON.
+- ``answers``: one row per answered question of a visit, the value as typed JSON, and when it
+  was answered (``first_s``, ``last_s``: seconds since the page opened; ``changes``).
 - ``episodes``: one row per episode (seed, times, steps, returns, outcome, seats, timing).
 - ``steps``: one row per agent per step (action, who chose it, reward, flags, keys held,
   the env's state fingerprint when it offers one).
@@ -65,6 +66,9 @@ CREATE TABLE IF NOT EXISTS answers (
     scene TEXT NOT NULL,
     question TEXT NOT NULL,
     value TEXT,
+    first_s REAL,
+    last_s REAL,
+    changes INTEGER,
     PRIMARY KEY (visit_id, question)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS episodes (
@@ -139,6 +143,8 @@ TABLES = ("participants", "visits", "answers", "episodes", "steps", "events", "u
 _V2_COLUMNS = {"participants": ("condition TEXT", "status TEXT", "completion_code TEXT", "ended_at REAL",
                                 "flow TEXT"),
                "episodes": ("visit_id TEXT",), "steps": ("fingerprint TEXT",)}
+# Columns version 3 adds to tables of version 2 files: each answer's times, each move's turn.
+_V3_COLUMNS = {"answers": ("first_s REAL", "last_s REAL", "changes INTEGER"), "steps": ("turn_ns INTEGER",)}
 
 _STEP_SQL = ("INSERT OR IGNORE INTO steps (episode_id, step, agent, t_ns, action, source, reward, terminated, "
              "truncated, keys, key_t_ns, extra, fingerprint, turn_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
@@ -155,7 +161,8 @@ _PARTICIPANT_SQL = ("INSERT INTO participants (participant_id, experiment, creat
                     "ended_at=excluded.ended_at, flow=coalesce(excluded.flow, flow)")
 _VISIT_SQL = ("INSERT OR REPLACE INTO visits (visit_id, participant_id, position, scene, kind, started_at, ended_at, "
               "duration_s, outcome, params, answers) VALUES (?,?,?,?,?,?,?,?,?,?,?)")
-_ANSWER_SQL = "INSERT OR REPLACE INTO answers (visit_id, participant_id, scene, question, value) VALUES (?,?,?,?,?)"
+_ANSWER_SQL = ("INSERT OR REPLACE INTO answers (visit_id, participant_id, scene, question, value, first_s, last_s, "
+               "changes) VALUES (?,?,?,?,?,?,?,?)")
 _EVENT_SQL = "INSERT INTO events (participant_id, episode_id, t_ns, kind, data) VALUES (?,?,?,?,?)"
 
 
@@ -242,6 +249,8 @@ class SqliteSink:
             self._migrate_to_v3()
         for statement in _statements(SCHEMA):
             db.execute(statement)
+        if version == 3:
+            self._add_columns(_V3_COLUMNS)  # a file of version 3 written before its answers had times
         if version is None:
             db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
         else:
@@ -250,17 +259,24 @@ class SqliteSink:
 
     def _migrate_to_v2(self) -> None:
         """Add version 2's columns to a version 1 file (its rows stay as they are)."""
-        for table, columns in _V2_COLUMNS.items():
+        self._add_columns(_V2_COLUMNS)
+
+    def _add_columns(self, added: dict[str, tuple[str, ...]]) -> None:
+        """Add the columns a table lacks (existing rows get NULL)."""
+        for table, columns in added.items():
             have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+            if not have:
+                continue  # the table itself is new: the schema creates it whole
             for column in columns:
                 if column.split()[0] not in have:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column}")
 
     def _migrate_to_v3(self) -> None:
         """Version 3 keys uploaded batches by participant and batch id (one page's batch id can no
-        longer stand for another's), and steps say when their move was asked for (``turn_ns``);
-        the resume and quarantine tables are new."""
-        self.db.execute("ALTER TABLE steps ADD COLUMN turn_ns INTEGER")
+        longer stand for another's), steps say when their move was asked for (``turn_ns``), and
+        answers get their times (NULL for the answers already there: they were not timed); the
+        resume and quarantine tables are new."""
+        self._add_columns(_V3_COLUMNS)
         self.db.execute("ALTER TABLE uploads RENAME TO uploads_v2")
         self.db.execute(next(q for q in _statements(SCHEMA) if "TABLE IF NOT EXISTS uploads" in q))
         self.db.execute("INSERT INTO uploads (participant_id, batch_id, received_at, records) "
@@ -386,8 +402,15 @@ class SqliteSink:
                                      visit.started_at, visit.ended_at, duration, visit.outcome, _json(visit.params),
                                      _json(visit.answers)))
         if visit.answers:
-            self.db.executemany(_ANSWER_SQL, [(visit.visit_id, visit.participant_id, visit.scene, str(question),
-                                               json.dumps(value)) for question, value in visit.answers.items()])
+            timings = visit.timings
+            rows = []
+            for question, value in visit.answers.items():
+                # With times for the page: a question it did not time was never answered (0 changes);
+                # without (an older client or page): unknown, NULL.
+                times = (timings or {}).get(question) or ({"changes": 0} if timings is not None else {})
+                rows.append((visit.visit_id, visit.participant_id, visit.scene, str(question), json.dumps(value),
+                             _finite(times.get("first_s")), _finite(times.get("last_s")), times.get("changes")))
+            self.db.executemany(_ANSWER_SQL, rows)
 
     def store_batch(self, batch_id: str, participant_id: str, records: list[Record]) -> bool:
         """Store an uploaded batch once, all or nothing, and commit before returning (so the ack

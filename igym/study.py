@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+from .answer_times import FIELDS
 from .errors import ExperimentError
 from .experiment import Experiment, with_changes
 from .hooks import SceneContext
@@ -119,17 +120,23 @@ class StudyRun:
         self._hook(self.experiment.on_scene_start, visit)
         return visit
 
-    def finish_visit(self, outcome: str, answers: dict[str, Any] | None = None) -> None:
+    def finish_visit(self, outcome: str, answers: dict[str, Any] | None = None,
+                     timings: Mapping[str, Mapping[str, Any]] | None = None) -> None:
         """The current visit ended with ``outcome`` (``continued``, ``agreed``, ``declined``,
-        ``played``, ``aborted``…) and, for surveys, its typed ``answers``."""
+        ``played``, ``aborted``…) and, for surveys, its typed ``answers`` and when each was
+        given (``timings``: per question ``first_s``, ``last_s``, ``changes``; see
+        :mod:`igym.answer_times`) — kept for the answered page's questions only."""
         visit = self.current
         if visit is None:
             raise RuntimeError("no visit is open")
         self.current = None
+        times = None
+        if timings is not None and answers is not None:
+            times = {str(q): {f: timings[q].get(f) for f in FIELDS} for q in answers if q in timings}
         self._records.append(VisitRecord(visit.visit_id, self.participant_id, visit.position, visit.name,
                                          visit.kind, visit.started_at, self.clock(), outcome,
                                          None if answers is None else {k: plain(v) for k, v in answers.items()},
-                                         visit.params or None))
+                                         visit.params or None, times or None))
         self._context.outcome = outcome
         self._context.answers = answers
         self._hook(self.experiment.on_scene_end, visit)

@@ -26,7 +26,7 @@ PARTICIPANT_COLUMNS = ("participant_id", "experiment", "created_at", "meta", "co
                        "completion_code", "ended_at", "flow")
 VISIT_COLUMNS = ("visit_id", "participant_id", "position", "scene", "kind", "started_at", "ended_at", "duration_s",
                  "outcome", "params", "answers")
-ANSWER_COLUMNS = ("visit_id", "participant_id", "scene", "question", "value")
+ANSWER_COLUMNS = ("visit_id", "participant_id", "scene", "question", "value", "first_s", "last_s", "changes")
 EPISODE_COLUMNS = ("episode_id", "participant_id", "scene", "episode_index", "seed", "started_at", "started_ns",
                    "ended_at", "ended_ns", "steps", "returns", "outcome", "seats", "timing", "visit_id")
 EVENT_COLUMNS = ("participant_id", "episode_id", "t_ns", "kind", "data")

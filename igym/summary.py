@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
@@ -84,8 +85,11 @@ def summarize(db: Any, path: str | Path = "", data: StudyData | None = None) -> 
 
     answers: dict[str, dict[str, Any]] = {}
     values: dict[tuple[str, str], list] = defaultdict(list)
+    times: dict[tuple[str, str], list] = defaultdict(list)
     for answer in data.answers:
         values[(answer["scene"], answer["question"])].append(answer["value"])
+        if number(answer["first_s"]):
+            times[(answer["scene"], answer["question"])].append(answer)
     for (scene, question), items in values.items():
         given = [v for v in items if v is not None]
         numbers = [float(v) for v in given if number(v)]
@@ -99,6 +103,11 @@ def summarize(db: Any, path: str | Path = "", data: StudyData | None = None) -> 
             entry["values"] = dict(counts.most_common(10))
             if numbers:
                 entry["mean"] = mean(numbers)
+        timed = times.get((scene, question))
+        if timed:  # answers timed by their page (igym.answer_times): seconds since the page opened
+            entry["first_s_median"] = round(statistics.median(float(a["first_s"]) for a in timed), 3)
+            entry["last_s_median"] = round(statistics.median(float(a["last_s"]) for a in timed), 3)
+            entry["changed"] = sum(1 for a in timed if (a["changes"] or 0) > 0)
         answers.setdefault(scene, {})[question] = entry
     result["answers"] = answers
     result["episode_list"] = listing
@@ -183,6 +192,9 @@ def format_text(summary: dict[str, Any]) -> str:
                 line += f", SD {_fmt(a['sd'], 3)}"
             if "values" in a:
                 line += f", values: {_counts(a['values'])}"
+            if "first_s_median" in a:
+                line += (f"; answered at {_fmt(a['first_s_median'])} s (median), last changed at "
+                         f"{_fmt(a['last_s_median'])} s, {a['changed']} changed")
             out.append(line)
     listing = summary["episode_list"]
     out.append(f"episodes ({len(listing)}; replay one with: python -m igym.data replay FILE --episode ID):")

@@ -256,6 +256,11 @@ MS = Num(0, 1e9)
 AGENTS = ListOf(Text(MAX_ID), 64)
 COLUMNS = MapOf(Plain(depth=4, items=512, string=1024), 64, key=Text(128))
 TIMING = MapOf(Opt(Num()), 16)
+SECONDS = Num(0, 1e7)  # a time since a page opened (finite, ≥ 0)
+CHANGES = Int(0, 1_000_000)
+# A survey's times per question, as the client timed them (igym.answer_times): f first answer, l last change
+# (seconds since the page opened), c changes after the first; the server checks the rest (page_done).
+PAGE_TIMES = MapOf(Shape({"f": SECONDS, "l": SECONDS}, {"c": CHANGES}), 200)
 EPISODE_END = Shape({"o": Text(32)}, {"te": AGENTS, "tr": AGENTS, "c": Flag(), "stalls": Int(0, MAX_STEP),
                                       "stall_ms": MS, "timing": Opt(TIMING)})
 
@@ -303,8 +308,11 @@ CLIENT_MESSAGES: dict[str, Message] = {
                    "a key went down (d=1) or up (d=0) on this connection's seat"),
     "pong": Message(Shape({"n": Int(0, 2**53)}), 64, 12, 24, "the answer to a ping"),
     "focus": Message(Shape({"f": Int(0, 1)}), 64, 4, 20, "the window gained (1) or lost (0) the focus"),
-    "page": Message(Shape({"v": ID, "o": OneOf(*PAGE_OUTCOMES)}, {"a": MapOf(Plain(depth=2, items=64), 200)}),
-                    MAX_MESSAGE_BYTES, 2, 6, "how the page on screen was left, with the answers of a survey"),
+    "page": Message(Shape({"v": ID, "o": OneOf(*PAGE_OUTCOMES)}, {"a": MapOf(Plain(depth=2, items=64), 200),
+                                                                 "tm": PAGE_TIMES}),
+                    MAX_MESSAGE_BYTES, 2, 6, "how the page on screen was left, with the answers of a survey and "
+                                             "when each was given (tm: per question f first answer, l last "
+                                             "change, seconds since the page opened, c changes)"),
     "in": Message(Shape({"e": STEP}, {"n": STEP, "f": STEP, "a": Plain(depth=4, items=256, string=64),
                                       "k": Text(200, empty=True), "s": Int(0, 2), "kt": MS,
                                       "r": MapOf(Num(), 64), "x": EPISODE_END, "h": ID, "w": MS, "c": COLUMNS,
@@ -391,8 +399,11 @@ _PARTICIPANT = [ID, Text(MAX_ID), Num(), Opt(Text(MAX_ID)),
                 OneOf("started", "completed", "declined", "aborted", "failed"),
                 Opt(Text(MAX_ID)), Opt(Num()), Opt(Plain(depth=3, items=512)), Opt(Plain(depth=4, items=512))]
 _VISIT = [ID, ID, Int(0, MAX_STEP), Text(MAX_ID), Text(16), Num(), Opt(Num()), Opt(Text(32)),
-          Opt(MapOf(Plain(depth=2, items=64), 200)), Opt(MapOf(Plain(depth=4, items=256), 64))]
+          Opt(MapOf(Plain(depth=2, items=64), 200)), Opt(MapOf(Plain(depth=4, items=256), 64)),
+          Opt(MapOf(Shape({"first_s": Opt(SECONDS), "last_s": Opt(SECONDS), "changes": CHANGES}), 200))]
 RECORD_FIELDS: dict[int, list[Spec]] = {1: _STEP, 2: _EPISODE, 3: _EVENT, 4: _PARTICIPANT, 5: _VISIT}
+# Fields added at the end of a record type, which pages built before them do not send: a visit's timings.
+RECORD_OPTIONAL_TAIL: dict[int, int] = {5: 1}
 
 
 def records_from_upload(items: list[Any]) -> list[Any]:
@@ -405,8 +416,10 @@ def records_from_upload(items: list[Any]) -> list[Any]:
             raise ProtocolError(f"{where} is not a record")
         fields = RECORD_FIELDS[item[0]]
         values = item[1:]
-        if len(values) != len(fields):
-            raise ProtocolError(f"{where} has {len(values)} fields, not {len(fields)}")
+        least = len(fields) - RECORD_OPTIONAL_TAIL.get(item[0], 0)
+        if not least <= len(values) <= len(fields):
+            count = f"{least} to {len(fields)}" if least < len(fields) else str(len(fields))
+            raise ProtocolError(f"{where} has {len(values)} fields, not {count}")
         for position, (spec, value) in enumerate(zip(fields, values)):
             spec.check(value, f"{where} field {position + 1}")
         if item[0] == 1 and not len(values[3]) == len(values[4]) == len(values[5]) == len(values[6]) == \

@@ -23,13 +23,14 @@ from typing import Any
 
 import pygame
 
-from igym import render, web, wire
+from igym import answer_times, render, web, wire
 from igym.autopilot import Autopilot
 from igym.errors import IgymError
 from igym.lockstep import LockstepPlayer, game_for_scene
 
 from .app import Pacer
 from .draw import FrameRenderer
+from .typeface import REGULAR
 from .window import Window, fit_window
 
 KEEP_FRAMES = 64
@@ -182,12 +183,11 @@ class _Screen:
         self.window: Window | None = None
         self.renderer: FrameRenderer | None = None
         self.scene: dict[str, Any] | None = None
-        self.font: pygame.font.Font | None = None
+        self._label: tuple[tuple[str, tuple[int, int]], pygame.Surface] | None = None
 
     def ensure(self, size: tuple[int, int]) -> Window:
         if self.window is None:
             self.window = Window(fit_window(size), headless=self.headless, fullscreen=self.fullscreen, title="igym")
-            self.font = pygame.font.Font(None, 32)
         else:
             self.window.resize(fit_window(size))
         return self.window
@@ -200,7 +200,6 @@ class _Screen:
             canvas = tuple(state.scene["canvas"]) if state.scene else (800, 450)
             self.window = Window(fit_window(canvas, hud=True), headless=self.headless, fullscreen=self.fullscreen,
                                  title="igym")
-            self.font = pygame.font.Font(None, 32)
         if state.scene is not None and state.scene is not self.scene:
             self.scene = state.scene
             self.window.resize(fit_window(tuple(state.scene["canvas"]), hud=True))
@@ -216,11 +215,24 @@ class _Screen:
             surface.fill((20, 20, 24))
         text = self._message(state)
         if text:
-            label = self.font.render(text, True, (240, 240, 240))
+            label = self._message_label(text, surface.get_size())
             surface.blit(label, label.get_rect(center=surface.get_rect().center))
         self.window.flip()
         if player is not None:
             player.session.note_frame(time.monotonic())  # frame timing, reported with each episode's end
+
+    def _message_label(self, text: str, size: tuple[int, int]) -> pygame.Surface:
+        """The message drawn in the bundled font, sized to the window (smaller when it would not
+        fit its width); kept while the text and the window stay the same."""
+        key = (text, size)
+        if self._label is None or self._label[0] != key:
+            points = max(16, round(size[1] / 26))
+            font = pygame.font.Font(str(REGULAR), points)
+            wide = font.size(text)[0]
+            if wide > size[0] * 0.92:
+                font = pygame.font.Font(str(REGULAR), max(10, int(points * size[0] * 0.92 / wide)))
+            self._label = (key, font.render(text, True, (240, 240, 240)))
+        return self._label[1]
 
     @staticmethod
     def _message(state: ClientState) -> str:
@@ -262,6 +274,7 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                                                  **({"token": state.token} if state.token else {})}))
                 receiver = asyncio.create_task(_receive(connection, state))
                 backoff, lost_since = 0.5, None
+                sending = _Sends()
                 held: set[str] = set()
                 saved_token = state.token
                 while not receiver.done():
@@ -269,7 +282,8 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                         saved_token = state.token
                         save_token(saved_token)
                     if state.page is not None:
-                        reply = await _show_page(screen, state, pacer, autopilot_seed)
+                        reply = await _show_page(screen, state, pacer, autopilot_seed,
+                                                 send=lambda message: sending.spawn(_reply(connection, message)))
                         if reply is None:
                             connection.close()
                             state.end = {"outcome": "quit", "text": "quit"}
@@ -353,8 +367,24 @@ async def _play_steps(player: LockstepPlayer, connection: Any, pacer: Pacer) -> 
         await asyncio.sleep(max(0.0, due - time.monotonic()))
 
 
-async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_seed: int | None) -> dict | None:
-    """Show the server's page; returns the page message to send back (None: the window closed)."""
+class _Sends:
+    """Messages sent while a page is on screen (its focus changes): each send is a task, kept
+    until it is done so none is lost to the garbage collector."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task] = set()
+
+    def spawn(self, send: Any) -> None:
+        task = asyncio.ensure_future(send)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_seed: int | None,
+                     send: Any = None) -> dict | None:
+    """Show the server's page; returns the page message to send back (None: the window closed):
+    the outcome, a survey's answers and when each was given (``tm``). Focus changes on the page
+    go to the server as they happen (``send``), recorded there with the page's visit."""
     import os
     import random
     import tempfile
@@ -376,7 +406,12 @@ async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_
         scene.image = None  # the server could not send it
     window = screen.ensure((1280, 720))
     rng = random.Random(f"{autopilot_seed}:{message['v']}") if autopilot_seed is not None else None
-    result = await show_page(window, scene, clock, autopilot=rng, code=message.get("code"), participant=state.pid)
+    def on_event(kind: str, data: dict[str, Any]) -> None:
+        if send is not None and kind in ("focus_lost", "focus_gained"):
+            send({"t": "focus", "f": int(kind == "focus_gained")})
+
+    result = await show_page(window, scene, clock, autopilot=rng, code=message.get("code"), participant=state.pid,
+                             on_event=on_event)
     if folder is not None:
         import shutil
         shutil.rmtree(folder, ignore_errors=True)
@@ -385,4 +420,6 @@ async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_
     reply = {"t": "page", "v": message["v"], "o": result.outcome}
     if result.answers is not None:
         reply["a"] = result.answers
+        if result.timings is not None:
+            reply["tm"] = answer_times.to_wire(result.timings)
     return reply

@@ -7,7 +7,9 @@ covers the game. Static shapes are drawn once
 per episode into a cached background layer. Moving shapes are drawn every frame, their
 positions interpolated between the last two env steps, so a 30 Hz game moves smoothly
 at 60 Hz. Text surfaces and scaled sprites are cached; drawing a frame of sprites costs
-little more than the blits themselves (see tests/bench/bench_render.py).
+little more than the blits themselves (see tests/bench/bench_render.py). Text shapes without
+a font of their own, and the HUD, use igym's bundled font (:mod:`.typeface`), which has the
+arrows and accents pygame's default font lacks.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pygame.freetype
 from igym.render import Circle, Ellipse, Frame, Image, Line, Polygon, Rect, Sprite, Text
 
 from .assets import Assets
+from .typeface import BOLD
 
 _POSITIONED = frozenset({Rect, Circle, Ellipse, Text, Sprite, Image})
 SNAP_FRACTION = 0.25  # a shape that jumps more than this share of the canvas width is not interpolated
@@ -63,7 +66,7 @@ class FrameRenderer:
         self.assets = assets or Assets()
         self.background = background
         self.letterbox_color = letterbox_color
-        self.font_path = font_path
+        self.font_path = font_path or str(BOLD)  # bold, like pygame's default font it replaces
         self.static_rebuilds = 0
         self.hud = hud  # reserve the HUD strip (turned on by the first frame that has a HUD)
         self._fonts: dict[tuple[str | None, int], pygame.freetype.Font] = {}

@@ -9,6 +9,11 @@ Keyboard: Tab / Shift+Tab move between questions (the current one is marked), �
 digit keys choose a Likert point or move a slider, ↑/↓ move through choices, Space
 ticks a choice, Enter presses the main button. An autopilot fills pages with valid
 random answers through the same code paths the widgets use.
+
+A survey page times its questions (:class:`igym.answer_times.AnswerTimes`): after every
+input, and when the autopilot fills it, each question's value is read and compared with the
+last one, so the first answer, the last change and the number of changes are timed the same
+whichever way the answer came (a click, a key, typing, a slider's drag).
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ import pygame_gui
 from pygame_gui.elements import (UIButton, UICheckBox, UIHorizontalSlider, UIImage, UILabel, UIScrollingContainer,
                                  UITextBox, UITextEntryBox, UITextEntryLine)
 
+from igym.answer_times import AnswerTimes
 from igym.markup import to_html
 from igym.questions import Choice, FreeText, Likert, MultiChoice, Number, Slider
 from igym.scenes import Consent, End, Info, Survey
+
+from .typeface import FAMILY, theme_font
 
 BASE_THEME: dict[str, Any] = {
     "defaults": {
@@ -37,6 +45,10 @@ BASE_THEME: dict[str, Any] = {
     },
     "text_box": {"colours": {"dark_bg": "#00000000", "normal_border": "#00000000"},
                  "misc": {"border_width": "0", "shadow_width": "0", "padding": "2,2"}},
+    # A multi-line answer box is a text box too: it gets its own border and background back, or
+    # the participant sees no box to type in.
+    "text_entry_box": {"colours": {"dark_bg": "#F4F4F2", "normal_border": "#B8B8B8"},
+                       "misc": {"border_width": "1", "shadow_width": "0", "padding": "4,4"}},
     "scrolling_container": {"colours": {"dark_bg": "#F4F4F2"}},
     "label": {"colours": {"dark_bg": "#00000000", "normal_text": "#1E1E1E"}},
     "#error": {"colours": {"normal_text": "#C02828"}},
@@ -47,17 +59,32 @@ BASE_THEME: dict[str, Any] = {
 PAGE_BG = (244, 244, 242)
 
 
+# The widget types a page or the start screen uses: each gets the page font explicitly,
+# because pygame_gui reads fonts only from a widget type's (or object id's) own block — a
+# font under "defaults" is ignored, and the widgets then kept the toolkit's 14 pt Noto Sans
+# at every window size (and drew arrows as empty boxes).
+WIDGET_TYPES = ("button", "label", "text_box", "text_entry_line", "text_entry_box", "check_box", "drop_down_menu",
+                "selection_list", "tool_tip")
+
+
+def text_size(height: int) -> int:
+    """The page's body text size in points at a window height (1280×720: 19, 1920×1080: 28)."""
+    return max(14, round(height / 38))
+
+
 def theme_for(height: int, custom: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The page theme at a window height: font sizes scale with it; ``custom`` (an
-    experiment's theme, pygame_gui's format) overrides any entry."""
-    size = max(14, round(height / 38))
+    """The page theme at a window height: the bundled font (see :mod:`.typeface`) at sizes that
+    scale with the height; ``custom`` (an experiment's theme, pygame_gui's format) overrides any
+    entry."""
+    size = text_size(height)
     theme = {key: {k: dict(v) if isinstance(v, dict) else v for k, v in value.items()}
              for key, value in BASE_THEME.items()}
-    theme["defaults"]["font"] = {"name": "noto_sans", "size": str(size)}
-    theme["#title"]["font"] = {"name": "noto_sans", "size": str(round(size * 1.5)), "bold": "1"}
-    theme["#small"]["font"] = {"name": "noto_sans", "size": str(round(size * 0.8))}
-    theme["#point_label"]["font"] = dict(theme["#small"]["font"])
-    theme["#error"]["font"] = {"name": "noto_sans", "size": str(round(size * 0.85))}
+    for widget in WIDGET_TYPES:
+        theme.setdefault(widget, {})["font"] = theme_font(size)
+    theme["#title"]["font"] = theme_font(round(size * 1.5), bold=True)
+    theme["#small"]["font"] = theme_font(round(size * 0.8))
+    theme["#point_label"]["font"] = theme_font(round(size * 0.8))
+    theme["#error"]["font"] = theme_font(round(size * 0.85))
     for key, value in (custom or {}).items():
         theme.setdefault(key, {}).update(value)
     return theme
@@ -66,11 +93,11 @@ def theme_for(height: int, custom: dict[str, Any] | None = None) -> dict[str, An
 def make_manager(size: tuple[int, int], custom: dict[str, Any] | None) -> pygame_gui.UIManager:
     """A UI manager with the page theme and its fonts loaded up front (no stall on first use)."""
     manager = pygame_gui.UIManager(size, theme_for(size[1], custom))
-    base = max(14, round(size[1] / 38))
+    base = text_size(size[1])
     fonts = []
-    for point in {10, 14, base, round(base * 1.5), round(base * 0.8), round(base * 0.85)}:
-        for style in ("regular", "bold", "italic"):
-            fonts.append({"name": "noto_sans", "point_size": point, "style": style})
+    for point in {base, round(base * 1.5), round(base * 0.8), round(base * 0.85)}:
+        for style in ("regular", "bold", "italic", "bold_italic"):
+            fonts.append({"name": FAMILY, "point_size": point, "style": style})
     with warnings.catch_warnings():  # the theme has loaded some already; loading is what we want
         warnings.simplefilter("ignore", UserWarning)
         manager.preload_fonts(fonts)
@@ -84,6 +111,7 @@ class PageResult:
     outcome: str
     answers: dict[str, Any] | None = None
     quit: bool = False
+    timings: dict[str, dict[str, Any]] | None = None  # surveys: per question first_s, last_s, changes
     values: dict[str, Any] = field(default_factory=dict)  # start screen: participant id, condition…
 
 
@@ -162,6 +190,7 @@ class Page:
         self.participant = participant
         self.base_dir = base_dir
         self.text_override = text_override
+        self.answer_times = AnswerTimes(q.id for q in scene.questions) if isinstance(scene, Survey) else None
         self._build()
 
     # --- layout -----------------------------------------------------------------------
@@ -292,6 +321,7 @@ class Page:
         elif isinstance(question, FreeText) and question.lines > 1:
             widgets.entry = UITextEntryBox(pygame.Rect(unit, self.y, self.inner_w - 2 * unit,
                                                        round(unit * 1.6 * question.lines) + 12), "", m, container=c)
+            widgets.entry.rebuild_from_changed_theme_data()  # it was themed as a plain text box: no border
             self.y += widgets.entry.rect.height
         else:
             widgets.entry = UITextEntryLine(pygame.Rect(unit, self.y, min(self.inner_w - 2 * unit, 22 * unit), row_h),
@@ -361,6 +391,13 @@ class Page:
                     widgets._show_slider()
         elif event.type == pygame.KEYDOWN:
             self._key(event, now)
+        self._observe(now)
+
+    def _observe(self, now: float) -> None:
+        """Time every question whose answer changed (whatever changed it)."""
+        if self.answer_times is not None:
+            for widgets in self.questions:
+                self.answer_times.observe(widgets.question.id, widgets.read(), now - self.opened_at)
 
     def _action(self, action: str, now: float) -> None:
         if action.startswith("q:"):
@@ -378,6 +415,7 @@ class Page:
         """Press a page button: surveys first check every answer and show what is missing."""
         if outcome in ("continued", "agreed") and now - self.opened_at < self.min_time_s:
             return
+        self._observe(now)
         if isinstance(self.scene, Survey) and outcome == "continued":
             answers, problems = self.scene.check({w.question.id: w.read() for w in self.questions})
             for widgets in self.questions:
@@ -387,7 +425,7 @@ class Page:
                 self.focus = first
                 self._show_focus()
                 return
-            self.result = PageResult(outcome, answers)
+            self.result = PageResult(outcome, answers, timings=self.answer_times.report())
             return
         self.result = PageResult(outcome)
 
@@ -451,11 +489,12 @@ class Page:
         self.surface.fill(PAGE_BG)
         self.manager.draw_ui(self.surface)
 
-    def autofill(self, rng: random.Random) -> dict[str, Any]:
-        """Valid random answers set through the widgets (what the autopilot does)."""
+    def autofill(self, rng: random.Random, now: float | None = None) -> dict[str, Any]:
+        """Valid random answers set through the widgets (what the autopilot does), timed at ``now``."""
         answers = self.scene.random_answers(rng) if isinstance(self.scene, Survey) else {}
         for widgets in self.questions:
             widgets.set(answers[widgets.question.id])
+        self._observe(self.opened_at if now is None else now)
         return answers
 
     def close(self) -> None:
@@ -480,7 +519,8 @@ async def show_page(window: Any, scene: Any, clock: Any, *, theme: dict[str, Any
     ``autopilot`` answers with valid random values and presses the main button (agree on
     consent pages) after a few frames; ``screenshot`` saves the page, answers filled in,
     before it is left. ``quit_check(event)`` says whether a key event quits (lab mode's
-    experimenter combination); ``on_event`` receives focus and resize events to record.
+    experimenter combination); ``on_event`` receives focus and resize events to record (a focus
+    event with ``page_s``, the seconds since the page opened: the clock of the answers' times).
     """
     now = clock.now()
     min_time = getattr(scene, "min_time_s", 0.0) if text_override is None else 0.0
@@ -495,7 +535,8 @@ async def show_page(window: Any, scene: Any, clock: Any, *, theme: dict[str, Any
                 if event.type == pygame.QUIT or (quit_check is not None and quit_check(event)):
                     return PageResult("aborted", quit=True)
                 if event.type in (pygame.WINDOWFOCUSLOST, pygame.WINDOWFOCUSGAINED) and on_event is not None:
-                    on_event("focus_gained" if event.type == pygame.WINDOWFOCUSGAINED else "focus_lost", {})
+                    on_event("focus_gained" if event.type == pygame.WINDOWFOCUSGAINED else "focus_lost",
+                             {"page_s": round(now - page.opened_at, 3)})  # on the clock of the answers' times
                 if event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
                     if window.surface.get_size() != page.size:
                         page.relayout(window.surface)
@@ -504,7 +545,7 @@ async def show_page(window: Any, scene: Any, clock: Any, *, theme: dict[str, Any
                     continue
                 page.handle(event, now)
             if autopilot is not None and frames == 2:
-                page.autofill(autopilot)
+                page.autofill(autopilot, now)
             page.update(now, max(0.0, now - last))
             last = now
             page.draw()

@@ -22,7 +22,6 @@ import pygame
 from igym.errors import ExperimentError, IgymError
 from igym.experiment import Experiment, Game
 from igym.records import EventRecord
-from igym.scenes import Info
 from igym.session import Session, frame_timing
 from igym.study import StudyRun
 
@@ -143,17 +142,20 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
             if visit is None:
                 break
             scene = visit.scene
+
+            def page_event(kind: str, data: dict[str, Any], visit_id: str = visit.visit_id) -> None:
+                record_event(kind, {**data, "visit": visit_id})  # a page's focus and resize belong to its visit
+
             page_args = dict(theme=dict(experiment.theme) if experiment.theme else None, autopilot=rng if options.autopilot else None,
-                             quit_check=page_quit, on_event=record_event, participant=participant_id)
+                             quit_check=page_quit, on_event=page_event, participant=participant_id)
             if isinstance(scene, Game):
                 outcome = "played"
                 if steps_left is not None and steps_left <= 0:
                     outcome = "skipped"  # the run's --max-steps budget is used up
                 else:
-                    if scene.instructions:
+                    intro = scene.instructions_page()
+                    if intro is not None:
                         window.resize(fit_window((1280, 720)))
-                        intro = Info(text=scene.instructions, title=scene.name.replace("_", " ").capitalize(),
-                                     button="Start", name=f"{scene.name}_instructions")
                         page = await show_page(window, intro, clock, screenshot=shot(visit, "_instructions"),
                                                base_dir=scene.base_dir, **page_args)
                         if page.quit:
@@ -164,8 +166,7 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
                         if options.lab and not any(k.pointer is not None for k in scene.keymaps.values()):
                             pygame.mouse.set_visible(False)  # unless a seat points with it
                         session = Session(scene, participant_id, scene=scene.name, max_total_steps=steps_left,
-                                          study=experiment.id,
-                                          visit_id=visit.visit_id, hook_state=run.state, condition=run.condition)
+                                          study=experiment.id, visit_id=visit.visit_id, hook_state=run.state, condition=run.condition)
                         assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))
                         autopilot = autopilot_for(session, seed=rng.randrange(2**31)) if options.autopilot else None
                         result = await run_session(window, session, sink, clock, autopilot=autopilot, assets=assets,
@@ -192,7 +193,7 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
                     quit = True
                     run.finish_visit("aborted")
                 else:
-                    run.finish_visit(page.outcome, page.answers)
+                    run.finish_visit(page.outcome, page.answers, page.timings)
                     if scene.kind == "consent" and page.outcome == "declined":
                         sink.write(run.take_records())
                         sink.commit()

@@ -225,7 +225,7 @@ def stage(experiment: Path, staging: Path, info: dict, *, server: str | None, ve
     for file in sorted((ROOT / "igym").glob("*.py")):
         shutil.copy2(file, staging / "igym" / file.name)
     copy_tree(ROOT / "renderers", staging / "igym" / "renderers", skip_dirs=SKIP_DIRS | {"web"},
-              skip_names=("webbuild.py",))
+              skip_names=("webbuild.py", "make_fonts.py"))  # the fonts are staged; their maker is not
     # The experiment's package with its assets, and each parent package's __init__.py.
     top, chain = package_chain(experiment)
     if chain:

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from igym.errors import IgymError
+from igym.errors import IgymError, warnings_as_lines
 from igym.loader import load_experiment
 from igym.sqlite_sink import SqliteSink
 
@@ -52,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--simulate-delay-ms takes LOW:HIGH milliseconds, e.g. 20:80")
         delay = (low, high)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    warnings_as_lines()  # an experiment's warnings (a title that shows an internal name): one line each
     try:
         experiment = load_experiment(args.experiment)
     except IgymError as error:

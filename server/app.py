@@ -33,7 +33,7 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from igym import wire
+from igym import answer_times, wire
 from igym.experiment import Experiment, Game
 from igym.replay import file_sha256
 from igym.records import EpisodeRecord, EventRecord, ParticipantRecord, StepRecord, VisitRecord
@@ -347,7 +347,9 @@ class IgymServer:
             if rtt_ms is not None:
                 self._record(participant, "rtt", {"ms": rtt_ms})
         elif kind == "focus":
-            self._record(participant, "focus_gained" if message["f"] else "focus_lost", {})
+            visit = getattr(participant.run, "current", None)  # the page or game on screen, if any
+            self._record(participant, "focus_gained" if message["f"] else "focus_lost",
+                         {"visit": visit.visit_id} if visit is not None else {})
         elif kind == "records":
             await self._store_upload(participant, message)
         elif kind == "page":
@@ -374,6 +376,10 @@ class IgymServer:
             elif kind is VisitRecord:
                 if await self.storage.call(self.sink.visit_owner, record.visit_id) not in (None, pid):
                     raise wire.ProtocolError("records: a visit of another participant")
+                if record.timings is not None:  # the page's own report: its form is all we can check
+                    wrong = answer_times.problem(record.timings, record.answers or {})
+                    if wrong:
+                        raise wire.ProtocolError(f"records: a visit's {wrong}")
             elif kind is EventRecord and record.episode_id is not None:
                 await self._own_episode(participant, record.episode_id)
             elif kind is ParticipantRecord:

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from igym import wire
+from igym import answer_times, wire
 from igym.experiment import Game
 from igym.records import EventRecord
-from igym.scenes import Info, page_to_wire
+from igym.scenes import page_to_wire
 from igym.study import StudyRun
 
 if TYPE_CHECKING:
@@ -52,9 +52,8 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
             storage.write(run.take_records())
             await _checkpoint(server, participant)
             if isinstance(visit.scene, Game):
-                if visit.scene.instructions:
-                    intro = Info(text=visit.scene.instructions, title=visit.name.replace("_", " ").capitalize(),
-                                 button="Start", name=f"{visit.name}_instructions")
+                intro = visit.scene.instructions_page()
+                if intro is not None:
                     page = await _page(server, participant, visit, intro)
                     if page is None:
                         return  # parked
@@ -73,8 +72,8 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
                 page = await _page(server, participant, visit, visit.scene)
                 if page is None:
                     return  # parked
-                page_outcome, answers = page
-                run.finish_visit(page_outcome, answers)
+                page_outcome, answers, timings = page
+                run.finish_visit(page_outcome, answers, timings)
                 if page_outcome == "declined":
                     outcome, text = "declined", visit.scene.declined_text
                 elif page_outcome == "aborted":
@@ -131,7 +130,7 @@ async def _checkpoint(server: "IgymServer", participant: "Participant", parked: 
 
 
 async def _page(server: "IgymServer", participant: "Participant", visit: Any,
-                scene: Any) -> tuple[str, dict[str, Any] | None] | None:
+                scene: Any) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None] | None:
     """Show a page until it is left; None when the participant was parked meanwhile."""
     while True:
         result = await show_page(server, participant, visit, scene)
@@ -152,10 +151,11 @@ def record(server: "IgymServer", participant: "Participant", kind: str, data: di
 
 
 async def show_page(server: "IgymServer", participant: "Participant", visit: Any,
-                    scene: Any) -> tuple[str, dict[str, Any] | None] | None:
-    """Show a page on the participant's client and wait for how they left it. The page is
-    resent when they reconnect; what they answered is checked by :func:`page_done`. None:
-    they have been away ``park_after_s`` (and less than ``page_abandon_s``) — park them."""
+                    scene: Any) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None] | None:
+    """Show a page on the participant's client and wait for how they left it: the outcome, a
+    survey's answers and their times. The page is resent when they reconnect; what they
+    answered is checked by :func:`page_done`. None: they have been away ``park_after_s`` (and
+    less than ``page_abandon_s``) — park them."""
     message: dict[str, Any] = {"t": "page", "v": visit.visit_id, "i": visit.position, "page": page_to_wire(scene)}
     if scene.kind == "end" and participant.run.completion_code:
         message["code"] = participant.run.completion_code
@@ -165,7 +165,8 @@ async def show_page(server: "IgymServer", participant: "Participant", visit: Any
         message["image"] = await asyncio.to_thread(path.read_bytes)
     participant.page = message
     participant.page_scene = scene
-    answer: asyncio.Future[tuple[str, dict[str, Any] | None]] = asyncio.get_running_loop().create_future()
+    answer: asyncio.Future[tuple[str, dict[str, Any] | None, dict[str, Any] | None]] = \
+        asyncio.get_running_loop().create_future()
     participant.page_answer = answer
     await participant.send(message)
     abandon, park = server.page_abandon_s, server.park_after_s
@@ -177,7 +178,7 @@ async def show_page(server: "IgymServer", participant: "Participant", visit: Any
                 away = time.monotonic() - participant.gone_since if not participant.present else 0.0
                 if away >= abandon:
                     record(server, participant, "page_abandoned", {"visit": visit.visit_id})
-                    return "aborted", None
+                    return "aborted", None, None
                 if away >= park:
                     return None
     finally:
@@ -186,7 +187,9 @@ async def show_page(server: "IgymServer", participant: "Participant", visit: Any
 
 
 def page_done(participant: "Participant", message: dict[str, Any]) -> None:
-    """A client left its page: only the page on screen, only the outcomes it has, valid answers."""
+    """A client left its page: only the page on screen, only the outcomes it has, valid answers,
+    and times (``tm``) only for that survey's questions, in a form that can be true. The times
+    themselves are the client's report: the server cannot re-check the clock they came from."""
     page, answer = participant.page, participant.page_answer
     if page is None or answer is None or answer.done() or message["v"] != page["v"]:
         raise wire.ProtocolError("page: that page is not the one shown")
@@ -194,12 +197,19 @@ def page_done(participant: "Participant", message: dict[str, Any]) -> None:
     allowed = PAGE_OUTCOMES[scene.kind]
     if message["o"] not in allowed:
         raise wire.ProtocolError(f"page: a {scene.kind} page ends with {' or '.join(allowed)}")
-    answers = None
+    answers = timings = None
     if scene.kind == "survey":
         answers, problems = scene.check(message.get("a") or {})
         if problems:
             raise wire.ProtocolError(f"page: answers fail the survey's checks ({', '.join(sorted(problems))})")
-    answer.set_result((message["o"], answers))
+        if "tm" in message:
+            timings = answer_times.from_wire(message["tm"])
+            wrong = answer_times.problem(timings, [q.id for q in scene.questions])
+            if wrong:
+                raise wire.ProtocolError(f"page: {wrong}")
+    elif "tm" in message:
+        raise wire.ProtocolError(f"page: a {scene.kind} page has no questions to time")
+    answer.set_result((message["o"], answers, timings))
 
 
 async def play(server: "IgymServer", participant: "Participant", visit: Any) -> str:

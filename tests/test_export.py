@@ -33,6 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HUMAN_AI = ROOT / "examples" / "slime_volleyball" / "human_ai.py"
 SCENE = "slime_vs_ai"
 AGENTS = ("agent_left", "agent_right")
+# When the survey's questions were answered (seconds since its page opened); "tags" was never timed.
+TIMES = {"fun": {"first_s": 2.25, "last_s": 4.5, "changes": 2},
+         "comment": {"first_s": 6.0, "last_s": 9.75, "changes": 7}}
 
 
 class FingerprintedSlime(SlimeVolleyEnv):
@@ -82,7 +85,7 @@ def record_study(path: Path, *, participant: str = "P1", episodes: int = 2, max_
             session.note_frame(now)  # the frame is shown: frame intervals become timing data
         started = time.time()
         sink.write([VisitRecord("V-survey", participant, 1, "survey", "survey", started, started + 12.5, "done",
-                                {"fun": 5, "comment": "nice", "tags": ["a", "b"]})])
+                                {"fun": 5, "comment": "nice", "tags": ["a", "b"]}, None, TIMES)])
         sink.commit()
     return path
 
@@ -158,6 +161,8 @@ def test_parquet_export_matches_the_sqlite_file(study, tmp_path):
     answers = pq.read_table(tmp_path / "answers.parquet").to_pylist()
     assert {a["question"]: a["value"] for a in answers} == {"fun": "5", "comment": "nice", "tags": '["a","b"]'}
     assert {a["question"]: a["value_num"] for a in answers}["fun"] == 5.0
+    assert {a["question"]: (a["first_s"], a["last_s"], a["changes"]) for a in answers} == {
+        "fun": (2.25, 4.5, 2), "comment": (6.0, 9.75, 7), "tags": (None, None, 0)}
 
 
 def test_extra_is_spread_into_one_column_per_key(study, tmp_path):
@@ -184,6 +189,10 @@ def test_answers_and_visits_are_decoded(study, tmp_path):
     assert answers["fun"]["value"] == "5" and answers["fun"]["value_num"] == "5.0"
     assert answers["comment"]["value"] == "nice" and answers["comment"]["value_num"] == ""
     assert json.loads(answers["tags"]["value"]) == ["a", "b"]
+    # each answer's times: the page timed "fun" and "comment"; "tags" it did not (never answered there)
+    assert (answers["fun"]["first_s"], answers["fun"]["last_s"], answers["fun"]["changes"]) == ("2.25", "4.5", "2")
+    assert (answers["comment"]["first_s"], answers["comment"]["changes"]) == ("6.0", "7")
+    assert (answers["tags"]["first_s"], answers["tags"]["last_s"], answers["tags"]["changes"]) == ("", "", "0")
     visits = read_csv(tmp_path / "visits.csv")
     assert [(v["visit_id"], v["scene"], float(v["duration_s"])) for v in visits] == [("V-survey", "survey", 12.5)]
 
@@ -242,6 +251,7 @@ def test_summary_text(study):
     assert "mean return: agent_left" in text
     assert "timing:" in text and "frame interval mean" in text
     assert "survey.fun: n 1, mean 5.000" in text
+    assert "answered at 2.25 s (median), last changed at 4.50 s, 1 changed" in text
     assert "survey (survey): 1 visits, mean 12.5 s" in text
     db = sqlite3.connect(study)
     for (episode_id,) in db.execute("SELECT episode_id FROM episodes"):
@@ -262,7 +272,9 @@ def test_summary_json(study, capsys):
     assert summary["timing"]["episodes"] == 2 and summary["timing"]["mean_ms"] > 0
     assert summary["steps"] == {"rows": 480, "with_fingerprint": 480}
     assert summary["answers"]["survey"]["fun"] == {"n": 1, "skipped": 0, "mean": 5.0, "sd": None, "min": 5.0,
-                                                   "max": 5.0}
+                                                   "max": 5.0, "first_s_median": 2.25, "last_s_median": 4.5,
+                                                   "changed": 1}
+    assert "first_s_median" not in summary["answers"]["survey"]["tags"]  # not timed: nothing made up
     assert summary["visits"]["survey"]["mean_duration_s"] == 12.5
     assert len(summary["episode_list"]) == 2
 

@@ -84,3 +84,50 @@ def test_a_resize_does_not_restart_the_minimum_time():
     window.close()
     assert result.outcome == "continued"
     assert ended < 2.5  # a restarted clock (at 1.0) would have held the button until 3.0
+
+
+# --- text scales with the window ----------------------------------------------------------
+
+def ink_height(surface, rect):
+    """How many pixel rows inside ``rect`` hold dark (text) pixels: the drawn text's height."""
+    rows = 0
+    for y in range(rect.top, rect.bottom):
+        if any(sum(surface.get_at((x, y))[:3]) < 300 for x in range(rect.left, rect.right, 2)):
+            rows += 1
+    return rows
+
+
+def body_and_button(page):
+    """The drawn heights of the page's body text and of its Continue button's label."""
+    page.update(0.0, 0.0)
+    page.draw()
+    body = next(e for e in page.container.get_container().elements if "#title" not in e.object_ids)
+    box = body.rect.clip(page.surface.get_rect())
+    button = page.main_button.rect.inflate(-8, -8)
+    return ink_height(page.surface, box), ink_height(page.surface, button)
+
+
+def test_page_text_is_larger_in_a_larger_window():
+    from igym.renderers.pages import Page
+    text = Info(title="Instructions", text="Move with the arrow keys, then press Continue.")
+    heights = {}
+    for size in ((1280, 720), (1920, 1080)):
+        surface = pygame.display.set_mode(size)
+        page = Page(surface, text)
+        heights[size] = body_and_button(page)
+        page.close()
+    (body_small, button_small), (body_large, button_large) = heights[(1280, 720)], heights[(1920, 1080)]
+    assert body_small >= 12 and button_small >= 10, heights  # drawn, at a readable size
+    assert body_large >= body_small * 1.3 and button_large >= button_small * 1.3, heights
+
+
+def test_a_resize_while_a_page_is_open_rescales_its_text():
+    from igym.renderers.pages import Page
+    window = Window((1280, 720), headless=True)
+    page = Page(window.surface, Info(text="Hit the ball over the net."))
+    before = body_and_button(page)
+    page.relayout(pygame.display.set_mode((1920, 1080)))  # what show_page does on VIDEORESIZE
+    after = body_and_button(page)
+    page.close()
+    window.close()
+    assert after[0] >= before[0] * 1.3 and after[1] >= before[1] * 1.3, (before, after)

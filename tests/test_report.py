@@ -6,7 +6,8 @@ conditions). Then real records are added through :class:`igym.data.SqliteSink` s
 each flag fires for a known participant:
 
 - P1 is the careful one: the autopilot answers a survey in a fraction of a second (which
-  the report rightly flags), so P1's survey visits are stored again as 30 s long.
+  the report rightly flags), so P1's survey visits are stored again as 30 s long, each
+  question first answered 6 s after the one before (the page's own per-question times).
 - P2 leaves the window for 40 s (focus_lost → focus_gained) and has one clock skip.
 - P3 gets an extra episode in which the human seat never pressed a key (400 steps).
 - P4's instructions visit ends 2 s before it started.
@@ -73,7 +74,9 @@ def add_flagged_records(path: Path) -> None:
     now = time.time()
     with SqliteSink(path) as sink:
         sink.write([VisitRecord(visit_id, pid, position, scene, kind, started, started + 30.0, outcome,
-                                json.loads(answers), json.loads(params) if params else None)
+                                json.loads(answers), json.loads(params) if params else None,
+                                {q: {"first_s": 6.0 * (i + 1), "last_s": 6.0 * (i + 1) + 2.5, "changes": 1}
+                                 for i, q in enumerate(json.loads(answers))})
                     for visit_id, pid, position, scene, kind, started, outcome, params, answers in surveys])
         visit_id, position, scene, kind, started, outcome = instructions
         sink.write([VisitRecord(visit_id, "P4", position, scene, kind, started, started - 2.0, outcome)])
@@ -253,6 +256,9 @@ def test_flags_name_the_right_participants_with_reasons_and_numbers(made):
     assert "no key for 13.3 s of game time" in by_participant["P3"][4]
     assert "impossible times" in by_participant["P4"][3]
     assert "instructions at position 1 ended 2.000 s before it started" in by_participant["P4"][4]
+    # the autopilot's surveys, judged by each answer's own time (all answered within a frame)
+    assert re.search(r"survey_weak at position \d: 4 answers a median 0\.00 s apart \(each answer's own time",
+                     by_participant["P2"][4]), by_participant["P2"][4]
     assert "long focus loss" not in by_participant["P4"][3] and "idle keys" not in by_participant["P4"][3]
 
 
@@ -261,6 +267,13 @@ def test_answers_returns_and_timing_show_the_recorded_values(made, study):
     answers = section_html(html, "answers")
     for scene, question in query(study, "SELECT DISTINCT scene, question FROM answers"):
         assert f"{scene} · {question}" in answers or f"answers to {question}" in answers
+    # when each question was answered: a figure and a table per survey, from answers.first_s/last_s/changes
+    assert "survey_weak: when each question was first answered" in answers or "response times of survey_weak" in answers
+    times = next(t for t in tables_of(html, "answers") if t[0][0] == "question" and t[0][1] == "timed answers")
+    rows = {row[0]: row for row in times[1:]}
+    assert set(rows) == {"skill", "enjoy", "effort", "again"}  # the first survey's questions, in its order
+    assert list(rows) == ["skill", "enjoy", "effort", "again"]
+    assert all(int(row[1]) == 4 for row in rows.values())  # every participant's answer to it was timed
     free_text = [json.loads(v) for (v,) in query(study, "SELECT value FROM answers WHERE question = 'comments'")]
     assert any(text and f"{text} <small>" in answers for text in free_text)  # free text quoted, escaped
     returns = tables_of(html, "returns")[0]

@@ -369,6 +369,9 @@ def test_a_whole_study_over_the_network_pages_answers_and_the_shared_game(tmp_pa
                           ("end", "closed")]
         answers = dict(db.execute("SELECT question, value FROM answers WHERE participant_id=?", (pid,)))
         assert set(answers) == {"ready", "hand"} and 1 <= json.loads(answers["ready"]) <= 5
+        # each answer's times, as the client's page timed them (its autopilot answers in one go)
+        times = db.execute("SELECT first_s, last_s, changes FROM answers WHERE participant_id=?", (pid,)).fetchall()
+        assert all(0 < first <= last < 5 and changes == 0 for first, last, changes in times), times
     episode = db.execute("SELECT e.visit_id, v.participant_id, v.scene FROM episodes e JOIN visits v USING (visit_id)"
                          ).fetchall()
     assert len(episode) == 1 and episode[0][2] == "match"  # the room's episode belongs to its game visit

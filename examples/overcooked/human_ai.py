@@ -40,8 +40,9 @@ INSTRUCTIONS = """You are the **blue** cook; your partner, the green cook, is an
 This first round is practice (30 seconds)."""
 
 
-def kitchen(name: str, layout: str, episodes: int, seconds: int, seed: int, instructions: str) -> Game:
-    """A Game: the person is cook 0, the layout's ONNX cook is cook 1."""
+def kitchen(name: str, layout: str, episodes: int, seconds: int, seed: int, instructions: str,
+            title: str = "Next round") -> Game:
+    """A Game: the person is cook 0, the layout's ONNX cook is cook 1; ``title`` heads its instructions."""
     return Game(
         name=name,
         env=make(layout),
@@ -57,6 +58,7 @@ def kitchen(name: str, layout: str, episodes: int, seconds: int, seed: int, inst
         background=BACKGROUND,
         atlases=ATLASES,
         instructions=instructions,
+        title=title,
         countdown_s=3,
     )
 
@@ -65,7 +67,7 @@ experiment = Experiment(
     id="overcooked_human_ai",
     scenes=[
         kitchen("tutorial_cramped_room", "cramped_room", episodes=1, seconds=30, seed=1000,
-                instructions=INSTRUCTIONS),
+                instructions=INSTRUCTIONS, title="How to cook"),
         kitchen("cramped_room", "cramped_room", episodes=EPISODES, seconds=60, seed=0,
                 instructions="**Cramped Room**: cook and serve as many soups as you can with your partner."),
         kitchen("asymmetric_advantages", "asymmetric_advantages", episodes=EPISODES, seconds=60, seed=100,

@@ -76,7 +76,7 @@ INSTRUCTIONS = """Move your slime (blue, on the **left**) with **←** and **→
 Hit the ball over the net. A match ends when one side has lost 5 points, or after a time limit.
 First a short **practice**, then two blocks against two different opponents."""
 
-practice = game("practice", weak_opponent(), episodes=1, max_steps=900,
+practice = game("practice", weak_opponent(), episodes=1, max_steps=900, title="Practice round",
                 instructions="Practice: get a feel for the controls. The result does not count.",
                 on_episode_end=adapt_difficulty)
 block_weak = game("block_weak", weak_opponent(), episodes=2, max_steps=1200,
@@ -91,7 +91,7 @@ experiment = Experiment(
         Info(name="instructions", title="How to play", text=INSTRUCTIONS, min_time_s=3),
         practice,
         RandomOrder([[block_weak, block_survey("weak")], [block_strong, block_survey("strong")]], name="blocks"),
-        Survey(name="about_you", title="About you", questions=[
+        Survey(name="about_you", title="A few questions about you", questions=[
             Number("age", "Your age in years", min=18, max=99),
             Choice("games", "How often do you play video games?",
                    options=["never", "a few times a year", "monthly", "weekly", "daily"]),
