@@ -40,9 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import time
 from typing import Any
 
+from .clock import SYSTEM_CLOCK, Clock
 from .controls import SeatInput
 from .errors import ExperimentError
 from .experiment import Experiment, Game
@@ -98,13 +98,15 @@ def game_for_scene(experiment: Experiment, scene: dict[str, Any]) -> Game:
 class LockstepPlayer:
     """One client's copy of a lockstep game: steps when every seat's input has arrived."""
 
-    def __init__(self, game: Game, scene: dict[str, Any], participant_id: str) -> None:
+    def __init__(self, game: Game, scene: dict[str, Any], participant_id: str, *,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.game = game
+        self.clock = clock  # the driver's ``now`` must come from this clock too
         self.order: list[str] = list(scene["seats"])
         self.delays: dict[int, int] = dict(enumerate(scene["d"]))  # episode → input delay (``ep``: the next)
         self.every: int = scene["k"]
         self.seat: str | None = scene.get("seat")
-        self.session = Session(game, participant_id, scene=game.name)
+        self.session = Session(game, participant_id, scene=game.name, clock=clock)
         self.defaults = [game.keymaps[a].default_action for a in self.order]
         self.logged = [LoggedInput(d) for d in self.defaults]
         for agent, source in zip(self.order, self.logged):
@@ -277,7 +279,7 @@ class LockstepPlayer:
             if changed is not None and changed != self._key_change_sent:
                 # How long ago the keys changed: the server dates the change on its own clock.
                 self._key_change_sent = changed
-                message["kt"] = round(max(0, time.monotonic_ns() - changed) / 1e6, 2)
+                message["kt"] = round(max(0, int(self.clock.monotonic() * 1e9) - changed) / 1e6, 2)
             if message is not report:
                 self._outbox.append(message)
             self.next_input += 1
@@ -337,19 +339,19 @@ async def run_headless(url: str, participant_id: str, experiment: Experiment, *,
     """
     from . import web, wire
     from .autopilot import Autopilot
+    from .client_protocol import ClientProtocol
 
+    clock = SYSTEM_CLOCK
+    protocol = ClientProtocol(participant_id, token=token, clock=clock)
     connection = web.WebSocket()
     await connection.connect(url)
-    hello: dict[str, Any] = {"t": "hello", "v": wire.PROTOCOL_VERSION, "pid": participant_id}
-    if token:
-        hello["token"] = token
-    await connection.send(wire.pack(hello))
+    await connection.send(wire.pack(protocol.hello()))
     result: dict[str, Any] = {"end": None, "steps": 0, "stalls": 0, "stall_ms": 0.0, "resyncs": 0, "token": token,
                               "fingerprints": {}}
     player: LockstepPlayer | None = None
     autopilot: Autopilot | None = None
     queue: asyncio.Queue = asyncio.Queue()
-    started = time.monotonic()
+    started = clock.monotonic()
 
     async def read() -> None:
         try:
@@ -367,21 +369,23 @@ async def run_headless(url: str, participant_id: str, experiment: Experiment, *,
     reader = asyncio.create_task(read())
     try:
         while result["end"] is None:
-            if stop_after_s is not None and time.monotonic() - started > stop_after_s:
+            if stop_after_s is not None and clock.monotonic() - started > stop_after_s:
                 break
-            now = time.monotonic()
+            now = clock.monotonic()
             while not queue.empty():
-                message = queue.get_nowait()
+                message = protocol.receive(queue.get_nowait())
+                for reply in protocol.take_outbox():  # pongs
+                    await send(reply)
+                if message is None:
+                    continue
                 kind = message.get("t")
                 if player is not None and player.receive(message, now):
                     continue
                 if kind == "welcome":
-                    result["token"] = message["token"]
-                elif kind == "ping":
-                    await send({"t": "pong", "n": message["n"]})
+                    result["token"] = protocol.token
                 elif kind == "scene" and message.get("net") == "lockstep":
                     _collect(player, result)
-                    player = LockstepPlayer(game_for_scene(experiment, message), message, participant_id)
+                    player = LockstepPlayer(game_for_scene(experiment, message), message, participant_id, clock=clock)
                     keys = sorted(player.own.keymap.keys) if player.own is not None else []
                     autopilot = Autopilot(keys, autopilot_seed) if keys and autopilot_seed is not None else None
                 elif kind == "page":

@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import math
 import random
-import time
-import uuid
 from typing import Any, Callable
 
+from .clock import SYSTEM_CLOCK, Clock
 from .controls import SeatInput
 from .envs import EnvAdapter
 from .errors import ExperimentError
@@ -39,8 +38,9 @@ class Session:
     def __init__(self, game: Game, participant_id: str = "anonymous", *, scene: str | None = None,
                  max_total_steps: int | None = None, seed_source: Callable[[], int] | None = None,
                  visit_id: str | None = None, hook_state: dict[str, Any] | None = None,
-                 condition: str | None = None, study: str = "") -> None:
+                 condition: str | None = None, study: str = "", clock: Clock = SYSTEM_CLOCK) -> None:
         self.game = game
+        self.clock = clock  # wall time and ids for the records (the driver passes "now" to tick)
         self.study = study  # the experiment's id: part of every AI seat's seed
         self.participant_id = participant_id
         self.scene = scene or game.name or "game"
@@ -454,8 +454,8 @@ class Session:
         self._returns = {agent: 0.0 for agent in self._agents}
         self._frame_times = []
         self._episode = EpisodeRecord(
-            episode_id=uuid.uuid4().hex, participant_id=self.participant_id, scene=self.scene,
-            index=self.episode, seed=seed, started_at=time.time(), started_ns=int(now * 1e9),
+            episode_id=self.clock.new_id(), participant_id=self.participant_id, scene=self.scene,
+            index=self.episode, seed=seed, started_at=self.clock.wall(), started_ns=int(now * 1e9),
             seats=dict(self.seats), visit_id=self.visit_id)
         if self.hooks is not None and self.game.on_episode_start is not None:
             self.hooks.outcome = None
@@ -494,7 +494,7 @@ class Session:
     def _end_episode(self, now: float, outcome: str) -> None:
         episode = self._episode
         assert episode is not None
-        episode.ended_at = time.time()
+        episode.ended_at = self.clock.wall()
         episode.ended_ns = int(now * 1e9)
         episode.steps = self.step
         episode.returns = {str(a): v for a, v in self._returns.items()}

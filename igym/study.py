@@ -5,31 +5,65 @@ from the participant's recorded seed, changes hooks asked for), gives every visi
 id, decides what a visit's outcome means (a declined consent ends the study) and emits
 the records of all that: a :class:`~igym.records.ParticipantRecord` whenever the
 participant's status changes and a :class:`~igym.records.VisitRecord` at the start and end
-of every visit. Drivers (the desktop app, the browser page) only show the scenes and
-hand back what happened — so the flow, and the data it leaves, is the same everywhere.
+of every visit. It also owns the flow's rules: a game's instructions page comes before the
+game (:meth:`StudyRun.next_show`), which outcomes end the study, and what the participant
+is told at the end (:attr:`StudyRun.ending`). Drivers (the desktop app and browser page in
+``renderers/study.py``, the server in ``server/flow.py``) only show what it asks for and hand
+back what happened — so the flow, and the data it leaves, is the same everywhere.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
-import uuid
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 from .answer_times import FIELDS
+from .clock import SYSTEM_CLOCK, Clock
 from .errors import ExperimentError
-from .experiment import Experiment, with_changes
+from .experiment import Experiment, Game, with_changes
 from .hooks import SceneContext
 from .records import ParticipantRecord, Record, VisitRecord, plain
 
 # Completion codes avoid look-alike characters (0/O, 1/I/L): participants type them.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 
+# What a participant is told when their study ends, by how it ended (:attr:`StudyRun.ending`).
+END_TEXTS = {"played": "Thank you — the study is complete.",
+             "aborted": "The study was left before its end. Thank you for your time.",
+             "timed_out": "Nobody else arrived in time to play. Thank you for waiting.",
+             "partner_left": "Your partner left the game. Thank you for playing.",
+             "disconnected": "You were away too long, so the game ended.",
+             "error": "Something went wrong; your data so far is saved.",
+             "high_latency": "Your connection is too slow for this study. Thank you for your time.",
+             "desync_unresolved": "The game could not be kept the same on every computer, so it ended. Thank you.",
+             "removed": "Your game stopped reporting what happened, so it ended."}
+
 
 def completion_code(length: int = 8) -> str:
     """A fresh random completion code, e.g. ``K7QX2M9D``."""
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a participant's study ended, and the text that tells them."""
+
+    outcome: str  # played (the study ran to its end), declined, aborted, or a game's outcome
+    text: str
+
+
+@dataclass(frozen=True)
+class Show:
+    """What a driver shows next: a page scene, a game's instructions page, or the game."""
+
+    visit: "Visit"
+    part: Literal["page", "instructions", "game"]
+    scene: Any
+
+    @property
+    def is_game(self) -> bool:
+        return self.part == "game"
 
 
 @dataclass
@@ -56,10 +90,12 @@ class StudyRun:
 
     def __init__(self, experiment: Experiment, participant_id: str, *, condition: str | None = None,
                  condition_counts: Mapping[str, int] | None = None, meta: dict[str, Any] | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Clock = SYSTEM_CLOCK) -> None:
         self.experiment = experiment
         self.participant_id = participant_id
         self.clock = clock
+        self.ending: Ending | None = None
+        self._showing: Show | None = None
         if condition is not None and (not experiment.conditions or condition not in experiment.conditions):
             known = ", ".join(experiment.conditions or ()) or "none (the experiment declares no conditions)"
             raise ExperimentError(f"condition {condition!r} is not one of the experiment's conditions: {known}")
@@ -75,7 +111,7 @@ class StudyRun:
         self.current: Visit | None = None
         self._records: list[Record] = []
         self._participant = ParticipantRecord(
-            participant_id, experiment.id, clock(), self.condition, "started", None, None,
+            participant_id, experiment.id, clock.wall(), self.condition, "started", None, None,
             {"order_seed": self.order_seed, "scenes": [scene.name for scene in self.plan],
              "condition_assigned": self.condition_assigned}, meta)
         self._records.append(_copy(self._participant))
@@ -108,7 +144,7 @@ class StudyRun:
             scene = with_changes(scene, changes)
             params.update(changes)
         reopen, self._reopen = self._reopen, None
-        visit_id, started_at = (reopen["visit_id"], reopen["started_at"]) if reopen else (uuid.uuid4().hex, self.clock())
+        visit_id, started_at = (reopen["visit_id"], reopen["started_at"]) if reopen else (self.clock.new_id(), self.clock.wall())
         visit = Visit(visit_id, self.position, scene, started_at, {k: plain(v) for k, v in params.items()})
         self.current = visit
         if scene.kind == "end":
@@ -134,7 +170,7 @@ class StudyRun:
         if timings is not None and answers is not None:
             times = {str(q): {f: timings[q].get(f) for f in FIELDS} for q in answers if q in timings}
         self._records.append(VisitRecord(visit.visit_id, self.participant_id, visit.position, visit.name,
-                                         visit.kind, visit.started_at, self.clock(), outcome,
+                                         visit.kind, visit.started_at, self.clock.wall(), outcome,
                                          None if answers is None else {k: plain(v) for k, v in answers.items()},
                                          visit.params or None, times or None))
         self._context.outcome = outcome
@@ -145,8 +181,60 @@ class StudyRun:
         elif outcome == "aborted":
             self._set_status("aborted")
 
+    def next_show(self) -> Show | None:
+        """What to show next — the flow's rules in one place: a page scene, a game's
+        instructions page (then the game, in the same visit), or a game. None when the study is
+        over; then :attr:`ending` says how it ended."""
+        if self._showing is not None:
+            raise RuntimeError("report how the last thing shown ended (shown()) before asking for the next")
+        if self.current is not None and isinstance(self.current.scene, Game):
+            show = Show(self.current, "game", self.current.scene)  # its instructions page was left
+        else:
+            visit = self.next_visit()
+            if visit is None:
+                self._end("played" if self.status == "completed" else self.status)
+                return None
+            if isinstance(visit.scene, Game):
+                intro = visit.scene.instructions_page()
+                show = Show(visit, "instructions", intro) if intro is not None else Show(visit, "game", visit.scene)
+            else:
+                show = Show(visit, "page", visit.scene)
+        self._showing = show
+        return show
+
+    def shown(self, outcome: str, answers: dict[str, Any] | None = None,
+              timings: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+        """How the last :meth:`next_show` ended: a page's outcome (``continued``, ``agreed``,
+        ``declined``, ``closed``, or ``aborted`` when it was quit or abandoned) with a survey's
+        answers and their times, or a game's outcome (``played``, ``skipped``, ``aborted``,
+        ``timed_out``, ``partner_left``, ``server_lost``…). Anything but a played (or skipped)
+        game, a left page or a declined consent ends the study."""
+        show, self._showing = self._showing, None
+        if show is None:
+            raise RuntimeError("nothing is being shown")
+        if show.part == "instructions":
+            if outcome == "aborted":
+                self.finish_visit("aborted")
+                self._end("aborted")
+            return  # left: the game comes next, in the same visit
+        if show.part == "game":
+            self.finish_visit(outcome)
+            if outcome not in ("played", "skipped", "server_lost"):
+                self._end(outcome)
+                self.abort()
+            return
+        self.finish_visit(outcome, answers, timings)
+        if self.status in ("declined", "aborted"):
+            self._end(self.status, show.scene.declined_text if self.status == "declined" else None)
+
+    def _end(self, outcome: str, text: str | None = None) -> None:
+        if self.ending is None:
+            self.ending = Ending(outcome, text or END_TEXTS.get(outcome, outcome))
+
     def abort(self) -> None:
         """The run stopped early (window closed, experimenter quit): record it as such."""
+        self._showing = None
+        self._end("aborted")
         if self.current is not None:
             self.finish_visit("aborted")
         if self.status == "started":
@@ -155,6 +243,8 @@ class StudyRun:
     def fail(self, reason: str) -> None:
         """The run broke (not the participant's doing): the open visit and the participant end
         as ``failed``, with the reason, so the data never shows a broken run as a started one."""
+        self._showing = None
+        self._end("error")
         if self.current is not None:
             self.finish_visit("failed")
         if self.status == "started":
@@ -185,7 +275,7 @@ class StudyRun:
 
     @classmethod
     def restore(cls, experiment: Experiment, snapshot: Mapping[str, Any], *,
-                clock: Callable[[], float] = time.time) -> "StudyRun":
+                clock: Clock = SYSTEM_CLOCK) -> "StudyRun":
         """A run that continues where ``snapshot`` left off (same order, condition, state).
 
         Nothing is recorded again for the visits already finished; the next ``next_visit``
@@ -198,6 +288,8 @@ class StudyRun:
         run.experiment = experiment
         run.participant_id = snapshot["participant_id"]
         run.clock = clock
+        run.ending = None
+        run._showing = None
         run.condition = snapshot.get("condition")
         run.condition_assigned = snapshot.get("condition_assigned")
         run.order_seed = experiment.order_seed(run.participant_id)
@@ -210,7 +302,7 @@ class StudyRun:
         run.current = None
         run._records = []
         run._participant = ParticipantRecord(
-            run.participant_id, experiment.id, snapshot.get("created_at") or clock(), run.condition, run.status,
+            run.participant_id, experiment.id, snapshot.get("created_at") or clock.wall(), run.condition, run.status,
             run.completion_code, None, {"order_seed": run.order_seed, "scenes": [s.name for s in run.plan],
                                         "condition_assigned": run.condition_assigned}, None)
         run._context = SceneContext(run.participant_id, run.condition, run.state, run._update_scene)
@@ -226,7 +318,7 @@ class StudyRun:
         record = self._participant
         record.status = status
         record.completion_code = self.completion_code
-        record.ended_at = self.clock()
+        record.ended_at = self.clock.wall()
         self._records.append(_copy(record))
 
     def _hook(self, hook: Callable[[SceneContext], Any] | None, visit: Visit) -> None:

@@ -19,8 +19,8 @@ The guarantee is *every record stored once*:
 4. On every (re)connect, and after a reload (a new ``UploadSink`` with the same
    participant and experiment finds them in ``localStorage``), every unacknowledged batch is
    sent again, in order; the server stores a batch id once and acknowledges repeats.
-5. A lost connection is retried with exponential backoff (0.5 s doubling to 10 s, with
-   jitter). The reconnect token from ``welcome`` is kept in ``localStorage`` too, so a
+5. A lost connection is retried by :class:`igym.client_protocol.ClientProtocol`'s policy
+   (0.5 s doubling to 5 s, jittered), like every igym client. The reconnect token from ``welcome`` is kept in ``localStorage`` too, so a
    reloaded page is let back in as the same participant.
 
 What can still be lost: records written in the last ``batch_s`` before the tab is closed
@@ -46,20 +46,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 import uuid
 from typing import Any, Callable, Iterable
 
 from . import web
+from .client_protocol import ClientProtocol
 from .records import Record, StepRecord, ends_something, to_wire
-from .wire import CLOSE_ENDED, CLOSE_FINAL, PROTOCOL_VERSION
 
 log = logging.getLogger("igym.upload")
 
 MAX_BATCH_RECORDS = 2000  # the server takes up to 5000 records and 1 MiB per batch
-BACKOFF_FIRST_S = 0.5
-BACKOFF_MAX_S = 10.0
+WELCOME_TIMEOUT_S = 15.0
 
 
 def _key_prefix(experiment_id: str, participant_id: str) -> str:
@@ -92,20 +90,32 @@ class UploadSink:
                 self._unacked[key] = message
         self._by_id = {message["b"]: key for key, message in self._unacked.items()}
         self.resumed_batches = len(self._unacked)
-        self.token: str | None = self.storage.get(self.prefix + "token")
-        self.welcome: dict[str, Any] | None = None
+        self.protocol = ClientProtocol(participant_id, token=self.storage.get(self.prefix + "token"), mode="upload")
         self.connected = False
-        self.connections = 0
         self.acked = 0
         self.sent = 0
         self.storage_errors = 0
         self.last_error: str | None = None
         self.refused: str | None = None  # the server will not take this participant (reason)
+        self.took_part = False  # … because this participant id already took part
         self._closing = False
         self._task: asyncio.Task | None = None
         self._wake: asyncio.Event | None = None
         self._ws: Any = None
         self._ensure_task()
+
+    @property
+    def token(self) -> str | None:
+        return self.protocol.token
+
+    @property
+    def welcome(self) -> dict[str, Any] | None:
+        return self.protocol.welcome
+
+    @property
+    def connections(self) -> int:
+        """Connections that got as far as the server's welcome."""
+        return self.protocol.connections
 
     # --- what the study driver calls --------------------------------------------------
 
@@ -172,7 +182,7 @@ class UploadSink:
 
     def participant_status(self, participant_id: str) -> str | None:
         """What this page knows of the participant's status (see the module docstring)."""
-        if participant_id == self.participant_id and self.refused and "completed" in self.refused:
+        if participant_id == self.participant_id and self.took_part:
             return "completed"
         saved = self.storage.get(_key_prefix(self.experiment_id, participant_id) + "run")
         return saved.get("status") if isinstance(saved, dict) else None
@@ -239,50 +249,45 @@ class UploadSink:
         self._drop_socket()
 
     async def _run(self) -> None:
-        delay = BACKOFF_FIRST_S
+        protocol = self.protocol
         while not (self._closing and not self._unacked) and not self.refused:
-            before = self.connections
+            code, reason = None, ""
             try:
                 await self._session()
             except asyncio.CancelledError:
                 self._drop_socket()
                 raise
             except web.ConnectionClosed as closed:
+                code, reason = closed.code, closed.reason or ""
                 self.last_error = str(closed)
-                if closed.code in CLOSE_FINAL and closed.reason:
-                    # The server refused us for good (completed already, protocol, version).
-                    if "completed" in closed.reason or closed.code != CLOSE_ENDED:
-                        self.refused = closed.reason
-                        log.error("upload refused by the server: %s", closed.reason)
             except Exception as error:  # noqa: BLE001 — keep trying whatever the network does
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.warning("upload connection failed: %s", self.last_error)
             self._drop_socket()
+            ended = protocol.closed(code, reason)
+            if ended.final and code is not None:
+                # The server refused us for good (already took part, protocol, version).
+                self.refused, self.took_part = ended.reason or str(code), ended.took_part
+                log.error("upload refused by the server: %s", self.refused)
             if self.refused or (self._closing and not self._unacked):
                 break
-            if self.connections != before:  # it was up for a while: start the backoff over
-                delay = BACKOFF_FIRST_S
-            await asyncio.sleep(delay * (0.75 + 0.5 * random.random()))
-            delay = min(delay * 2, BACKOFF_MAX_S)
+            delay = protocol.retry_delay()
+            if delay is None:
+                break
+            await asyncio.sleep(delay)
 
     async def _session(self) -> None:
         """One connection: hello, welcome, resend what is unacknowledged, then send as cut."""
         ws = self._socket_factory()
         self._ws = ws
         await ws.connect(self.server_url)
-        hello: dict[str, Any] = {"t": "hello", "v": PROTOCOL_VERSION, "pid": self.participant_id, "mode": "upload"}
-        if self.token:
-            hello["token"] = self.token
-        await ws.send(web.pack(hello))
-        welcome = web.unpack(await asyncio.wait_for(ws.recv(), 15.0))
-        if not isinstance(welcome, dict) or welcome.get("t") != "welcome":
+        await ws.send(web.pack(self.protocol.hello()))
+        welcome = self.protocol.receive(web.unpack(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT_S)))
+        if welcome is None or welcome.get("t") != "welcome":
             raise web.ConnectionClosed(None, f"expected welcome, got {str(welcome)[:80]}")
-        self.welcome = welcome
-        self.token = welcome.get("token") or self.token
         if self.token:
             self.storage.set(self.prefix + "token", self.token)
         self.connected = True
-        self.connections += 1
         reader = asyncio.ensure_future(self._read(ws))
         sent: set[str] = set()
         wake = self._wake
@@ -316,12 +321,12 @@ class UploadSink:
 
     async def _read(self, ws: Any) -> None:
         while True:
-            message = web.unpack(await ws.recv())
-            kind = message.get("t") if isinstance(message, dict) else None
+            message = self.protocol.receive(web.unpack(await ws.recv()))
+            for reply in self.protocol.take_outbox():  # pongs
+                await ws.send(web.pack(reply))
+            kind = message.get("t") if message is not None else None
             if kind == "stored":
                 self._acknowledged(message.get("b"))
-            elif kind == "ping":
-                await ws.send(web.pack({"t": "pong", "n": message.get("n")}))
             elif kind in ("error", "end"):
                 log.warning("server says %s", message)
 

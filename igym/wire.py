@@ -24,14 +24,16 @@ from .packing import unpack as _unpack
 PROTOCOL_VERSION = 2  # 2: frames are no longer acknowledged
 
 # WebSocket close codes (RFC 6455 and the private range): why the server closed a connection.
-CLOSE_ENDED = 1000  # the study is over for this participant (or they already took part)
+CLOSE_ENDED = 1000  # the study is over for this participant
 CLOSE_POLICY = 1008  # a malformed message, another seat's input
 CLOSE_TOO_BIG = 1009
 CLOSE_BUSY = 1013  # too many connections waiting to say hello: try again later
 CLOSE_VERSION = 4000  # another protocol version
 CLOSE_REPLACED = 4001  # the same participant connected again elsewhere
 CLOSE_RATE = 4002  # too many messages (of one type, or bytes) per second
-CLOSE_FINAL = (CLOSE_ENDED, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_VERSION, CLOSE_REPLACED, CLOSE_RATE)
+CLOSE_TOOK_PART = 4003  # this participant id already took part (completed, declined, aborted)
+# Codes after which a client must not reconnect: the server meant it.
+CLOSE_FINAL = (CLOSE_ENDED, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_VERSION, CLOSE_REPLACED, CLOSE_RATE, CLOSE_TOOK_PART)
 
 MAX_HELLO_BYTES = 1024  # the first message of a connection
 MAX_MESSAGE_BYTES = 16384  # what a playing client may send (a page of answers fits)

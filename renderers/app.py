@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from igym.autopilot import Autopilot
+from igym.clock import SYSTEM_CLOCK
 from igym.controls import all_axes, all_keys
 from igym.session import Session
 
@@ -31,7 +32,24 @@ class Clock(Protocol):
     async def wait_frame(self) -> None: ...
 
 
-class Pacer:
+class _FrameClock:
+    """A display clock is also the core's :class:`igym.clock.Clock`: the session and study run
+    see the same "now" that paces the frames; wall time and ids are the machine's."""
+
+    def now(self) -> float:
+        raise NotImplementedError
+
+    def monotonic(self) -> float:
+        return self.now()
+
+    def wall(self) -> float:
+        return time.time()
+
+    def new_id(self) -> str:
+        return SYSTEM_CLOCK.new_id()
+
+
+class Pacer(_FrameClock):
     """Real time at a steady display rate: absolute deadlines, sleep then spin."""
 
     def __init__(self, fps: float = 60.0, spin_s: float = 0.002) -> None:
@@ -59,7 +77,7 @@ class Pacer:
             pass
 
 
-class VirtualClock:
+class VirtualClock(_FrameClock):
     """Headless time: each frame advances exactly one display period, without waiting.
 
     Headless runs (tests, CI, ``--headless``) are thereby as fast as the machine allows

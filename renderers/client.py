@@ -7,7 +7,7 @@ checks the answers again and records them.
 
 It keeps the participant id and the reconnect token (also on disk, or in the browser's
 localStorage, so a client restarted after a crash resumes too), so when the connection
-drops it reconnects by itself (backoff 0.5 s doubling to 5 s) and the server resumes the
+drops it reconnects by itself (:class:`igym.client_protocol.ClientProtocol`'s policy) and the server resumes the
 game where it was. Lockstep games (``network="lockstep"``) run here, from the local copy
 of the experiment file, with :class:`igym.lockstep.LockstepPlayer`; the server only relays
 inputs. Frames arrive as deltas from the frame the server sent before on this connection
@@ -25,6 +25,7 @@ import pygame
 
 from igym import answer_times, render, web, wire
 from igym.autopilot import Autopilot
+from igym.client_protocol import ClientProtocol
 from igym.errors import IgymError
 from igym.lockstep import LockstepPlayer, game_for_scene
 
@@ -41,7 +42,7 @@ class ClientState:
     """What the server told us so far."""
 
     pid: str
-    token: str | None = None
+    protocol: ClientProtocol
     scene: dict[str, Any] | None = None
     frames: dict[int, render.Frame] = field(default_factory=dict)
     frame: render.Frame | None = None
@@ -59,6 +60,10 @@ class ClientState:
     experiment: Any = None  # the local experiment file, which lockstep games run
     experiment_id: str | None = None  # what the server hosts
     lockstep: LockstepPlayer | None = None
+
+    @property
+    def token(self) -> str | None:
+        return self.protocol.token
 
 
 def token_store(url: str, pid: str) -> tuple[Any, Any]:
@@ -108,6 +113,11 @@ async def _receive(connection: Any, state: ClientState) -> None:
 
 async def _handle(connection: Any, state: ClientState, message: dict[str, Any], size: int) -> None:
     """Act on one server message (frames are decoded here, pages queued for the loop)."""
+    message = state.protocol.receive(message)
+    for reply in state.protocol.take_outbox():  # pongs
+        await _reply(connection, reply)
+    if message is None:
+        return
     kind = message.get("t")
     if state.lockstep is not None and state.lockstep.receive(message, time.monotonic()):
         return
@@ -123,10 +133,7 @@ async def _handle(connection: Any, state: ClientState, message: dict[str, Any], 
         state.frames_received += 1
         state.bytes_received += size
         state.lobby = None
-    elif kind == "ping":
-        await _reply(connection, {"t": "pong", "n": message["n"]})
     elif kind == "welcome":
-        state.token = message["token"]
         state.experiment_id = message.get("experiment")
     elif kind == "page":
         done = state.answered.get(message["v"])
@@ -168,10 +175,6 @@ def _lockstep_player(state: ClientState, scene: dict[str, Any]) -> LockstepPlaye
         state.end = {"outcome": "error", "text": f"This game cannot run here: {error}"}
         return None
 
-
-def _final(state: ClientState) -> bool:
-    """Whether the server closed the connection for good (not a network failure)."""
-    return state.close_code in (wire.CLOSE_ENDED, wire.CLOSE_POLICY, wire.CLOSE_TOO_BIG, wire.CLOSE_VERSION, wire.CLOSE_REPLACED)
 
 
 class _Screen:
@@ -258,11 +261,10 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
     from it on this computer (authoritative games need none).
     """
     load_token, save_token = token_store(url, pid)
-    state = ClientState(pid, token=load_token(), experiment=experiment)
+    protocol = ClientProtocol(pid, token=load_token(), max_reconnect_s=max_reconnect_s)
+    state = ClientState(pid, protocol, experiment=experiment)
     screen = _Screen(headless, fullscreen)
     autopilot: Autopilot | None = None
-    backoff = 0.5
-    lost_since: float | None = None
     pacer = Pacer(display_fps)
     while state.end is None:
         try:
@@ -270,10 +272,8 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
             state.close_code, state.close_reason = None, ""
             await connection.connect(url)
             try:
-                await connection.send(wire.pack({"t": "hello", "v": wire.PROTOCOL_VERSION, "pid": pid,
-                                                 **({"token": state.token} if state.token else {})}))
+                await connection.send(wire.pack(protocol.hello()))
                 receiver = asyncio.create_task(_receive(connection, state))
-                backoff, lost_since = 0.5, None
                 sending = _Sends()
                 held: set[str] = set()
                 saved_token = state.token
@@ -333,17 +333,16 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                 connection.close()
         except (OSError, web.ConnectionClosed):
             pass
-        if state.end is None and _final(state):
-            # The server closed on purpose (study complete, refused, wrong version): don't retry.
-            state.end = {"outcome": "closed", "text": f"The server closed the connection: "
-                                                      f"{state.close_reason or state.close_code}"}
         if state.end is None:
-            lost_since = lost_since or time.monotonic()
-            if time.monotonic() - lost_since > max_reconnect_s:
+            closed = protocol.closed(state.close_code, state.close_reason)
+            delay = protocol.retry_delay()
+            if closed.final:  # the server closed on purpose (study complete, refused, wrong version)
+                state.end = {"outcome": "closed", "text": f"The server closed the connection: "
+                                                          f"{closed.reason or closed.code}"}
+            elif delay is None:
                 state.end = {"outcome": "connection_lost", "text": "The connection to the server was lost."}
-                break
-            await asyncio.sleep(backoff)
-            backoff = min(5.0, backoff * 2)
+            else:
+                await asyncio.sleep(delay)
     if screen.window is not None:
         screen.show(state)
         if screenshot:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import platform
 import random
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,7 +114,7 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
     run = options.restore(experiment, participant_id) if options.restore is not None else None
     if run is None:
         run = StudyRun(experiment, participant_id, condition=condition,
-                       condition_counts=sink.condition_counts(experiment.id), meta=meta, clock=time.time)
+                       condition_counts=sink.condition_counts(experiment.id), meta=meta, clock=clock)
     save = options.save or (lambda run: None)
     rng = random.Random(run.order_seed)
     sink.write(run.take_records())
@@ -135,69 +134,57 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
     session: Session | None = None
     visit = None
     try:
-        while not quit:
-            visit = run.next_visit()
+        while not quit and (show := run.next_show()) is not None:
+            visit, scene = show.visit, show.scene
             save(run)
             sink.write(run.take_records())
-            if visit is None:
-                break
-            scene = visit.scene
 
             def page_event(kind: str, data: dict[str, Any], visit_id: str = visit.visit_id) -> None:
                 record_event(kind, {**data, "visit": visit_id})  # a page's focus and resize belong to its visit
 
             page_args = dict(theme=dict(experiment.theme) if experiment.theme else None, autopilot=rng if options.autopilot else None,
                              quit_check=page_quit, on_event=page_event, participant=participant_id)
-            if isinstance(scene, Game):
+            if show.part == "game":
                 outcome = "played"
                 if steps_left is not None and steps_left <= 0:
                     outcome = "skipped"  # the run's --max-steps budget is used up
                 else:
-                    intro = scene.instructions_page()
-                    if intro is not None:
-                        window.resize(fit_window((1280, 720)))
-                        page = await show_page(window, intro, clock, screenshot=shot(visit, "_instructions"),
-                                               base_dir=scene.base_dir, **page_args)
-                        if page.quit:
-                            quit = True
-                            outcome = "aborted"
-                    if not quit:
-                        window.resize(fit_window(scene.canvas, hud=scene.hud is not None))
-                        if options.lab and not any(k.pointer is not None for k in scene.keymaps.values()):
-                            pygame.mouse.set_visible(False)  # unless a seat points with it
-                        session = Session(scene, participant_id, scene=scene.name, max_total_steps=steps_left,
-                                          study=experiment.id, visit_id=visit.visit_id, hook_state=run.state, condition=run.condition)
-                        assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))
-                        autopilot = autopilot_for(session, seed=rng.randrange(2**31)) if options.autopilot else None
-                        result = await run_session(window, session, sink, clock, autopilot=autopilot, assets=assets,
-                                                   quit_check=quit_check)
-                        pygame.mouse.set_visible(True)
-                        path = shot(visit)
-                        if path:
-                            window.screenshot(path)
-                        if options.screenshot:
-                            window.screenshot(options.screenshot)
-                        total_steps += session.total_steps
-                        if steps_left is not None:
-                            steps_left -= session.total_steps
-                        if result.quit:
-                            quit = True
-                            outcome = "aborted"
-                run.finish_visit(outcome)
+                    window.resize(fit_window(scene.canvas, hud=scene.hud is not None))
+                    if options.lab and not any(k.pointer is not None for k in scene.keymaps.values()):
+                        pygame.mouse.set_visible(False)  # unless a seat points with it
+                    session = Session(scene, participant_id, scene=scene.name, max_total_steps=steps_left,
+                                      study=experiment.id, visit_id=visit.visit_id, hook_state=run.state,
+                                      condition=run.condition, clock=clock)
+                    assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))
+                    autopilot = autopilot_for(session, seed=rng.randrange(2**31)) if options.autopilot else None
+                    result = await run_session(window, session, sink, clock, autopilot=autopilot, assets=assets,
+                                               quit_check=quit_check)
+                    pygame.mouse.set_visible(True)
+                    path = shot(visit)
+                    if path:
+                        window.screenshot(path)
+                    if options.screenshot:
+                        window.screenshot(options.screenshot)
+                    total_steps += session.total_steps
+                    if steps_left is not None:
+                        steps_left -= session.total_steps
+                    if result.quit:
+                        quit = True
+                        outcome = "aborted"
+                run.shown(outcome)
             else:
                 window.resize(fit_window((1280, 720)))
                 code = run.completion_code if scene.kind == "end" else None
-                page = await show_page(window, scene, clock, screenshot=shot(visit), base_dir=_base_dir(experiment),
-                                       code=code, **page_args)
-                if page.quit:
-                    quit = True
-                    run.finish_visit("aborted")
-                else:
-                    run.finish_visit(page.outcome, page.answers, page.timings)
-                    if scene.kind == "consent" and page.outcome == "declined":
-                        sink.write(run.take_records())
-                        sink.commit()
-                        await show_page(window, scene, clock, text_override=scene.declined_text, **page_args)
+                page = await show_page(window, scene, clock, base_dir=visit.scene.base_dir if show.part == "instructions"
+                                       else _base_dir(experiment), code=code,
+                                       screenshot=shot(visit, "_instructions" if show.part == "instructions" else ""),
+                                       **page_args)
+                quit = page.quit
+                run.shown("aborted" if page.quit else page.outcome, page.answers, page.timings)
+                if run.status == "declined" and run.ending is not None:
+                    sink.write(run.take_records())
+                    sink.commit()
+                    await show_page(window, scene, clock, text_override=run.ending.text, **page_args)
             save(run)
             sink.write(run.take_records())
             sink.commit()  # the next scene starts only with this one on disk

@@ -311,14 +311,14 @@ class IgymServer:
             elif participant is None:
                 if status not in (None, "started"):
                     raise wire.ProtocolError(f"participant {pid} already took part in this study ({status})",
-                                             wire.CLOSE_ENDED)
+                                             wire.CLOSE_TOOK_PART)
                 participant = self.participants[pid] = Participant(pid, self.network_delay)
                 await self.storage.call(self.sink.add_participant, pid, self.experiment.id,
                                         {"remote": str(connection.remote_address)})
                 token = participant.token  # the one who made it needs no token
         if token != participant.token:
             if participant.finished:
-                raise wire.ProtocolError(f"participant {pid} already completed this study", wire.CLOSE_ENDED)
+                raise wire.ProtocolError(f"participant {pid} already completed this study", wire.CLOSE_TOOK_PART)
             raise wire.ProtocolError(f"participant {pid} is known: reconnect with its token")
         old = participant.attach(connection)
         if old is not None:

@@ -28,14 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("igym.server")
 
-END_TEXTS = {"played": "Thank you — the study is complete.",
-             "timed_out": "Nobody else arrived in time to play. Thank you for waiting.",
-             "partner_left": "Your partner left the game. Thank you for playing.",
-             "disconnected": "You were away too long, so the game ended.",
-             "error": "Something went wrong on the server; your data so far is saved.",
-             "high_latency": "Your connection is too slow for this study. Thank you for your time.",
-             "desync_unresolved": "The game could not be kept the same on every computer, so it ended. Thank you.",
-             "removed": "Your game stopped reporting what happened, so it ended."}
 PAGE_OUTCOMES = {"info": ("continued",), "consent": ("agreed", "declined"), "survey": ("continued",),
                  "end": ("closed",)}
 
@@ -45,51 +37,33 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
     they are away so long that they are parked: their place stays in the data, not in memory."""
     storage = server.storage
     run = await _study_run(server, participant)
-    outcome = "played"
-    text = ""
     try:
-        while (visit := run.next_visit()) is not None:
+        while (show := run.next_show()) is not None:
             storage.write(run.take_records())
             await _checkpoint(server, participant)
-            if isinstance(visit.scene, Game):
-                intro = visit.scene.instructions_page()
-                if intro is not None:
-                    page = await _page(server, participant, visit, intro)
-                    if page is None:
-                        return  # parked
-                    if page[0] == "aborted":
-                        run.finish_visit("aborted")
-                        outcome = "disconnected"
-                        break
+            visit = show.visit
+            if show.is_game:
                 outcome = await play(server, participant, visit)
                 record(server, participant, "scene_outcome", {"scene": visit.position, "name": visit.name,
                                                               "outcome": outcome})
-                run.finish_visit(outcome)
-                if outcome != "played":
-                    run.abort()
-                    break
+                run.shown(outcome)
             else:
-                page = await _page(server, participant, visit, visit.scene)
+                page = await _page(server, participant, visit, show.scene)
                 if page is None:
                     return  # parked
-                page_outcome, answers, timings = page
-                run.finish_visit(page_outcome, answers, timings)
-                if page_outcome == "declined":
-                    outcome, text = "declined", visit.scene.declined_text
-                elif page_outcome == "aborted":
-                    outcome = "disconnected"
-                    break
+                run.shown(*page)
             storage.write(run.take_records())
             await storage.commit()  # the next scene starts only with this one on disk
-    except Exception:  # noqa: BLE001 — one participant's broken scene must not stop the server
+    except Exception as error:  # noqa: BLE001 — one participant's broken scene must not stop the server
         log.exception("flow of %s failed", participant.pid)
-        run.abort()
-        outcome = "error"
+        run.fail(f"{type(error).__name__}: {error}")
     storage.write(run.take_records())
     participant.finished = True
     server.finished += 1
     await storage.call(server.sink.forget_resume_point, participant.pid)
-    await participant.send({"t": "end", "outcome": outcome, "text": text or END_TEXTS.get(outcome, outcome),
+    ending = run.ending
+    assert ending is not None
+    await participant.send({"t": "end", "outcome": ending.outcome, "text": ending.text,
                             **({"code": run.completion_code} if run.completion_code else {})})
     if participant.connection is not None:
         await participant.connection.close(wire.CLOSE_ENDED, "study complete")

@@ -128,7 +128,7 @@ def test_every_shipped_page_draws_every_character_it_shows():
 def test_the_hud_and_the_clients_messages_draw_every_character():
     from igym.renderers.draw import FrameRenderer
     from igym.renderers.typeface import REGULAR, missing_glyphs
-    from igym.server.flow import END_TEXTS
+    from igym.study import END_TEXTS
 
     renderer = FrameRenderer(pygame.Surface((640, 400)), (600, 360), hud=True)
     hud_texts = []

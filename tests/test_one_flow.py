@@ -1,0 +1,126 @@
+"""The study flow exists once (:class:`igym.study.StudyRun`): the desktop app and the server
+are thin drivers of it, and the same scripted participant leaves the same records through
+either. Also the flow's rules on their own: what ends a study and what the participant is
+told, with an injected clock (no sleeping, reproducible ids)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from igym.clock import ManualClock
+from igym.experiment import Consent, End, Experiment, Game, Info
+from igym.study import END_TEXTS, StudyRun
+from tests.toy_envs import LineRace
+
+ROOT = Path(__file__).resolve().parents[1]
+STUDY = ROOT / "tests" / "experiments" / "one_flow_study.py"
+ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy"}
+
+
+def flow_rows(path: Path) -> dict:
+    db = sqlite3.connect(path)
+    try:
+        return {
+            "participant": db.execute("SELECT status, condition, completion_code IS NOT NULL FROM participants").fetchall(),
+            "visits": db.execute("SELECT position, scene, kind, outcome FROM visits ORDER BY position").fetchall(),
+            "questions": sorted(r[0] for r in db.execute("SELECT question FROM answers")),
+            "episodes": db.execute("SELECT e.scene, e.ended_at IS NOT NULL, count(s.step) FROM episodes e "
+                                   "JOIN steps s USING (episode_id) GROUP BY e.episode_id").fetchall(),
+        }
+    finally:
+        db.close()
+
+
+@pytest.mark.slow
+def test_desktop_and_server_leave_the_same_flow_records(tmp_path):
+    desktop = tmp_path / "desktop.sqlite"
+    out = subprocess.run([sys.executable, "-m", "igym.play", str(STUDY), "--headless", "--autopilot",
+                          "--participant", "P1", "--data", str(desktop)], cwd=ROOT, env=ENV,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+
+    from renderers.client import run_client
+    from tests.serving import load, start, stop
+
+    served = tmp_path / "served.sqlite"
+
+    async def main():
+        server, task, url, _ = await start(load(pytest.MonkeyPatch(), STUDY), served)
+        try:
+            state = await asyncio.wait_for(run_client(url, "P1", headless=True, autopilot_seed=3), 240)
+        finally:
+            await stop(server, task)
+        return state
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    state = asyncio.run(main())
+    assert state.end["outcome"] == "played" and state.end["text"] == END_TEXTS["played"] and state.end.get("code")
+
+    here, there = flow_rows(desktop), flow_rows(served)
+    assert here == there
+    assert [v[1:] for v in here["visits"]] == [("consent", "consent", "agreed"), ("intro", "info", "continued"),
+                                               ("before", "survey", "continued"), ("match", "game", "played"),
+                                               ("end", "end", "closed")]
+    assert here["participant"] == [("completed", None, 1)] and here["questions"] == ["hand", "ready"]
+    assert here["episodes"] == [("match", 1, 90)]  # 45 steps, a row for each of the two agents
+
+
+def _study() -> Experiment:
+    return Experiment(id="rules", scenes=[
+        Consent(name="consent", text="Agree?", declined_text="You declined; nothing was recorded beyond that."),
+        Info(name="intro", text="Hello"),
+        Game(name="match", env=LineRace, seats={"a": "random", "b": "random"}, instructions="Play well."),
+        End(name="end", text="Thanks"),
+    ])
+
+
+def _walk(run: StudyRun, outcomes: dict[str, str]) -> list[tuple[str, str]]:
+    shown = []
+    while (show := run.next_show()) is not None:
+        shown.append((show.visit.name, show.part))
+        run.shown(outcomes.get(f"{show.visit.name}/{show.part}", {"page": "continued", "instructions": "continued",
+                                                                     "game": "played"}[show.part]))
+    return shown
+
+
+def test_the_flow_rules_live_in_the_study_run():
+    clock = ManualClock()
+    run = StudyRun(_study(), "A", clock=clock)
+    assert _walk(run, {"consent/page": "agreed", "end/page": "closed"}) == [
+        ("consent", "page"), ("intro", "page"), ("match", "instructions"), ("match", "game"), ("end", "page")]
+    assert run.status == "completed" and run.ending.outcome == "played" and run.ending.text == END_TEXTS["played"]
+    visits = [r for r in run.take_records() if type(r).__name__ == "VisitRecord" and r.outcome]
+    assert [v.visit_id for v in visits] == [f"{i:032x}" for i in (1, 2, 3, 4)]  # ids from the injected clock
+    assert {v.started_at for v in visits} == {clock.wall()}  # time moved only when told to
+
+    declined = StudyRun(_study(), "B", clock=ManualClock())
+    assert _walk(declined, {"consent/page": "declined"}) == [("consent", "page")]
+    assert declined.status == "declined" and declined.ending.text.startswith("You declined")
+
+    left = StudyRun(_study(), "C", clock=ManualClock())
+    assert _walk(left, {"match/instructions": "aborted"})[-1] == ("match", "instructions")
+    assert left.status == "aborted" and left.ending.outcome == "aborted"  # the same wherever it runs
+
+    alone = StudyRun(_study(), "D", clock=ManualClock())
+    assert _walk(alone, {"match/game": "partner_left"})[-1] == ("match", "game")
+    assert alone.status == "aborted" and alone.ending.outcome == "partner_left"
+    assert alone.ending.text == END_TEXTS["partner_left"]
+
+    broken = StudyRun(_study(), "E", clock=ManualClock())
+    broken.next_show()
+    broken.fail("RuntimeError: the env would not start")
+    assert broken.status == "failed" and broken.ending.outcome == "error" and broken.next_show() is None
+
+
+def test_a_driver_must_report_what_it_showed_before_asking_again():
+    run = StudyRun(_study(), "F", clock=ManualClock())
+    run.next_show()
+    with pytest.raises(RuntimeError, match="shown"):
+        run.next_show()
