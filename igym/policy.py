@@ -620,3 +620,31 @@ def _check_name(where: str, what: str, name: str, names: list[str], option: str)
         if option.startswith("state_") and names:
             suggestion = f" — pass {option}=[...] with names from that list"
         raise PolicyError(f"{where}: {what} {name!r} not in the model; its {what}s are {names}{suggestion}")
+
+
+def load_policies(game: Any) -> dict[str, Policy]:
+    """The AI seats of ``game`` that need loading — an ``.onnx`` path (read and hashed here, so
+    the records can name the exact model) or a policy object — by seat name. ``"human"`` and
+    ``"random"`` seats need nothing. Drivers call this before building a session, off the
+    frame loop (the server on a thread), so a game's first frame never waits for a model file."""
+    policies: dict[str, Policy] = {}
+    for name, seat in game.seats.items():
+        if seat in ("human", "random"):
+            continue
+        policies[str(name)] = load_policy(seat, game)
+    return policies
+
+
+def load_policy(seat: Any, game: Any) -> Policy:
+    """One AI seat's policy: an ``.onnx`` path (beside the experiment file if relative) or an object."""
+    return OnnxPolicy(_beside_experiment(seat, game)) if isinstance(seat, str) else as_policy(seat)
+
+
+def _beside_experiment(path: str, game: Any) -> str:
+    """A relative model path is found where it is, else next to the experiment file."""
+    candidate = Path(path)
+    if not candidate.is_absolute() and game.base_dir is not None and not candidate.exists():
+        beside = Path(game.base_dir) / candidate
+        if beside.exists():
+            return str(beside)
+    return str(candidate)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 from .clock import SYSTEM_CLOCK, Clock
 from .controls import SeatInput
@@ -25,7 +25,7 @@ from .envs import EnvAdapter
 from .errors import ExperimentError
 from .experiment import Game, HudInfo
 from .hooks import HookContext
-from .policy import OnnxPolicy, RandomPolicy, as_policy
+from .policy import RandomPolicy, as_policy, load_policy
 from .records import EpisodeRecord, EventRecord, Record, StepRecord, plain
 from .render import Frame, Text, image_from_array, validate_shapes
 
@@ -38,8 +38,12 @@ class Session:
     def __init__(self, game: Game, participant_id: str = "anonymous", *, scene: str | None = None,
                  max_total_steps: int | None = None, seed_source: Callable[[], int] | None = None,
                  visit_id: str | None = None, hook_state: dict[str, Any] | None = None,
-                 condition: str | None = None, study: str = "", clock: Clock = SYSTEM_CLOCK) -> None:
+                 condition: str | None = None, study: str = "", clock: Clock = SYSTEM_CLOCK,
+                 policies: Mapping[str, Any] | None = None) -> None:
         self.game = game
+        # The AI seats' policies, loaded by the driver beforehand (ONNX files are read and hashed
+        # there, off the frame loop: igym.policy.load_policies); built here only if it did not.
+        self._loaded = dict(policies) if policies is not None else None
         self.clock = clock  # wall time and ids for the records (the driver passes "now" to tick)
         self.study = study  # the experiment's id: part of every AI seat's seed
         self.participant_id = participant_id
@@ -109,8 +113,9 @@ class Session:
             return
         if seat == "random":
             policy = RandomPolicy(space=self.env.action_space(agent))  # seeded per episode (_seed_seats)
-        elif isinstance(seat, str):
-            policy = OnnxPolicy(_resolve(seat, game))
+        elif isinstance(seat, str):  # an .onnx path: loaded by the driver, or here if it did not
+            loaded = self._loaded.get(name) if self._loaded is not None and game.seats.get(name) == seat else None
+            policy = loaded if loaded is not None else load_policy(seat, game)
         else:
             policy = as_policy(seat)
         self.policies[agent] = policy
@@ -669,13 +674,3 @@ def frame_timing(times: list[float]) -> dict[str, float] | None:
     sd = math.sqrt(sum((x - mean) ** 2 for x in intervals) / (n - 1))
     return {"frames": n + 1, "mean_ms": round(mean, 4), "sd_ms": round(sd, 4),
             "max_ms": round(max(intervals), 4), "dropped": sum(1 for x in intervals if x > 1.5 * mean)}
-
-
-def _resolve(path: str, game: Game) -> str:
-    from pathlib import Path
-    candidate = Path(path)
-    if not candidate.is_absolute() and game.base_dir is not None and not candidate.exists():
-        beside = Path(game.base_dir) / candidate
-        if beside.exists():
-            return str(beside)
-    return str(candidate)

@@ -21,6 +21,7 @@ import pygame
 from igym.errors import ExperimentError, IgymError
 from igym.experiment import Experiment, Game
 from igym.records import EventRecord
+from igym.policy import load_policies
 from igym.session import Session, frame_timing
 from igym.study import StudyRun
 
@@ -154,7 +155,7 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
                         pygame.mouse.set_visible(False)  # unless a seat points with it
                     session = Session(scene, participant_id, scene=scene.name, max_total_steps=steps_left,
                                       study=experiment.id, visit_id=visit.visit_id, hook_state=run.state,
-                                      condition=run.condition, clock=clock)
+                                      condition=run.condition, clock=clock, policies=load_policies(scene))
                     assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))
                     autopilot = autopilot_for(session, seed=rng.randrange(2**31)) if options.autopilot else None
                     result = await run_session(window, session, sink, clock, autopilot=autopilot, assets=assets,
