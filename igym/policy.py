@@ -260,7 +260,7 @@ _TYPED_ARRAYS = {"float32": "Float32Array", "float64": "Float64Array", "int32": 
                  "int64": "BigInt64Array", "bool": "Uint8Array"}
 
 
-class _OrtWebBackend:  # pragma: no cover — runs in Chromium (tests/test_web_harness.py)
+class _OrtWebBackend:  # pragma: no cover — runs in Chromium (tests/browser/test_web_harness.py)
     """onnxruntime-web in the browser (Pyodide), with the same interface as :class:`_OrtBackend`.
 
     The page loads onnxruntime-web with a script tag (``<script src="ort/ort.wasm.min.js">``,

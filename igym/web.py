@@ -65,7 +65,7 @@ def _detect() -> str:
 RUNTIME: str = _detect()
 IN_BROWSER = RUNTIME != "native"
 
-if IN_BROWSER:  # pragma: no cover — exercised by tests/test_web_harness.py in Chromium
+if IN_BROWSER:  # pragma: no cover — exercised by tests/browser/test_web_harness.py in Chromium
     import js  # pygbag aliases window.globalThis as ``js``; Pyodide ships it
 else:
     js = None
@@ -253,7 +253,7 @@ _JS_SOCKET = r"""
 """
 
 
-class _BrowserWebSocket:  # pragma: no cover — runs in Chromium (tests/test_web_harness.py)
+class _BrowserWebSocket:  # pragma: no cover — runs in Chromium (tests/browser/test_web_harness.py)
     """The browser's WebSocket, binary messages, with an asyncio interface."""
 
     _factory: Any = None

@@ -1,4 +1,16 @@
-"""Shared test set-up: headless SDL, the repo root importable (for examples.*)."""
+"""Shared test set-up: headless SDL, the repo root importable (for examples.*), and the layers.
+
+The tests live in three layers, each marked by its folder, so ``pytest -m unit`` is the
+inner loop (under a minute):
+
+- ``tests/unit``: the core and renderers with real pygame surfaces, SQLite files and ONNX
+  models — no sockets, no browser;
+- ``tests/integration``: real servers on 127.0.0.1, subprocesses of the commands, services;
+- ``tests/browser``: headless Chromium (installed by ``tests/install_services.sh``, which the
+  README's test command runs — tests never install anything).
+
+Shared helpers (``serving.py``, ``toy_envs.py``, ``experiments/``, ``web/``) stay here.
+"""
 
 import os
 import sys
@@ -21,6 +33,17 @@ def summary(request):
     """``summary(text)`` prints ``text`` after the run's results (a tally worth reading even when the test passes)."""
     lines = request.config.__dict__.setdefault("_igym_summaries", [])
     return lines.append
+
+
+LAYERS = ("unit", "integration", "browser")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test is marked with its layer (its folder under tests/)."""
+    for item in items:
+        layer = Path(str(item.fspath)).parent.name
+        if layer in LAYERS:
+            item.add_marker(getattr(pytest.mark, layer))
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

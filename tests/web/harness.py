@@ -1,7 +1,7 @@
 """The harness page's Python (run by Pyodide in headless Chromium), importable natively too.
 
 The same :func:`play` drives the seeded slime volleyball episode in the browser and in the
-native parity run of ``tests/test_web_harness.py``: same key schedule, same simulated
+native parity run of ``tests/browser/test_web_harness.py``: same key schedule, same simulated
 clock, so the two sets of records must be equal. ``main()`` is the page's entry point; the
 query string picks the scenario:
 
