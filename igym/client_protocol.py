@@ -3,8 +3,9 @@
 The desktop client (``renderers/client.py``), the headless lockstep client
 (:func:`igym.lockstep.run_headless`) and the web page's record uploader
 (:mod:`igym.upload`) all say hello the same way, keep the reconnect token the server hands
-out, answer pings, and decide after a closed connection whether to come back and when.
-That logic lives here once; each client only moves bytes (:mod:`igym.web` sockets) and
+out, answer pings, and decide after a closed connection whether to come back, when, and
+where: a worker of a study served by many (a cluster) may send the client on to the worker
+that holds its place (``move``; the next connection goes there at once). That logic lives here once; each client only moves bytes (:mod:`igym.web` sockets) and
 acts on the messages this object hands through.
 
 Reconnecting follows one policy: 0.5 s doubling to 5 s, each wait jittered by ±25 % so the
@@ -52,10 +53,11 @@ class ClientProtocol:
     :meth:`retry_delay` to learn whether and when to connect again.
     """
 
-    def __init__(self, participant_id: str, *, token: str | None = None, mode: str | None = None,
+    def __init__(self, participant_id: str, url: str = "", *, token: str | None = None, mode: str | None = None,
                  max_reconnect_s: float | None = None, clock: Clock = SYSTEM_CLOCK,
                  rng: random.Random | None = None) -> None:
         self.participant_id = participant_id
+        self.url = url  # where to connect: a cluster's worker may send us on to another (``move``)
         self.token = token
         self.mode = mode  # "upload" for a web page's record uploader; None for a player
         self.max_reconnect_s = max_reconnect_s  # give up after this long without a welcome
@@ -67,6 +69,7 @@ class ClientProtocol:
         self._rng = rng or random.Random()
         self._delay = BACKOFF_FIRST_S
         self._lost_since: float | None = None
+        self._moved = False
 
     def hello(self) -> dict[str, Any]:
         """The first message of every connection (with the token once we have one)."""
@@ -85,6 +88,10 @@ class ClientProtocol:
         kind = message.get("t")
         if kind == "ping":
             self.outbox.append({"t": "pong", "n": message.get("n")})
+            return None
+        if kind == "move" and isinstance(message.get("url"), str):
+            self.url = message["url"]
+            self._moved = True
             return None
         if kind == "welcome":
             self.welcome = message
@@ -113,6 +120,9 @@ class ClientProtocol:
         closed = self.last_close
         if closed is not None and closed.final:
             return None
+        if self._moved:  # sent on to another worker: go at once
+            self._moved = False
+            return 0.0
         if (self.max_reconnect_s is not None and self._lost_since is not None
                 and self.clock.monotonic() - self._lost_since > self.max_reconnect_s):
             return None

@@ -90,7 +90,7 @@ class UploadSink:
                 self._unacked[key] = message
         self._by_id = {message["b"]: key for key, message in self._unacked.items()}
         self.resumed_batches = len(self._unacked)
-        self.protocol = ClientProtocol(participant_id, token=self.storage.get(self.prefix + "token"), mode="upload")
+        self.protocol = ClientProtocol(participant_id, server_url, token=self.storage.get(self.prefix + "token"), mode="upload")
         self.connected = False
         self.acked = 0
         self.sent = 0
@@ -280,7 +280,7 @@ class UploadSink:
         """One connection: hello, welcome, resend what is unacknowledged, then send as cut."""
         ws = self._socket_factory()
         self._ws = ws
-        await ws.connect(self.server_url)
+        await ws.connect(self.protocol.url)
         await ws.send(web.pack(self.protocol.hello()))
         welcome = self.protocol.receive(web.unpack(await asyncio.wait_for(ws.recv(), WELCOME_TIMEOUT_S)))
         if welcome is None or welcome.get("t") != "welcome":

@@ -32,6 +32,7 @@ CLOSE_VERSION = 4000  # another protocol version
 CLOSE_REPLACED = 4001  # the same participant connected again elsewhere
 CLOSE_RATE = 4002  # too many messages (of one type, or bytes) per second
 CLOSE_TOOK_PART = 4003  # this participant id already took part (completed, declined, aborted)
+CLOSE_MOVED = 4004  # served by another worker of the study: reconnect at the ``move`` message's URL
 # Codes after which a client must not reconnect: the server meant it.
 CLOSE_FINAL = (CLOSE_ENDED, CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_VERSION, CLOSE_REPLACED, CLOSE_RATE, CLOSE_TOOK_PART)
 
@@ -342,6 +343,7 @@ SERVER_MESSAGES: dict[str, str] = {
     "stored": "{b: batch id}: the batch is committed to disk; safe to forget",
     "ping": "{n}",
     "end": "{outcome, text, code?}",
+    "move": "{url}: another worker of the study serves you (a cluster): reconnect there, with your token",
     "st": "lockstep {e, f, a: [action per seat]}: every seat's input for step f of episode e",
     "ep": "lockstep {e, d}: episode e's input delay, in steps",
     "get": "lockstep {e}: send your state",

@@ -261,7 +261,7 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
     from it on this computer (authoritative games need none).
     """
     load_token, save_token = token_store(url, pid)
-    protocol = ClientProtocol(pid, token=load_token(), max_reconnect_s=max_reconnect_s)
+    protocol = ClientProtocol(pid, url, token=load_token(), max_reconnect_s=max_reconnect_s)
     state = ClientState(pid, protocol, experiment=experiment)
     screen = _Screen(headless, fullscreen)
     autopilot: Autopilot | None = None
@@ -270,7 +270,7 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
         try:
             connection = web.WebSocket()  # the browser's WebSocket in a web page, websockets natively
             state.close_code, state.close_reason = None, ""
-            await connection.connect(url)
+            await connection.connect(protocol.url)
             try:
                 await connection.send(wire.pack(protocol.hello()))
                 receiver = asyncio.create_task(_receive(connection, state))

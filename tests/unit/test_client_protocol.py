@@ -63,3 +63,13 @@ def test_a_client_gives_up_after_max_reconnect_s_without_the_server():
     clock.advance(2)
     protocol.closed(1006)
     assert protocol.retry_delay() is None
+
+
+def test_a_move_sends_the_next_connection_to_another_worker_at_once():
+    protocol = ClientProtocol("P1", "ws://127.0.0.1:9000", token="tok")
+    assert protocol.receive({"t": "move", "url": "ws://127.0.0.1:9002"}) is None
+    closed = protocol.closed(wire.CLOSE_MOVED, "served by another worker")
+    assert not closed.final and protocol.retry_delay() == 0.0 and protocol.url == "ws://127.0.0.1:9002"
+    assert protocol.hello()["token"] == "tok"  # the place is kept: the other worker knows the token
+    protocol.closed(1006)
+    assert protocol.retry_delay() > 0  # an ordinary drop afterwards backs off again
