@@ -58,8 +58,8 @@ class StudySink:
     def _close_db(self) -> None:
         raise NotImplementedError
 
-    def _inserted(self, records: list[Record]) -> None:
-        """Hook: ``records`` are now in the open transaction (PostgreSQL keeps them until COMMIT)."""
+    def _inserting(self, records: list[Record]) -> None:
+        """Hook: ``records`` go into the open transaction now (PostgreSQL keeps them until COMMIT)."""
 
     def _committed(self) -> None:
         """Hook: the open transaction is committed."""
@@ -120,8 +120,8 @@ class StudySink:
             records, self._pending = self._pending, []
         if records:
             with self._db_lock:
+                self._inserting(records)
                 self._insert(records)
-                self._inserted(records)
 
     def _insert(self, records: list[Record]) -> None:
         """Insert records into the open transaction; a record that cannot be stored is kept in the
