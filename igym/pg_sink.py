@@ -34,13 +34,14 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import DataError
 from .records import Record
 from .sink_base import COMMIT_EVERY_S, StudySink
-from .sink_rows import SCHEMA_VERSION, postgres_schema, pyformat, statements
+from .sink_rows import COLUMNS, SCHEMA_VERSION, STEP_SQL, postgres_schema, pyformat, statements
 
 log = logging.getLogger("igym.data")
 
 SCHEMES = ("postgresql://", "postgres://")
 SCHEMA_LOCK = 0x6967796D  # "igym": the advisory lock held while a worker opens the schema
 CONNECT_TIMEOUT_S = 10
+COPY_FROM_ROWS = 64  # a batch of at least this many step rows travels by COPY, a smaller one by executemany
 
 
 def is_postgres_url(target: Any) -> bool:
@@ -162,8 +163,25 @@ class PostgresSink(StudySink):
         return self.db.execute(pyformat(sql), _sqlite_values(params) if params else None)
 
     def _exec_many(self, sql: str, rows: list[tuple]) -> None:
+        if sql is STEP_SQL and len(rows) >= COPY_FROM_ROWS:
+            self._copy_steps(rows)
+            return
         with self.db.cursor() as cursor:
             cursor.executemany(pyformat(sql), [_sqlite_values(row) for row in rows])
+
+    def _copy_steps(self, rows: list[tuple]) -> None:
+        """Many steps at once: COPY them into a temporary table, then insert what is new (the steps
+        table keeps the first copy of a step, as ``INSERT … ON CONFLICT DO NOTHING`` does one by one).
+        About 2× the rows per second of ``executemany`` (docs/postgres.md)."""
+        columns = ", ".join(COLUMNS["steps"])
+        with self.db.cursor() as cursor:
+            cursor.execute("CREATE TEMP TABLE IF NOT EXISTS igym_steps_in (LIKE steps) ON COMMIT DELETE ROWS")
+            with cursor.copy(f"COPY igym_steps_in ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(_sqlite_values(row))
+            cursor.execute(f"INSERT INTO steps ({columns}) SELECT {columns} FROM igym_steps_in "
+                           f"ON CONFLICT DO NOTHING")
+            cursor.execute("TRUNCATE igym_steps_in")
 
     def _close_db(self) -> None:
         self.db.close()
