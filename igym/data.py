@@ -6,6 +6,10 @@
     python -m igym.data report STUDY.sqlite [--out report.html] [--pdf]
     python -m igym.data replay STUDY.sqlite --episode ID [--experiment FILE | --trust DIR] [--out DIR|file.gif]
                                [--every K] [--verify] [--headless]
+    python -m igym.data pull postgresql://USER@HOST/DB STUDY.sqlite [--force]
+
+STUDY.sqlite may also be a postgresql:// URL (the server's ``--database``): the command then
+reads a temporary copy pulled from it (see :mod:`igym.pg_pull`), the same rows ``pull`` writes.
 
 Every mistake ends with one line naming the problem and the fix, and exit code 2.
 ``replay --verify`` exits 1 when the re-simulation differs from the data.
@@ -19,8 +23,10 @@ import sqlite3
 import sys
 from pathlib import Path
 from typing import Sequence
+from urllib.parse import urlsplit
 
 from .errors import IgymError
+from .pg_sink import is_postgres_url
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,11 +78,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="compare the env's state fingerprint with the recorded one after every step")
     replay.add_argument("--headless", action="store_true", help="no display, no waiting")
     replay.add_argument("--speed", type=float, default=1.0, help="playback speed factor in the window (default 1)")
+
+    pull = commands.add_parser("pull", help="copy a PostgreSQL study database into one SQLite file (to archive and "
+                                            "analyse)")
+    pull.add_argument("study", metavar="URL", help="the database: postgresql://USER@HOST:PORT/DB")
+    pull.add_argument("out", metavar="FILE.sqlite", help="the new SQLite file")
+    pull.add_argument("--force", action="store_true", help="replace FILE.sqlite if it exists")
     return parser.parse_args(argv)
 
 
 def open_study(path: str | Path) -> sqlite3.Connection:
-    """Open a study file read-only (never creates one; a missing or foreign file is one line)."""
+    """Open a study file read-only (never creates one; a missing or foreign file is one line).
+    A ``postgresql://`` URL is read through a temporary copy pulled from the database."""
+    if is_postgres_url(path):
+        from .pg_pull import pulled_copy
+
+        path = pulled_copy(str(path))
     path = Path(path)
     if not path.is_file():
         raise IgymError(f"{path}: no such data file — give the study's .sqlite file (igym-data/<experiment>.sqlite)")
@@ -131,6 +148,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     db = open_study(args.study)
     study = Path(args.study)
     out = Path(args.out) if args.out else study.with_name(f"{study.stem}-report.html")
+    if not args.out and is_postgres_url(args.study):  # a database's report goes to the current folder
+        out = Path(f"{urlsplit(args.study).path.strip('/') or 'study'}-report.html")
     try:
         report, written = write_report(db, study, out, pdf=args.pdf)
     finally:
@@ -141,6 +160,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     print(f"{report.participants} participants, {len(report.figures)} figures, {flagged} participants flagged")
     if not report.participants:
         raise IgymError(f"{study}: no participants yet — the report at {out} says only that")
+    return 0
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from .pg_pull import pull
+    from .pg_sink import redact
+
+    counts = pull(args.study, args.out, force=args.force)
+    print(f"pulled {redact(args.study)} into {args.out}: " + ", ".join(f"{n} {table}" for table, n in counts.items()))
     return 0
 
 
@@ -188,7 +216,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = {"export": cmd_export, "summary": cmd_summary, "report": cmd_report,
-               "replay": cmd_replay}[args.command]
+               "replay": cmd_replay, "pull": cmd_pull}[args.command]
     try:
         return command(args)
     except IgymError as error:

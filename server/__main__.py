@@ -1,6 +1,7 @@
 """``python -m igym.server EXPERIMENT``: host an experiment for participants on the network.
 
     python -m igym.server examples/slime_volleyball/human_human.py --port 8765 --data hh.sqlite
+    python -m igym.server EXPERIMENT --database postgresql://USER:PASSWORD@HOST:5432/DB   (docs/postgres.md)
 
 Participants connect with ``python -m igym.play --connect ws://HOST:PORT``. The admin
 token for ``GET /status`` and the experimenter's dashboard (``http://HOST:PORT/``) is
@@ -19,7 +20,8 @@ from typing import Any
 
 from igym.errors import IgymError, warnings_as_lines
 from igym.loader import load_experiment
-from igym.sqlite_sink import SqliteSink
+from igym.pg_sink import is_postgres_url
+from igym.sinks import describe, open_sink
 
 from .app import IgymServer, serve_forever
 
@@ -30,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--data", help="SQLite file (default igym-data/<experiment>.sqlite)")
+    parser.add_argument("--database", metavar="URL",
+                        help="a PostgreSQL database instead of the SQLite file: postgresql://USER:PASSWORD@HOST/DB "
+                             "(one database for many server processes; see docs/postgres.md)")
     parser.add_argument("--admin-token", help="token for GET /status and the dashboard (default: a new random one, printed)")
     parser.add_argument("--collect", action="store_true",
                         help="accept record uploads from solo web pages (hello mode 'upload')")
@@ -42,6 +47,12 @@ def main(argv: list[str] | None = None) -> int:
                              "on a slow network before a study)")
     args = parser.parse_args(argv)
     delay = None
+    if args.data and args.database:
+        parser.error("--data (a SQLite file) and --database (a PostgreSQL URL): give one")
+    if args.data and is_postgres_url(args.data):
+        parser.error("--data takes a SQLite file; give a PostgreSQL URL with --database")
+    if args.database and not is_postgres_url(args.database):
+        parser.error("--database takes a postgresql:// URL; give a SQLite file with --data")
     if args.park_after_s <= 0 or args.page_abandon_s <= 0:
         parser.error("--park-after-s and --page-abandon-s take a positive number of seconds")
     if args.simulate_delay_ms:
@@ -58,9 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     except IgymError as error:
         print(f"igym: {error}", file=sys.stderr)
         return 2
-    data = Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite"
+    data = args.database or (Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite")
     try:
-        sink = SqliteSink(data)  # written by the server's storage thread: the event loop never waits for the disk
+        sink = open_sink(data)  # written by the server's storage thread: the event loop never waits for the disk
     except IgymError as error:
         print(f"igym: {error}", file=sys.stderr)
         return 2
@@ -71,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"igym server: {experiment.id} on ws://{args.host}:{port}", flush=True)
         print(f"status: http://{args.host}:{port}/status?token={server.admin_token}", flush=True)
         print(f"dashboard: http://{args.host}:{port}/ (log in with the admin token)", flush=True)
-        print(f"data: {data.resolve()}", flush=True)
+        print(f"data: {describe(data)}", flush=True)
 
     try:
         asyncio.run(_serve_until_stopped(server, args.host, args.port, listening))

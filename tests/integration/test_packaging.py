@@ -37,7 +37,7 @@ def test_the_core_imports_without_pygame_numpy_or_optional_packages():
     modules = sorted(p.stem for p in (ROOT / "igym").glob("*.py") if p.stem not in ("__init__", "__main__"))
     code = ("import sys, importlib\n"
             f"for name in {modules!r}: importlib.import_module('igym.' + name)\n"
-            "print(sorted({'pygame', 'numpy', 'pygame_gui', 'pyarrow', 'minari', 'onnxruntime'} & set(sys.modules)))")
+            "print(sorted({'pygame', 'numpy', 'pygame_gui', 'pyarrow', 'minari', 'onnxruntime', 'psycopg'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]", (modules, out.stdout)
