@@ -58,6 +58,7 @@ class ClientProtocol:
                  rng: random.Random | None = None) -> None:
         self.participant_id = participant_id
         self.url = url  # where to connect: a cluster's worker may send us on to another (``move``)
+        self.home_url = url  # where we came from: back there if the worker we were sent to is gone
         self.token = token
         self.mode = mode  # "upload" for a web page's record uploader; None for a player
         self.max_reconnect_s = max_reconnect_s  # give up after this long without a welcome
@@ -70,6 +71,7 @@ class ClientProtocol:
         self._delay = BACKOFF_FIRST_S
         self._lost_since: float | None = None
         self._moved = False
+        self._unproven = False  # sent on by a move, and not welcomed there yet
 
     def hello(self) -> dict[str, Any]:
         """The first message of every connection (with the token once we have one)."""
@@ -95,6 +97,7 @@ class ClientProtocol:
             return None
         if kind == "welcome":
             self.welcome = message
+            self._unproven = False  # the worker we were sent to took us
             self.token = message.get("token") or self.token
             self.connections += 1
             self._delay, self._lost_since = BACKOFF_FIRST_S, None
@@ -109,6 +112,10 @@ class ClientProtocol:
         # The server's own closes always say why; a close without a reason is ours or the network's.
         closed = Closed(code, reason or "", code in wire.CLOSE_FINAL and bool(reason))
         self.last_close = closed
+        if self._moved:
+            self._unproven = True
+        elif self._unproven:  # the worker we were sent to is gone (killed): any worker will do
+            self.url, self._unproven = self.home_url, False
         if self._lost_since is None:
             self._lost_since = self.clock.monotonic()
         self.outbox.clear()  # pongs belong to the connection that asked

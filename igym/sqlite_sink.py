@@ -44,6 +44,8 @@ _V2_COLUMNS = {"participants": ("condition TEXT", "status TEXT", "completion_cod
 _V3_COLUMNS = {"answers": ("first_s REAL", "last_s REAL", "changes INTEGER"), "steps": ("turn_ns INTEGER",)}
 
 
+BUSY_TIMEOUT_S = 30.0
+
 class SqliteSink(StudySink):
     """Writes records to the study's SQLite file, committing at least once a second.
 
@@ -58,7 +60,10 @@ class SqliteSink(StudySink):
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False)
+            # Several server processes may share one file (--workers): a writer waits for another's
+            # commit (at most about a second's batch) instead of failing.
+            self.db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False,
+                                      timeout=BUSY_TIMEOUT_S)
             self._open_schema()
         except (OSError, sqlite3.Error) as error:
             raise DataError(f"{self.path}: cannot be used as a data file ({error}) — give a new file's path or "
@@ -67,6 +72,13 @@ class SqliteSink(StudySink):
 
     def _exec(self, sql: str, params: tuple | list = ()) -> sqlite3.Cursor:
         return self.db.execute(sql, params)
+
+    def _begin(self) -> None:
+        """Take the write lock at once (BEGIN IMMEDIATE): a transaction that reads before it writes
+        would otherwise fail outright when another process committed in between."""
+        if not self._open:
+            self._exec("BEGIN IMMEDIATE")
+            self._open = True
 
     def _exec_many(self, sql: str, rows: list[tuple]) -> None:
         self.db.executemany(sql, rows)

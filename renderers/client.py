@@ -270,6 +270,10 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
         try:
             connection = web.WebSocket()  # the browser's WebSocket in a web page, websockets natively
             state.close_code, state.close_reason = None, ""
+            # A new connection starts with no game: the server sends the scene again if one is on
+            # (a worker that resumed us after another died has none: keys for it would be refused).
+            state.scene, state.frame, state.previous = None, None, None
+            state.frames.clear()
             await connection.connect(protocol.url)
             try:
                 await connection.send(wire.pack(protocol.hello()))

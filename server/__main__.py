@@ -13,7 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import secrets
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="a participant away from a page this long is held in the data, not in memory (default 60)")
     parser.add_argument("--page-abandon-s", type=float, default=600.0, metavar="S",
                         help="a participant away from a page this long has left the study (default 600)")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="serve the study with N worker processes sharing --port (default 1: one process, "
+                             "as always; more need Redis: a private redis-server is started unless --redis is given)")
+    parser.add_argument("--redis", metavar="URL",
+                        help="coordinate with the other workers of this study through Redis (redis://HOST:PORT/DB): "
+                             "several machines serve one study; see docs/cluster.md")
+    parser.add_argument("--public-url", metavar="URL",
+                        help="where participants reach this worker, e.g. wss://host.example/w1 (default "
+                             "ws://HOST:PORT of its own port)")
+    parser.add_argument("--worker-id", help=argparse.SUPPRESS)  # set by --workers for its children
+    parser.add_argument("--own-port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--simulate-delay-ms", metavar="LOW:HIGH",
                         help="lockstep games: hold each relayed input a random LOW..HIGH ms (to try a game "
                              "on a slow network before a study)")
@@ -53,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--data takes a SQLite file; give a PostgreSQL URL with --database")
     if args.database and not is_postgres_url(args.database):
         parser.error("--database takes a postgresql:// URL; give a SQLite file with --data")
+    if args.workers < 1:
+        parser.error("--workers takes a number of processes, 1 or more")
     if args.park_after_s <= 0 or args.page_abandon_s <= 0:
         parser.error("--park-after-s and --page-abandon-s take a positive number of seconds")
     if args.simulate_delay_ms:
@@ -63,6 +79,18 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--simulate-delay-ms takes LOW:HIGH milliseconds, e.g. 20:80")
         delay = (low, high)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    if args.workers > 1:
+        from .workers import WorkerSetupError, run_workers, strip_option
+        own = strip_option(strip_option(list(sys.argv[1:] if argv is None else argv), "--workers"), "--redis")
+        if not args.admin_token:  # one token for every worker's /status and dashboard
+            args.admin_token = secrets.token_urlsafe(16)
+            own += ["--admin-token", args.admin_token]
+            print(f"admin token: {args.admin_token}", flush=True)
+        try:
+            return run_workers(own, args.workers, args.port, args.redis)
+        except WorkerSetupError as error:
+            print(f"igym: {error}", file=sys.stderr)
+            return 2
     warnings_as_lines()  # an experiment's warnings (a title that shows an internal name): one line each
     try:
         experiment = load_experiment(args.experiment)
@@ -78,24 +106,37 @@ def main(argv: list[str] | None = None) -> int:
     server = IgymServer(experiment, sink, args.admin_token, collect=args.collect, relay_delay_ms=delay,
                         park_after_s=args.park_after_s, page_abandon_s=args.page_abandon_s)
 
+    worker = None
+    if args.redis:
+        own_port = args.own_port or args.port
+        worker = (args.worker_id or f"{socket.gethostname()}-{args.port}"[-64:].replace(":", "-"),
+                  args.public_url or f"ws://{args.host}:{own_port}")
+
     def listening(port: int) -> None:  # printed once the socket is bound: clients may connect now
-        print(f"igym server: {experiment.id} on ws://{args.host}:{port}", flush=True)
+        print(f"igym server: {experiment.id} on ws://{args.host}:{port}"
+              + (f" as worker {worker[0]} ({worker[1]}, pid {os.getpid()})" if worker else ""), flush=True)
         print(f"status: http://{args.host}:{port}/status?token={server.admin_token}", flush=True)
         print(f"dashboard: http://{args.host}:{port}/ (log in with the admin token)", flush=True)
         print(f"data: {describe(data)}", flush=True)
 
     try:
-        asyncio.run(_serve_until_stopped(server, args.host, args.port, listening))
+        asyncio.run(_serve_until_stopped(server, args.host, args.port, listening, args.redis, worker, args.own_port))
     except KeyboardInterrupt:
         pass
     return 0
 
 
-async def _serve_until_stopped(server: IgymServer, host: str, port: int, listening: Any) -> None:
+async def _serve_until_stopped(server: IgymServer, host: str, port: int, listening: Any, redis_url: str | None = None,
+                               worker: tuple[str, str] | None = None, own_port: int | None = None) -> None:
     """Serve until SIGTERM or SIGINT (a service manager's stop, Ctrl+C), then return normally,
     so the data file is closed with everything written — even when the shell started us with
-    SIGINT ignored (a background job), and under ``docker stop`` / systemd, which send SIGTERM."""
-    task = asyncio.create_task(serve_forever(server, host, port, on_listening=listening))
+    SIGINT ignored (a background job), and under ``docker stop`` / systemd, which send SIGTERM.
+    With ``redis_url`` this server is one ``worker`` (id, public URL) of a study served by many."""
+    if redis_url is not None and worker is not None:
+        from .cluster import Cluster
+        from .clustering import WorkerCluster
+        server.cluster = WorkerCluster(server, Cluster(redis_url), *worker)
+    task = asyncio.create_task(serve_forever(server, host, port, on_listening=listening, own_port=own_port))
     loop = asyncio.get_running_loop()
     for stop in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(stop, task.cancel)

@@ -19,6 +19,7 @@ dashboard (:mod:`.dashboard`), behind the same token.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import http
 import json
@@ -26,7 +27,7 @@ import logging
 import random
 import secrets
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import websockets
 from websockets.asyncio.server import ServerConnection, serve
@@ -38,6 +39,7 @@ from igym.experiment import Experiment, Game
 from igym.replay import file_sha256
 from igym.records import EpisodeRecord, EventRecord, ParticipantRecord, StepRecord, VisitRecord
 
+from .cluster_errors import ClusterUnavailable
 from .dashboard import LIVE_PATH, Dashboard
 from .flow import page_done, run_flow
 from .guard import Guard
@@ -47,6 +49,9 @@ from .participants import Participant, token_sha256
 from .rooms import GameRoom, Metronome, Room
 from .storage import Storage
 from .tasks import Tasks
+
+if TYPE_CHECKING:
+    from .clustering import WorkerCluster
 
 log = logging.getLogger("igym.server")
 HELLO_TIMEOUT_S = 5.0
@@ -133,6 +138,7 @@ class IgymServer:
         self.relay_delay_s = (relay_delay_ms[0] / 1000, relay_delay_ms[1] / 1000) if relay_delay_ms else None
         self.relay_rng = random.Random(relay_seed)
         self.dashboard = Dashboard(self)
+        self.cluster: "WorkerCluster | None" = None  # set when this server is one worker of many (--redis)
 
     # --- the one place rooms and lobbies are made ------------------------------------------
 
@@ -175,11 +181,16 @@ class IgymServer:
         what they need to come back is in the data."""
         if self.participants.get(participant.pid) is participant:
             del self.participants[participant.pid]
+            if self.cluster is not None:
+                self.cluster.release(participant.pid, completed=participant.finished)
 
     async def sweep(self) -> None:
         """Parked participants away longer than ``page_abandon_s`` have left the study (their visit
-        and status end as aborted); a restarted server parks everyone it finds resumable."""
-        await self.storage.call(self.sink.park_everyone)
+        and status end as aborted); a restarted server parks everyone it finds resumable — unless it
+        is one worker of many: the others' participants are not away, and whoever comes back is
+        claimed by the worker they reach."""
+        if self.cluster is None:
+            await self.storage.call(self.sink.park_everyone)
         while True:
             await self.storage.call(self.sink.abandon_parked, time.time() - self.page_abandon_s)
             await asyncio.sleep(min(30.0, max(0.2, self.page_abandon_s / 4)))
@@ -187,6 +198,8 @@ class IgymServer:
     async def close(self) -> None:
         """Stop every task (flows, rooms, clocks) and close the data with everything written."""
         await self.tasks.cancel_all()
+        if self.cluster is not None:
+            await self.cluster.stop()
         await asyncio.to_thread(self.storage.close)
 
     # --- HTTP -----------------------------------------------------------------------------
@@ -222,6 +235,7 @@ class IgymServer:
             "tasks": len(self.tasks),
             "storage": {"alive": self.storage.alive, "records_written": self.storage.records_written,
                         "last_commit_s_ago": round(time.time() - self.storage.last_commit, 3)},
+            **({"cluster": self.cluster.last_status} if self.cluster is not None else {}),
         }
 
     # --- WebSocket ------------------------------------------------------------------------
@@ -249,6 +263,9 @@ class IgymServer:
             uploading = hello.get("mode") == "upload"
             if uploading and not self.collect:
                 raise wire.ProtocolError("this server does not collect uploads — start it with --collect")
+            if self.cluster is not None and hello["pid"] not in self.participants:
+                if await self._elsewhere(hello["pid"], connection):
+                    return
             participant = await self._attach(hello, connection)
             guard.enter("upload" if uploading else "play")
             participant.guard = guard
@@ -293,6 +310,20 @@ class IgymServer:
                     participant.lobby.absent(participant)
                 if participant.uploading or participant.finished:
                     self.forget(participant)  # an uploader's place is in its page; a finished one has none
+
+    async def _elsewhere(self, pid: str, connection: ServerConnection) -> bool:
+        """One worker of many: is ``pid`` served by another live worker? Then send them there."""
+        assert self.cluster is not None
+        try:
+            owner_url = await self.cluster.admit(pid)
+        except ClusterUnavailable:
+            await connection.close(wire.CLOSE_BUSY, "the study's coordinator is unreachable: try again in a moment")
+            return True
+        if owner_url is None:
+            return False
+        await connection.send(wire.pack({"t": "move", "url": owner_url}))
+        await connection.close(wire.CLOSE_MOVED, "served by another worker of this study")
+        return True
 
     async def _attach(self, hello: dict[str, Any], connection: ServerConnection) -> Participant:
         """The participant this hello is: in memory, resumed from the data (parked, or a restarted
@@ -405,7 +436,7 @@ class IgymServer:
 
 
 async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio.Future | None = None,
-                        on_listening: Any = None) -> None:
+                        on_listening: Any = None, own_port: int | None = None) -> None:
     """Listen on ``host:port`` and serve until cancelled; ``ready``/``on_listening`` fire once bound.
 
     When cancelled, every task of the server is cancelled and the data is closed with
@@ -416,9 +447,16 @@ async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio
     """
     gc.freeze()
     gc.set_threshold(20_000, 20, 50)
+    options = dict(process_request=server.process_request, compression=None, max_size=wire.MAX_HELLO_BYTES,
+                   ping_interval=None)
     try:
-        async with serve(server.handler, host, port, process_request=server.process_request, compression=None,
-                         max_size=wire.MAX_HELLO_BYTES, ping_interval=None) as ws_server:
+        if server.cluster is not None:
+            await server.cluster.start()  # registered before the first hello is served
+        # One worker of many on a machine shares the study's port with its siblings (the kernel
+        # spreads new connections over them) and has a port of its own, where ``move`` sends
+        # the participants it holds.
+        async with serve(server.handler, host, port, reuse_port=own_port is not None, **options) as ws_server, \
+                _own_listener(server, host, own_port, options):
             server.tasks.spawn(server.sweep(), "sweeping parked participants")
             server.tasks.spawn(server.dashboard.run(), "dashboard")
             if ready is not None:
@@ -428,3 +466,12 @@ async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio
             await asyncio.Future()
     finally:
         await server.close()
+
+
+@contextlib.asynccontextmanager
+async def _own_listener(server: IgymServer, host: str, port: int | None, options: dict[str, Any]) -> Any:
+    if port is None:
+        yield None
+        return
+    async with serve(server.handler, host, port, **options) as own:
+        yield own

@@ -68,9 +68,15 @@ class WorkerCluster:
         return claim.owner_url or None
 
     async def condition(self, participant_id: str) -> str | None:
-        """The participant's condition from the study-wide counters (the same answer every time)."""
-        return await self.cluster.assign_condition(self.study, participant_id,
-                                                   list(self.server.experiment.conditions or ()))
+        """The participant's condition from the study-wide counters (the same answer every time).
+        With Redis away, from the database's counts (balanced, though not atomically across workers)."""
+        experiment = self.server.experiment
+        try:
+            return await self.cluster.assign_condition(self.study, participant_id, list(experiment.conditions or ()))
+        except ClusterUnavailable as error:
+            log.warning("cluster: condition of %s from the data's counts: %s", participant_id, error)
+            counts = await self.server.storage.call(self.server.sink.condition_counts, self.study)
+            return experiment.choose_condition(counts)
 
     def release(self, participant_id: str, completed: bool) -> None:
         """This worker no longer holds ``participant_id`` (their study ended, or they are parked)."""

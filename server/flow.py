@@ -78,8 +78,12 @@ async def _study_run(server: "IgymServer", participant: "Participant") -> StudyR
     storage = server.storage
     snapshot = participant.restored
     if snapshot is None:
-        counts = await storage.call(server.sink.condition_counts, server.experiment.id)
+        if server.cluster is not None:  # one of many workers: the study-wide counters balance
+            counts, balanced = {}, await server.cluster.condition(participant.pid)
+        else:
+            counts, balanced = await storage.call(server.sink.condition_counts, server.experiment.id), None
         participant.run = StudyRun(server.experiment, participant.pid, condition_counts=counts,
+                                   balanced_condition=balanced,
                                    meta={"remote": True, "experiment_file": server.experiment_file,
                                          "experiment_sha256": server.experiment_sha256})
         return participant.run

@@ -73,3 +73,12 @@ def test_a_move_sends_the_next_connection_to_another_worker_at_once():
     assert protocol.hello()["token"] == "tok"  # the place is kept: the other worker knows the token
     protocol.closed(1006)
     assert protocol.retry_delay() > 0  # an ordinary drop afterwards backs off again
+
+
+def test_a_client_sent_to_a_worker_that_is_gone_comes_back_to_the_study_address():
+    protocol = ClientProtocol("P1", "ws://127.0.0.1:9000")
+    protocol.receive({"t": "move", "url": "ws://127.0.0.1:9002"})
+    protocol.closed(wire.CLOSE_MOVED, "served by another worker")
+    assert protocol.retry_delay() == 0.0 and protocol.url == "ws://127.0.0.1:9002"
+    protocol.closed(None)  # connection refused: that worker was killed
+    assert protocol.url == "ws://127.0.0.1:9000" and protocol.retry_delay() > 0

@@ -1,0 +1,120 @@
+"""``python -m igym.server EXPERIMENT --workers N``: N worker processes serving one study.
+
+The parent starts the workers and watches them; it serves nobody itself. Every worker
+listens on the study's port (``SO_REUSEPORT``: the kernel spreads new connections over the
+live workers) and on a port of its own (``port + 1 + i``), where ``move`` sends the
+participants it holds. They share the study's database (``--data`` or ``--database``) and a
+Redis (``--redis URL``; without it the parent starts a private ``redis-server`` on a unix
+socket for the workers of this one machine — several machines need a shared Redis).
+
+A worker that dies (killed, crashed) is started again after a short pause; meanwhile its
+participants reconnect to the study's port, reach a live worker, and resume at their open
+scene (see :mod:`.clustering`). SIGTERM/SIGINT stop every worker (each closes its data with
+everything written) and then the parent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from igym.errors import IgymError
+
+RESTART_PAUSE_S = 1.0
+REDIS_START_S = 10.0
+
+
+class WorkerSetupError(IgymError):
+    """The workers cannot be started (no Redis to coordinate them)."""
+
+
+def worker_command(argv: list[str], index: int, port: int, redis_url: str) -> list[str]:
+    """The command line of worker ``index``: the parent's own options, plus who it is."""
+    return [sys.executable, "-m", "igym.server", *argv, "--redis", redis_url, "--worker-id", f"w{index + 1}",
+            "--own-port", str(port + 1 + index)]
+
+
+def private_redis(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server for this machine's workers only: a unix socket in ``folder``, nothing on disk."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise WorkerSetupError("--workers needs Redis to coordinate the workers: install redis-server "
+                               "(apt-get install redis-server) or give --redis redis://HOST:PORT/DB")
+    sock = folder / "redis.sock"
+    process = subprocess.Popen([binary, "--port", "0", "--unixsocket", str(sock), "--unixsocketperm", "700",
+                                "--save", "", "--appendonly", "no", "--dir", str(folder)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + REDIS_START_S
+    while not sock.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise WorkerSetupError("the private redis-server for --workers did not start: give --redis URL")
+        time.sleep(0.05)
+    return process, f"unix://{sock}"
+
+
+def run_workers(argv: list[str], workers: int, port: int, redis_url: str | None) -> int:
+    """Start ``workers`` workers with the parent's options ``argv``; restart any that dies; stop
+    all on SIGTERM/SIGINT. Returns the exit status."""
+    folder = Path(tempfile.mkdtemp(prefix="igym-workers-"))
+    redis = None
+    if redis_url is None:
+        redis, redis_url = private_redis(folder)
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    processes = {i: subprocess.Popen(worker_command(argv, i, port, redis_url)) for i in range(workers)}
+    print(f"igym server: {workers} workers on port {port} (each also on {port + 1}..{port + workers}); "
+          f"coordinated by {redis_url}", flush=True)
+    try:
+        while not stopping:
+            time.sleep(0.2)
+            for index, process in list(processes.items()):
+                code = process.poll()
+                if code is not None and not stopping:
+                    print(f"igym server: worker w{index + 1} ended ({code}); starting it again", flush=True)
+                    time.sleep(RESTART_PAUSE_S)
+                    processes[index] = subprocess.Popen(worker_command(argv, index, port, redis_url))
+    finally:
+        for process in processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        if redis is not None:
+            redis.terminate()
+            redis.wait(timeout=10)
+        shutil.rmtree(folder, ignore_errors=True)
+    print("igym server: workers stopped; data closed", flush=True)
+    return 0
+
+
+def strip_option(argv: list[str], name: str) -> list[str]:
+    """``argv`` without ``name VALUE`` / ``name=VALUE`` (the parent's --workers, --redis)."""
+    out: list[str] = []
+    skip = False
+    for item in argv:
+        if skip:
+            skip = False
+            continue
+        if item == name:
+            skip = True
+            continue
+        if item.startswith(name + "="):
+            continue
+        out.append(item)
+    return out
+

@@ -1,0 +1,196 @@
+"""One study served by several worker processes (``--workers N``), coordinated by Redis, with
+one database: real ``python -m igym.server`` supervisors, real headless desktop clients
+(``python -m igym.play --connect``), real redis-server and PostgreSQL.
+
+- Two workers carry a study together: everyone completes, every step is stored once,
+  conditions are balanced exactly across workers, ``/status`` on the study's port shows
+  both workers.
+- A worker killed (SIGKILL) during a participant's game: the participant reconnects, lands
+  on a live worker, and resumes — the lost game ends ``server_lost`` with its committed
+  steps kept, and the study goes on to its end.
+- Redis killed for 5 s: a running game goes on; a participant arriving meanwhile is told
+  the server is busy, retries, and gets in once Redis is back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.pg_service import pg_server, pg_url  # noqa: F401 — fixtures
+from tests.redis_service import free_port, redis_server  # noqa: F401 — fixture
+
+ROOT = Path(__file__).resolve().parents[2]
+STUDY = ROOT / "tests" / "experiments" / "cluster_study.py"
+ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
+TOKEN = "cluster-admin"
+
+pytestmark = pytest.mark.slow
+
+
+class Cluster:
+    """``python -m igym.server STUDY --workers N`` on free ports, stopped (SIGTERM) at the end."""
+
+    def __init__(self, tmp_path: Path, workers: int, *extra: str, steps: int = 60) -> None:
+        self.port = _free_ports(workers + 1)
+        self.env = {**ENV, "CLUSTER_STEPS": str(steps)}
+        self.log = tmp_path / "server.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "igym.server", str(STUDY), "--workers", str(workers), "--port", str(self.port),
+             "--admin-token", TOKEN, *extra], cwd=ROOT, env=self.env, stdout=open(self.log, "w"),
+            stderr=subprocess.STDOUT)
+        self.url = f"ws://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 60
+        while len(self.workers()) < workers:
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.2)
+
+    def workers(self) -> dict[str, int]:
+        """Worker id → pid, of the workers that said they listen (restarts included: the last)."""
+        return {m[0]: int(m[1]) for m in re.findall(r"as worker (\S+) \(\S+, pid (\d+)\)", self.log.read_text())}
+
+    def status(self) -> dict:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/status?token={TOKEN}", timeout=10) as reply:
+            return json.loads(reply.read())
+
+    def client(self, pid: str, log: Path) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "igym.play", "--connect", self.url, "--headless", "--autopilot",
+                                 "--participant", pid], cwd=ROOT, env=self.env, stdout=open(log, "w"),
+                                stderr=subprocess.STDOUT)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _free_ports(count: int) -> int:
+    """A port whose next ``count - 1`` ports are free too (the workers' own ports)."""
+    for _ in range(50):
+        port = free_port()
+        if port + count < 65535 and all(_free(port + i) for i in range(1, count)):
+            return port
+    raise RuntimeError("no run of free ports")
+
+
+def _free(port: int) -> bool:
+    import socket
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _finish(clients: dict[str, subprocess.Popen], logs: Path, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    for pid, process in clients.items():
+        try:
+            process.wait(max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+        text = (logs / f"{pid}.log").read_text()
+        assert process.returncode == 0 and "completion code:" in text, (pid, text[-1500:])
+
+
+def _rows(query: str, data: Path | None = None, url: str | None = None) -> list[tuple]:
+    if url is not None:
+        import psycopg
+        with psycopg.connect(url) as db:
+            return [tuple(r) for r in db.execute(query).fetchall()]
+    db = sqlite3.connect(data)
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_two_workers_serve_one_study_with_balanced_conditions_and_every_step_once(tmp_path, database, request):
+    if database == "postgres":
+        url = request.getfixturevalue("pg_url")
+        target, where = ["--database", url], {"url": url}
+    else:
+        data = tmp_path / "study.sqlite"
+        target, where = ["--data", str(data)], {"data": data}
+    cluster = Cluster(tmp_path, 2, *target)
+    try:
+        clients = {f"P{i}": cluster.client(f"P{i}", tmp_path / f"P{i}.log") for i in range(8)}
+        _finish(clients, tmp_path)
+        status = cluster.status()
+    finally:
+        cluster.stop()
+    people = _rows("SELECT participant_id, status, condition FROM participants", **where)
+    assert sorted(p[0] for p in people) == sorted(clients) and {p[1] for p in people} == {"completed"}
+    conditions = [p[2] for p in people]
+    assert conditions.count("calm") == conditions.count("busy") == 4  # exact, though two workers assigned them
+    steps = _rows("SELECT e.participant_id, s.agent, count(*), count(DISTINCT s.step), min(s.step), max(s.step) "
+                  "FROM steps s JOIN episodes e ON e.episode_id = s.episode_id "
+                  "GROUP BY e.participant_id, s.agent", **where)
+    assert len(steps) == 16 and all(row[2:] == (60, 60, 1, 60) for row in steps), steps
+    live = status["cluster"]["workers"]
+    assert sorted(w["worker"] for w in live) == ["w1", "w2"], status["cluster"]
+    assert status["cluster"]["conditions"] == {"calm": 4, "busy": 4} and status["cluster"]["completed"] == 8
+
+
+def test_a_worker_killed_during_a_game_loses_nobody(tmp_path):
+    data = tmp_path / "study.sqlite"
+    cluster = Cluster(tmp_path, 2, "--data", str(data), steps=900)  # a 30 s game
+    try:
+        client = cluster.client("K1", tmp_path / "K1.log")
+        deadline = time.monotonic() + 60
+        while True:  # until K1 plays (steps committed) on some worker
+            assert time.monotonic() < deadline, (tmp_path / "K1.log").read_text()
+            held = {w: p for w, p in cluster.status()["cluster"]["participants_by_worker"].items() if "K1" in p}
+            if held and _rows("SELECT count(DISTINCT step) FROM steps", data=data)[0][0] >= 30:
+                break
+            time.sleep(0.3)
+        owner = next(iter(held))
+        os.kill(cluster.workers()[owner], signal.SIGKILL)
+        _finish({"K1": client}, tmp_path)
+    finally:
+        cluster.stop()
+    assert _rows("SELECT status FROM participants", data=data) == [("completed",)]
+    visits = _rows("SELECT scene, outcome FROM visits ORDER BY position", data=data)
+    assert visits == [("consent", "agreed"), ("before", "continued"), ("match", "server_lost"), ("end", "closed")]
+    kept = _rows("SELECT count(DISTINCT step), max(step) FROM steps", data=data)[0]
+    assert kept[0] >= 30 and kept[0] == kept[1]  # what was committed before the kill is all there, no gaps
+    lost = _rows("SELECT data FROM events WHERE kind = 'scene_outcome'", data=data)
+    assert json.loads(lost[0][0])["outcome"] == "server_lost"
+
+
+def test_without_redis_for_five_seconds_games_go_on_and_newcomers_wait(tmp_path, redis_server):
+    data = tmp_path / "study.sqlite"
+    cluster = Cluster(tmp_path, 2, "--data", str(data), "--redis", redis_server.url, steps=450)  # a 15 s game
+    try:
+        first = cluster.client("R1", tmp_path / "R1.log")
+        deadline = time.monotonic() + 60
+        while _rows("SELECT count(*) FROM steps", data=data)[0][0] < 30:
+            assert time.monotonic() < deadline, (tmp_path / "R1.log").read_text()
+            time.sleep(0.2)
+        redis_server.kill()
+        later = cluster.client("R2", tmp_path / "R2.log")  # arrives while Redis is away
+        time.sleep(5)
+        assert later.poll() is None  # waiting, not failed
+        redis_server.start()
+        _finish({"R1": first, "R2": later}, tmp_path)
+    finally:
+        cluster.stop()
+    assert sorted(_rows("SELECT participant_id, status FROM participants", data=data)) == [
+        ("R1", "completed"), ("R2", "completed")]
+    assert _rows("SELECT outcome FROM visits WHERE scene = 'match' ORDER BY participant_id", data=data) == [
+        ("played",), ("played",)]  # R1's game went on through the outage
