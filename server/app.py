@@ -51,6 +51,7 @@ from .storage import Storage
 from .tasks import Tasks
 
 if TYPE_CHECKING:
+    from .cluster_lobby import ClusterLobby, Gathering
     from .clustering import WorkerCluster
 
 log = logging.getLogger("igym.server")
@@ -139,6 +140,7 @@ class IgymServer:
         self.relay_rng = random.Random(relay_seed)
         self.dashboard = Dashboard(self)
         self.cluster: "WorkerCluster | None" = None  # set when this server is one worker of many (--redis)
+        self.gatherings: dict[str, "Gathering"] = {}  # rooms placed here by the cluster, their members arriving
 
     # --- the one place rooms and lobbies are made ------------------------------------------
 
@@ -155,12 +157,25 @@ class IgymServer:
         room.start()
         return room
 
-    def lobby(self, game: Game) -> Lobby:
-        """The lobby of a multiplayer Game (by name: random orders reach it at different positions)."""
+    def lobby(self, game: Game) -> "Lobby | ClusterLobby":
+        """The lobby of a multiplayer Game (by name: random orders reach it at different positions);
+        one worker of many shares it with the others (:mod:`.cluster_lobby`)."""
         lobby = self.lobbies.get(game.name)
         if lobby is None:
-            lobby = self.lobbies[game.name] = Lobby(self, game)
+            if self.cluster is not None:
+                from .cluster_lobby import ClusterLobby
+                lobby = self.lobbies[game.name] = ClusterLobby(self, game)  # type: ignore[assignment]
+            else:
+                lobby = self.lobbies[game.name] = Lobby(self, game)
         return lobby
+
+    def gathering(self, room_id: str, game: Game, scene_index: int, members: list[str], size: int) -> "Gathering":
+        """The members of room ``room_id``, placed on this worker by the cluster, arriving."""
+        from .cluster_lobby import Gathering
+        found = self.gatherings.get(room_id)
+        if found is None:
+            found = self.gatherings[room_id] = Gathering(self, room_id, game, scene_index, members, size)
+        return found
 
     def metronome(self, fps: float) -> Metronome:
         """The shared clock of all rooms that step at ``fps``."""
@@ -176,12 +191,13 @@ class IgymServer:
         if self.relay_delay_s is not None:
             await asyncio.sleep(self.relay_rng.uniform(*self.relay_delay_s))
 
-    def forget(self, participant: Participant) -> None:
+    def forget(self, participant: Participant, release: bool = True) -> None:
         """Hold ``participant`` in memory no more (their study ended, or they are away and parked):
-        what they need to come back is in the data."""
+        what they need to come back is in the data. ``release``: tell the cluster this worker lets
+        go of them (not needed when they were handed over: that let go already)."""
         if self.participants.get(participant.pid) is participant:
             del self.participants[participant.pid]
-            if self.cluster is not None:
+            if self.cluster is not None and release:
                 self.cluster.release(participant.pid, completed=participant.finished)
 
     async def sweep(self) -> None:
@@ -301,7 +317,9 @@ class IgymServer:
         except (asyncio.TimeoutError, websockets.ConnectionClosed):
             pass
         finally:
-            if participant is not None and participant.detach(connection):
+            if participant is not None and participant.handed_over:
+                pass  # sent on to another worker of the study: nothing of theirs is here any more
+            elif participant is not None and participant.detach(connection):
                 self._record(participant, "disconnect", {})
                 room, member = participant.room, participant.member
                 if room is not None and member is not None and not participant.finished:

@@ -78,6 +78,19 @@ class WorkerCluster:
             counts = await self.server.storage.call(self.server.sink.condition_counts, self.study)
             return experiment.choose_condition(counts)
 
+    async def placement_here(self, participant_id: str) -> dict[str, Any] | None:
+        """The room this participant was placed in, if it is on this worker (they were handed
+        over to it): room id, their seat, the members in seat order, the room's size."""
+        try:
+            room_id = await self.cluster.room_of(self.study, participant_id)
+            info = await self.cluster.room(room_id) if room_id else None
+        except ClusterUnavailable:
+            return None
+        if info is None or info.worker_id != self.worker_id or participant_id not in info.members:
+            return None
+        return {"room": info.room_id, "seat": info.members.index(participant_id), "members": list(info.members),
+                "size": info.size}
+
     def release(self, participant_id: str, completed: bool) -> None:
         """This worker no longer holds ``participant_id`` (their study ended, or they are parked)."""
         async def release() -> None:

@@ -22,6 +22,8 @@ from igym.records import EventRecord
 from igym.scenes import page_to_wire
 from igym.study import StudyRun
 
+from .cluster_lobby import Moved
+
 if TYPE_CHECKING:
     from .app import IgymServer
     from .participants import Participant
@@ -42,6 +44,9 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
             storage.write(run.take_records())
             await _checkpoint(server, participant)
             visit = show.visit
+            if show.part == "instructions" and participant.placement is not None:
+                run.shown("continued")  # handed over from another worker: read there already
+                continue
             if show.is_game:
                 outcome = await play(server, participant, visit)
                 record(server, participant, "scene_outcome", {"scene": visit.position, "name": visit.name,
@@ -54,6 +59,8 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
                 run.shown(*page)
             storage.write(run.take_records())
             await storage.commit()  # the next scene starts only with this one on disk
+    except Moved:
+        return  # their room is on another worker of the study, and their flow goes on there
     except Exception as error:  # noqa: BLE001 — one participant's broken scene must not stop the server
         log.exception("flow of %s failed", participant.pid)
         run.fail(f"{type(error).__name__}: {error}")
@@ -90,6 +97,11 @@ async def _study_run(server: "IgymServer", participant: "Participant") -> StudyR
     run = participant.run = StudyRun.restore(server.experiment, snapshot)
     record(server, participant, "resumed", {"position": run.position, "open_visit": snapshot.get("open_visit")})
     open_visit = snapshot.get("open_visit")
+    if open_visit is not None and isinstance(run.plan[run.position + 1], Game) and server.cluster is not None:
+        # Handed over by another worker because their room is placed here? Then the game goes on.
+        participant.placement = await server.cluster.placement_here(participant.pid)
+        if participant.placement is not None:
+            return run
     if open_visit is not None and isinstance(run.plan[run.position + 1], Game):
         visit = run.next_visit()
         assert visit is not None
@@ -99,6 +111,11 @@ async def _study_run(server: "IgymServer", participant: "Participant") -> StudyR
         run.finish_visit("server_lost")
         storage.write(run.take_records())
     return run
+
+
+async def checkpoint_now(server: "IgymServer", participant: "Participant") -> None:
+    """Keep the participant's place in the shared data now (before handing them to another worker)."""
+    await _checkpoint(server, participant)
 
 
 async def _checkpoint(server: "IgymServer", participant: "Participant", parked: bool = False) -> None:
@@ -199,7 +216,14 @@ async def play(server: "IgymServer", participant: "Participant", visit: Any) -> 
         if rtt is None or rtt > game.max_rtt_ms:
             return "high_latency"
     humans = game.human_agents()
-    if len(humans) <= 1 and not game.observers:
+    placement, participant.placement = participant.placement, None
+    if placement is not None:  # handed over to this worker, where their room is gathering
+        placed = await server.gathering(placement["room"], game, index, placement["members"],
+                                        placement["size"]).arrive(participant, placement["seat"], visit.visit_id)
+        if isinstance(placed, str):
+            return placed
+        room = placed
+    elif len(humans) <= 1 and not game.observers:
         room = server.new_room(index, game, {humans[0]: participant} if humans else {}, {}, visit.visit_id)
     else:
         placed = await server.lobby(game).wait(participant, index, visit.visit_id)

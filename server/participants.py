@@ -51,6 +51,11 @@ class Participant:
         self.episodes: set[str] = set()  # episode ids this participant uploaded
         self.restored: dict[str, Any] | None = None  # the study run's snapshot to resume from (a parked one)
         self.guard: Any = None  # the door of the current connection (igym.server.guard.Guard)
+        # One worker of many: the room this participant was placed in on this worker (when they were
+        # handed over from another worker: room id, seat, members, size), and whether this worker
+        # handed them over to another (then it holds them no more).
+        self.placement: dict[str, Any] | None = None
+        self.handed_over = False
         self._pings: dict[int, float] = {}
         self._ping_number = 0
         self._network_delay = network_delay

@@ -187,7 +187,7 @@ def _remembered(row: dict[str, Any]) -> dict[str, Any]:
 def _lobby(lobby: Any, offset: float) -> dict[str, Any]:
     return {"game": lobby.game.name, "seats": len(lobby.seats), "timeout_s": lobby.game.lobby_timeout_s,
             "waiting": [{"participant": w.participant.pid, "since": round(offset + w.joined, 1), "present": w.present}
-                        for w in list(lobby.waiting) if not w.result.done()]}
+                        for w in list(lobby.waiting) if w.result is None or not w.result.done()]}
 
 
 def _room(room: Any, activity: "Activity", offset: float) -> dict[str, Any]:

@@ -194,3 +194,119 @@ def test_without_redis_for_five_seconds_games_go_on_and_newcomers_wait(tmp_path,
         ("R1", "completed"), ("R2", "completed")]
     assert _rows("SELECT outcome FROM visits WHERE scene = 'match' ORDER BY participant_id", data=data) == [
         ("played",), ("played",)]  # R1's game went on through the outage
+
+
+PAIRS = ROOT / "tests" / "experiments" / "cluster_pairs.py"
+
+
+async def _participant(url: str, pid: str, timeout: float = 180) -> dict | None:
+    """A light scripted participant (the one client protocol object, no window): agrees, waits
+    for a partner, plays without keys, follows ``move`` to another worker, returns the end."""
+    import asyncio
+
+    import websockets
+    from websockets.asyncio.client import connect
+
+    from igym import wire
+    from igym.client_protocol import ClientProtocol
+
+    protocol = ClientProtocol(pid, url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        code, reason = None, ""
+        try:
+            async with connect(protocol.url, compression=None, ping_interval=None, max_size=2**22) as ws:
+                await ws.send(wire.pack(protocol.hello()))
+                try:
+                    async for data in ws:
+                        message = protocol.receive(wire.unpack(data))
+                        for reply in protocol.take_outbox():
+                            await ws.send(wire.pack(reply))
+                        if message is None:
+                            continue
+                        if message["t"] == "page":
+                            kind = message["page"].get("kind")
+                            await ws.send(wire.pack({"t": "page", "v": message["v"],
+                                                     "o": {"consent": "agreed", "end": "closed"}.get(kind, "continued")}))
+                        elif message["t"] == "end":
+                            return message
+                except websockets.ConnectionClosed:
+                    pass
+                code, reason = ws.close_code, ws.close_reason or ""
+        except OSError:
+            pass
+        protocol.closed(code, reason)
+        delay = protocol.retry_delay()
+        if delay is None:
+            return None
+        await asyncio.sleep(delay)
+    return None
+
+
+def test_twenty_pairs_arriving_at_three_workers_form_twenty_rooms_nobody_seated_twice(tmp_path):
+    import asyncio
+
+    data = tmp_path / "pairs.sqlite"
+    cluster = Cluster.__new__(Cluster)
+    cluster.port = _free_ports(4)
+    cluster.env = {**ENV, "CLUSTER_STEPS": "60"}
+    cluster.log = tmp_path / "server.log"
+    cluster.process = subprocess.Popen(
+        [sys.executable, "-m", "igym.server", str(PAIRS), "--workers", "3", "--port", str(cluster.port),
+         "--admin-token", TOKEN, "--data", str(data)], cwd=ROOT, env=cluster.env, stdout=open(cluster.log, "w"),
+        stderr=subprocess.STDOUT)
+    cluster.url = f"ws://127.0.0.1:{cluster.port}"
+    try:
+        deadline = time.monotonic() + 60
+        while len(cluster.workers()) < 3:
+            assert cluster.process.poll() is None and time.monotonic() < deadline, cluster.log.read_text()[-3000:]
+            time.sleep(0.2)
+
+        async def everyone():
+            return await asyncio.gather(*(_participant(cluster.url, f"D{i:02d}") for i in range(40)))
+
+        ends = asyncio.run(everyone())
+    finally:
+        cluster.stop()
+    assert [e and e["outcome"] for e in ends] == ["played"] * 40, ends
+    duels = _rows("SELECT participant_id, outcome FROM visits WHERE scene = 'duel'", data=data)
+    assert sorted(d[0] for d in duels) == [f"D{i:02d}" for i in range(40)] and {d[1] for d in duels} == {"played"}
+    rooms = _rows("SELECT episode_id, count(DISTINCT agent), count(DISTINCT step) FROM steps GROUP BY episode_id",
+                  data=data)
+    assert len(rooms) == 20 and all(r[1:] == (2, 60) for r in rooms), rooms
+    left = [json.loads(d[0]) for d in _rows("SELECT data FROM events WHERE kind = 'lobby_left'", data=data)]
+    assert len(left) == 40 and {x["reason"] for x in left} == {"matched"}
+    handed = _rows("SELECT count(DISTINCT participant_id) FROM events WHERE kind = 'resumed'", data=data)[0][0]
+    print(f"20 pairs on 3 workers: {handed} participants were handed over to their room's worker")
+
+
+def test_lockstep_pairs_meet_across_workers(tmp_path):
+    """Lockstep rooms the same: the desktop clients run the game from their copy of the
+    experiment file; the room's worker relays their inputs, wherever they first arrived."""
+    data = tmp_path / "lockstep.sqlite"
+    cluster = Cluster.__new__(Cluster)
+    cluster.port = _free_ports(3)
+    cluster.env = {**ENV, "CLUSTER_STEPS": "60", "CLUSTER_NET": "lockstep"}
+    cluster.log = tmp_path / "server.log"
+    cluster.process = subprocess.Popen(
+        [sys.executable, "-m", "igym.server", str(PAIRS), "--workers", "2", "--port", str(cluster.port),
+         "--admin-token", TOKEN, "--data", str(data)], cwd=ROOT, env=cluster.env, stdout=open(cluster.log, "w"),
+        stderr=subprocess.STDOUT)
+    cluster.url = f"ws://127.0.0.1:{cluster.port}"
+    try:
+        deadline = time.monotonic() + 60
+        while len(cluster.workers()) < 2:
+            assert cluster.process.poll() is None and time.monotonic() < deadline, cluster.log.read_text()[-3000:]
+            time.sleep(0.2)
+        clients = {pid: subprocess.Popen([sys.executable, "-m", "igym.play", str(PAIRS), "--connect", cluster.url,
+                                          "--headless", "--autopilot", "--participant", pid], cwd=ROOT,
+                                         env=cluster.env, stdout=open(tmp_path / f"{pid}.log", "w"),
+                                         stderr=subprocess.STDOUT) for pid in ("L1", "L2", "L3", "L4")}
+        _finish(clients, tmp_path)
+    finally:
+        cluster.stop()
+    assert _rows("SELECT outcome, count(*) FROM visits WHERE scene = 'duel' GROUP BY outcome", data=data) == [
+        ("played", 4)]
+    rooms = _rows("SELECT episode_id, count(DISTINCT agent), count(DISTINCT step) FROM steps GROUP BY episode_id",
+                  data=data)
+    assert len(rooms) == 2 and all(r[1:] == (2, 60) for r in rooms), rooms
