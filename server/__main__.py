@@ -9,26 +9,32 @@ token for ``GET /status`` and the experimenter's dashboard (``http://HOST:PORT/`
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from igym.errors import IgymError, warnings_as_lines
+from igym.cli import Parser, cli_main, port_number
+from igym.errors import UsageError, warnings_as_lines
 from igym.loader import load_experiment
 from igym.sqlite_sink import SqliteSink
 
 from .app import IgymServer, serve_forever
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m igym.server", description=__doc__.split("\n\n")[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m igym.server`` and ``igym-server``: a mistake is one line and exit 2 (igym.cli)."""
+    return cli_main(command, argv)
+
+
+def command(argv: Sequence[str] | None = None) -> int:
+    """The command itself: user errors raise :class:`IgymError` (``main`` prints them)."""
+    parser = Parser(prog="python -m igym.server", description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", help="experiment file (.py)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=port_number, default=8765)
     parser.add_argument("--data", help="SQLite file (default igym-data/<experiment>.sqlite)")
     parser.add_argument("--admin-token", help="token for GET /status and the dashboard (default: a new random one, printed)")
     parser.add_argument("--collect", action="store_true",
@@ -53,21 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         delay = (low, high)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     warnings_as_lines()  # an experiment's warnings (a title that shows an internal name): one line each
-    try:
-        experiment = load_experiment(args.experiment)
-    except IgymError as error:
-        print(f"igym: {error}", file=sys.stderr)
-        return 2
+    experiment = load_experiment(args.experiment)
     data = Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite"
-    try:
-        sink = SqliteSink(data)  # written by the server's storage thread: the event loop never waits for the disk
-    except IgymError as error:
-        print(f"igym: {error}", file=sys.stderr)
-        return 2
+    sink = SqliteSink(data)  # written by the server's storage thread: the event loop never waits for the disk
     server = IgymServer(experiment, sink, args.admin_token, collect=args.collect, relay_delay_ms=delay,
                         park_after_s=args.park_after_s, page_abandon_s=args.page_abandon_s)
 
+    bound: list[int] = []
+
     def listening(port: int) -> None:  # printed once the socket is bound: clients may connect now
+        bound.append(port)
         print(f"igym server: {experiment.id} on ws://{args.host}:{port}", flush=True)
         print(f"status: http://{args.host}:{port}/status?token={server.admin_token}", flush=True)
         print(f"dashboard: http://{args.host}:{port}/ (log in with the admin token)", flush=True)
@@ -77,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve_until_stopped(server, args.host, args.port, listening))
     except KeyboardInterrupt:
         pass
+    except OSError as error:
+        if bound:  # after the socket was bound: not a mistake in the command line
+            raise
+        raise UsageError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}) — give another "
+                         f"--port (0: any free one) or a --host of this machine") from None
     return 0
 
 
