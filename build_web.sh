@@ -5,10 +5,12 @@
 #                  [--serve] [--port N] [--no-vendor] [--gui-fonts latin|all]
 #                  [--staging DIR] [--stage-only]
 #
-# Stages a clean copy (generated main.py, igym core, renderers as igym/renderers, the
+# Stages a clean copy (main.py + page_config.py, igym core, renderers as igym/renderers, the
 # experiment's package, its policies, vendored pure-Python deps) and runs pygbag on it.
 # --offline uses renderers/web/index.tmpl instead of pygbag's template from its CDN.
-# The work is done by renderers/webbuild.py; `--help` lists every option.
+# The work is done by renderers/webbuild.py with this checkout's igym; `--help` lists every
+# option. Needs pygbag: pip install 'igym[web]'. From an installed igym (no checkout), the
+# same build is `igym-web EXPERIMENT …` or `python -m igym.renderers.webbuild EXPERIMENT …`.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 PY="${PYTHON:-}"

@@ -11,8 +11,9 @@
 STUDY.sqlite may also be a postgresql:// URL (the server's ``--database``): the command then
 reads a temporary copy pulled from it (see :mod:`igym.pg_pull`), the same rows ``pull`` writes.
 
-Every mistake ends with one line naming the problem and the fix, and exit code 2.
-``replay --verify`` exits 1 when the re-simulation differs from the data.
+Every mistake ends with one line naming the problem and the fix, and exit code 2
+(:func:`igym.cli.cli_main`). ``replay --verify`` exits 1 when the re-simulation differs from
+the data.
 """
 
 from __future__ import annotations
@@ -25,21 +26,14 @@ from pathlib import Path
 from typing import Sequence
 from urllib.parse import urlsplit
 
-from .errors import IgymError
+from .cli import Parser, cli_main, positive_float, positive_int
+from .errors import DataError, IgymError
 from .pg_sink import is_postgres_url
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage mistake is one line (and exit code 2), like every other igym error."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"igym: {self.prog}: {message} (see {self.prog} --help)", file=sys.stderr)
-        sys.exit(2)
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = _Parser(prog="python -m igym.data", description=__doc__.split("\n\n")[0])
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog="python -m igym.data", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     export = commands.add_parser("export", help="write tidy tables (csv, parquet) or a Minari dataset")
     export.add_argument("study", help="the study's SQLite file")
@@ -73,11 +67,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="run the recorded experiment file when it lies inside FOLDER (repeatable); data never "
                              "chooses code to run by itself")
     replay.add_argument("--out", help="a folder for one PNG per step, or a .gif file (needs Pillow)")
-    replay.add_argument("--every", type=int, default=1, metavar="K", help="with --out: every K-th step only")
+    replay.add_argument("--every", type=positive_int, default=1, metavar="K", help="with --out: every K-th step only")
     replay.add_argument("--verify", action="store_true",
                         help="compare the env's state fingerprint with the recorded one after every step")
     replay.add_argument("--headless", action="store_true", help="no display, no waiting")
-    replay.add_argument("--speed", type=float, default=1.0, help="playback speed factor in the window (default 1)")
+    replay.add_argument("--speed", type=positive_float, default=1.0,
+                        help="playback speed factor in the window (default 1)")
 
     pull = commands.add_parser("pull", help="copy a PostgreSQL study database into one SQLite file (to archive and "
                                             "analyse)")
@@ -96,15 +91,21 @@ def open_study(path: str | Path) -> sqlite3.Connection:
         path = pulled_copy(str(path))
     path = Path(path)
     if not path.is_file():
-        raise IgymError(f"{path}: no such data file — give the study's .sqlite file (igym-data/<experiment>.sqlite)")
+        raise DataError(f"{path}: no such data file — give the study's .sqlite file (igym-data/<experiment>.sqlite)")
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     except sqlite3.DatabaseError as error:
-        raise IgymError(f"{path}: not an SQLite file ({error}) — give the study's .sqlite file") from None
+        raise DataError(f"{path}: not an SQLite file ({error}) — give the study's .sqlite file") from None
     missing = {"participants", "episodes", "steps"} - tables
     if missing:
-        raise IgymError(f"{path}: not an igym data file (no {', '.join(sorted(missing))} table)")
+        raise DataError(f"{path}: not an igym data file (no {', '.join(sorted(missing))} table)")
+    from .sqlite_sink import SCHEMA_VERSION
+
+    row = db.execute("SELECT max(version) FROM schema_version").fetchone() if "schema_version" in tables else None
+    if row and row[0] is not None and row[0] > SCHEMA_VERSION:
+        raise DataError(f"{path} has schema version {row[0]}, newer than this igym's {SCHEMA_VERSION} — read it with "
+                        f"the igym version that wrote it (pip install -U igym)")
     return db
 
 
@@ -175,8 +176,6 @@ def cmd_pull(args: argparse.Namespace) -> int:
 def cmd_replay(args: argparse.Namespace) -> int:
     from .replay import Replayer, episode_game, find_episode, recorded_steps, show, verify, write_images
 
-    if args.every < 1:
-        raise IgymError(f"--every must be 1 or more, got {args.every}")
     db = open_study(args.study)
     episode = find_episode(db, args.episode, args.study)
     steps = recorded_steps(db, episode.episode_id)
@@ -214,22 +213,24 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m igym.data`` and ``igym-data``: a mistake is one line and exit 2, Ctrl+C exits 130, and
+    anything else (a bug) keeps its traceback — the same ending as every igym command."""
+    return cli_main(command, argv)
+
+
+def command(argv: Sequence[str] | None = None) -> int:
+    """The command itself: user errors raise :class:`IgymError` (``main`` prints them)."""
     args = parse_args(argv)
-    command = {"export": cmd_export, "summary": cmd_summary, "report": cmd_report,
+    handler = {"export": cmd_export, "summary": cmd_summary, "report": cmd_report,
                "replay": cmd_replay, "pull": cmd_pull}[args.command]
     try:
-        return command(args)
-    except IgymError as error:
-        print(f"igym: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
-    except (sqlite3.Error, OSError) as error:
-        print(f"igym: {args.study}: {type(error).__name__}: {error}", file=sys.stderr)
-        return 2
-    except Exception as error:  # noqa: BLE001 — e.g. the researcher's env failing mid-replay: one line, no traceback
-        print(f"igym: {args.command} failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return 2
+        return handler(args)
+    except sqlite3.DatabaseError as error:  # a study file that is damaged, locked or half-written
+        raise DataError(f"{args.study}: cannot be read ({error}) — give an intact copy of the study's "
+                        f".sqlite file") from None
+    except OSError as error:  # a file or folder the researcher named: missing, read-only, full disk
+        where = error.filename or args.study
+        raise DataError(f"{where}: {error.strerror or error} — give a path you can read and write") from None
 
 
 if __name__ == "__main__":

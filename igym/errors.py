@@ -1,8 +1,10 @@
 """User-facing errors: one line that names the problem and the fix.
 
-Drivers (``python -m igym.play``, the server) catch :class:`IgymError`, print its message
-and exit with code 2 — a researcher with a typo in an experiment file sees what to change,
-not a traceback.
+Every command (``python -m igym.play``, ``igym.server``, ``igym.data``, ``build_web.sh``)
+runs through :func:`igym.cli.cli_main`, which prints an :class:`IgymError` as one line
+``igym: …`` and exits with code 2 — a researcher with a typo in an experiment file sees what
+to change, not a traceback. Anything that is not an IgymError is a bug in igym and keeps its
+traceback.
 """
 
 
@@ -24,6 +26,21 @@ class EnvError(IgymError):
 
 class DataError(IgymError):
     """A data file or database cannot be used: not igym's, another schema version, unreachable."""
+
+
+class RenderError(ExperimentError, TypeError, ValueError):
+    """A render function (or an env's ``render()``) returned something igym cannot draw.
+
+    Also a TypeError and a ValueError, which is what code written against older igym
+    versions catches."""
+
+
+class UsageError(IgymError):
+    """A command line igym cannot use: an unknown option, a value out of range."""
+
+
+class BuildError(IgymError):
+    """The web page cannot be built: a missing experiment, pygbag not installed, a bad option."""
 
 
 class ExperimentWarning(UserWarning):

@@ -6,7 +6,7 @@ path is printed at the end. Headless runs (``--headless --autopilot``) need no d
 and no person, which is how CI and smoke tests run whole experiments.
 
 Any mistake in the target or the options ends with one line naming the problem and the
-fix, and exit code 2.
+fix, and exit code 2 (:func:`igym.cli.cli_main`).
 """
 
 from __future__ import annotations
@@ -14,24 +14,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import sys
 import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
+from .cli import Parser, cli_main, positive_float, positive_int
 from .controls import KeyMap
-from .errors import ExperimentError, IgymError, warnings_as_lines
+from .errors import ExperimentError, UsageError, warnings_as_lines
 from .experiment import Experiment, Game, with_changes
 from .gymenv import gym_experiment
 from .loader import load_experiment
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m igym.play", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="python -m igym.play", description=__doc__.split("\n\n")[0])
     parser.add_argument("target", nargs="?", help="experiment file (.py) or Gymnasium id")
     parser.add_argument("--connect", metavar="URL", help="play an experiment hosted by an igym server, "
                                                           "e.g. ws://127.0.0.1:8765")
-    parser.add_argument("--fps", type=float, help="env steps per second (overrides the scene)")
+    parser.add_argument("--fps", type=positive_float, help="env steps per second (overrides the scene)")
     parser.add_argument("--seat", action="append", default=[], metavar="AGENT=KIND",
                         help="seat override: AGENT=human|random|path.onnx (repeatable)")
     parser.add_argument("--keys", help="key map for human seats, e.g. 'left=0,right=2,default=1' or "
@@ -44,9 +46,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--fullscreen", action="store_true", help="fullscreen window")
     parser.add_argument("--headless", action="store_true", help="no display; time runs as fast as possible")
     parser.add_argument("--autopilot", action="store_true", help="random key presses play the human seats")
-    parser.add_argument("--max-steps", type=int, help="stop after N env steps in all (smoke tests)")
+    parser.add_argument("--max-steps", type=positive_int, help="stop after N env steps in all (smoke tests)")
     parser.add_argument("--screenshot", help="save the last game frame to this PNG")
-    parser.add_argument("--display-fps", type=float, default=60.0, help="frames drawn per second (default 60)")
+    parser.add_argument("--display-fps", type=positive_float, default=60.0, help="frames drawn per second (default 60)")
     parser.add_argument("--lab", action="store_true",
                         help="lab mode: fullscreen, start screen for the experimenter, several participants in a "
                              "row, mouse hidden in games, Esc ignored (Ctrl+Shift+Q quits)")
@@ -54,7 +56,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--rerun", action="store_true", help="run a participant id that already completed again")
     parser.add_argument("--screenshots", metavar="DIR", help="save every scene (pages and games' last frames) "
                                                              "as PNGs in DIR")
-    parser.add_argument("--max-participants", type=int, help="lab mode: stop after N participants")
+    parser.add_argument("--max-participants", type=positive_int, help="lab mode: stop after N participants")
     parser.add_argument("--check", action="store_true",
                         help="play 200 headless autopilot steps of TARGET and print OK, or one line of what is "
                              "missing (exit 2)")
@@ -65,9 +67,9 @@ def apply_overrides(experiment: Experiment, args: argparse.Namespace, keys: KeyM
     """Apply --fps, --seat, --keys and --seed to every Game scene."""
     seats_override: dict[str, str] = {}
     for item in args.seat:
-        if "=" not in item:
-            raise ExperimentError(f"--seat {item!r}: write AGENT=human|random|path.onnx")
-        agent, kind = item.split("=", 1)
+        agent, _, kind = item.partition("=")
+        if not agent.strip() or not kind.strip():
+            raise UsageError(f"--seat {item!r}: write AGENT=human|random|path.onnx")
         seats_override[agent.strip()] = kind.strip()
 
     def change(scene: Game) -> Game:
@@ -178,8 +180,39 @@ def _report(result: Any) -> None:
     print(f"participant {result.participant_id}: {result.status}{code} ({result.steps} steps)", flush=True)
 
 
+CONNECT_URL = re.compile(r"^wss?://(\[[0-9A-Fa-f:.]+\]|[^\s/:\[\]?#]+)(:\d+)?([/?]\S*)?$")
+
+
+def _never_answered(state: Any) -> bool:
+    """Whether the client never heard from a server (nothing listens at the URL, or not igym)."""
+    return (state.token is None and state.experiment_id is None and state.scene is None and state.page is None
+            and not state.frames_received)
+
+
+def _reachable(url: str, timeout: float = 10.0) -> None:
+    """Refuse at once a URL where nothing listens: the client would otherwise retry for a minute
+    (its retries are for a connection lost mid-study, not for a server that was never started)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "wss" else 80)
+        socket.create_connection((host, port), timeout=timeout).close()
+    except ValueError:
+        raise UsageError(f"--connect {url}: the port is not a number from 0 to 65535") from None
+    except OSError as error:
+        raise UsageError(f"--connect {url}: no igym server answered there ({error.strerror or error}) — start one "
+                         f"(python -m igym.server EXPERIMENT) or check the host and port") from None
+
+
 def connect(args: argparse.Namespace) -> int:
     """Play on a server: the data stays on the server, so there is no data path to print."""
+    if not CONNECT_URL.match(args.connect):
+        raise UsageError(f"--connect {args.connect}: give the server's WebSocket URL, e.g. ws://127.0.0.1:8765 "
+                         f"(wss:// behind TLS)")
+    _reachable(args.connect)
     if args.headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -190,6 +223,9 @@ def connect(args: argparse.Namespace) -> int:
                                    autopilot_seed=0 if args.autopilot else None, display_fps=args.display_fps,
                                    screenshot=args.screenshot, experiment=experiment))
     outcome = (state.end or {}).get("outcome", "unknown")
+    if outcome == "connection_lost" and _never_answered(state):
+        raise UsageError(f"--connect {args.connect}: no igym server answered there — start one (python -m "
+                         f"igym.server EXPERIMENT) or check the host and port")
     print(f"participant: {participant}\noutcome: {outcome}\nframes: {state.frames_received} "
           f"({state.bytes_received} bytes)")
     if state.end and state.end.get("outcome") == "error":
@@ -201,25 +237,24 @@ def connect(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m igym.play`` and ``igym-play``: a mistake is one line and exit 2, Ctrl+C exits 130."""
+    return cli_main(command, argv)
+
+
+def command(argv: Sequence[str] | None = None) -> int:
+    """The command itself: user errors raise :class:`IgymError` (``main`` prints them)."""
     warnings_as_lines()  # an experiment's warnings (a title that shows an internal name): one line each
     args = parse_args(argv)
     if not args.target and not args.connect:
-        print("igym: give a TARGET (experiment file or Gymnasium id) or --connect URL", file=sys.stderr)
-        return 2
-    try:
-        if args.connect:
-            return connect(args)
-        if args.check:
-            from .check import check
+        raise UsageError("give a TARGET (experiment file or Gymnasium id) or --connect URL")
+    if args.connect:
+        return connect(args)
+    if args.check:
+        from .check import check
 
-            print(check(args), flush=True)
-            return 0
-        data_path = asyncio.run(run(args))
-    except IgymError as error:
-        print(f"igym: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        print(check(args), flush=True)
+        return 0
+    data_path = asyncio.run(run(args))
     print(f"data: {data_path.resolve()}")
     return 0
 

@@ -21,9 +21,11 @@ Colours are ``(r, g, b)`` or ``(r, g, b, a)`` tuples of ints 0–255.
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Iterable, Mapping, NamedTuple, Sequence, Union
 
+from .errors import RenderError
 from .packing import pack, unpack
 
 Color = tuple[int, ...]
@@ -218,13 +220,30 @@ class Frame(NamedTuple):
 
 
 def image_from_array(array: Any, id: str = "image", x: float = 0, y: float = 0,
-                     w: float | None = None, h: float | None = None, depth: int = 0) -> Image:
-    """Wrap an ``(H, W, 3)`` uint8 array (numpy or anything with ``shape``/``tobytes``)."""
-    height, width = int(array.shape[0]), int(array.shape[1])
-    if len(array.shape) != 3 or array.shape[2] != 3:
-        raise ValueError(f"expected an (H, W, 3) RGB array, got shape {tuple(array.shape)}")
+                     w: float | None = None, h: float | None = None, depth: int = 0,
+                     where: str = "the env's render() picture") -> Image:
+    """Wrap an ``(H, W, 3)`` uint8 array (numpy or anything with ``shape``/``tobytes``).
+
+    Anything else is a :class:`RenderError` naming ``where`` it came from and the fix — a float
+    image or a grayscale one would otherwise fail later, inside pygame, far from its cause."""
+    if not hasattr(array, "shape") or not hasattr(array, "tobytes"):
+        raise RenderError(f"{where} is a {type(array).__name__}, not an image — give an (H, W, 3) uint8 numpy "
+                          f"array (e.g. numpy.asarray(picture, dtype=numpy.uint8))")
+    shape = tuple(int(n) for n in array.shape)
+    if len(shape) != 3 or shape[2] != 3 or not shape[0] or not shape[1]:
+        raise RenderError(f"{where} has shape {shape} — give an (H, W, 3) RGB array (a grayscale (H, W) one: "
+                          f"numpy.stack([a, a, a], axis=-1); drop an alpha channel: a[..., :3])")
+    dtype = str(getattr(array, "dtype", "uint8"))
+    if dtype != "uint8":
+        raise RenderError(f"{where} has dtype {dtype} — give uint8 values 0-255 (floats 0-1: "
+                          f"(a * 255).astype(numpy.uint8))")
+    height, width = shape[0], shape[1]
+    pixels = array.tobytes()
+    if len(pixels) != width * height * 3:
+        raise RenderError(f"{where} gives {len(pixels)} bytes for {width}×{height} RGB pixels — give a "
+                          f"C-contiguous uint8 array (numpy.ascontiguousarray(a))")
     return Image(id, x, y, float(width if w is None else w), float(height if h is None else h),
-                 array.tobytes(), (width, height), depth)
+                 pixels, (width, height), depth)
 
 
 # --- wire form -----------------------------------------------------------------------
@@ -316,21 +335,67 @@ def decode(data: bytes, previous: Frame | None = None) -> Frame:
     return Frame(ordered, hud_items, episode, step)
 
 
-def validate_shapes(shapes: Iterable[Any], where: str = "render") -> tuple[Shape, ...]:
-    """Check what a render function returned, with a message that names the fix."""
+SHAPE_NAMES = "Rect, Circle, Ellipse, Line, Polygon, Text, Sprite, Image"
+_NUMBER_FIELDS = {"x", "y", "w", "h", "r", "radius", "width", "size", "angle", "depth", "alpha"}
+
+
+def validate_shapes(shapes: Any, where: str = "render") -> tuple[Shape, ...]:
+    """Check what a render function returned, with a message that names the field and the fix.
+
+    Every problem is a :class:`RenderError` (an ExperimentError, and a TypeError/ValueError as before)."""
+    if isinstance(shapes, (str, bytes)) or shapes is None or not isinstance(shapes, Iterable):
+        what = "None" if shapes is None else f"{type(shapes).__name__} {_short(shapes)}"
+        raise RenderError(f"{where} returned {what} — return a list of igym.render shapes ({SHAPE_NAMES})")
+    if hasattr(shapes, "shape") and hasattr(shapes, "dtype"):
+        raise RenderError(f"{where} returned an array of shape {tuple(shapes.shape)} — to show a picture return "
+                          f"[igym.render.image_from_array(picture)], or give the Game no render function (the env's "
+                          f"render() is shown)")
     result = tuple(shapes)
     seen: set[str] = set()
     for shape in result:
         if not isinstance(shape, SHAPE_TYPES):
-            raise TypeError(f"{where} returned {type(shape).__name__!s} — return igym.render "
-                            f"shapes (Rect, Circle, Ellipse, Line, Polygon, Text, Sprite, Image)")
+            raise RenderError(f"{where} returned {type(shape).__name__} {_short(shape)} in its list — return "
+                              f"igym.render shapes ({SHAPE_NAMES})")
+        kind = type(shape).__name__
+        if not isinstance(shape.id, str):
+            raise RenderError(f"{where}: {kind} id {shape.id!r} is a {type(shape.id).__name__} — give each shape a "
+                              f"string id")
         if shape.id in seen:
-            raise ValueError(f"{where} returned two shapes with id {shape.id!r} — give each shape its own id")
+            raise RenderError(f"{where} returned two shapes with id {shape.id!r} — give each shape its own id")
         seen.add(shape.id)
+        for name in _FIELD_NAMES[type(shape)]:
+            value = getattr(shape, name)
+            if name in _NUMBER_FIELDS and (isinstance(value, bool) or not isinstance(value, numbers.Real)):
+                raise RenderError(f"{where}: {kind} {shape.id!r} field {name} is {type(value).__name__} "
+                                  f"{_short(value)} — give a number")
+            if name == "color" and not _is_color(value):
+                raise RenderError(f"{where}: {kind} {shape.id!r} field color is {_short(value)} — give (r, g, b) or "
+                                  f"(r, g, b, a) with numbers 0-255")
+            if name == "points" and not _are_points(value):
+                raise RenderError(f"{where}: {kind} {shape.id!r} field points is {_short(value)} — give a tuple of "
+                                  f"(x, y) number pairs")
         if isinstance(shape, Text) and shape.anchor not in ANCHORS:
-            raise ValueError(f"Text {shape.id!r}: anchor {shape.anchor!r} is not one of {ANCHORS}")
+            raise RenderError(f"Text {shape.id!r}: anchor {shape.anchor!r} is not one of {ANCHORS}")
+        if isinstance(shape, Text) and not isinstance(shape.text, str):
+            raise RenderError(f"{where}: Text {shape.id!r} field text is {type(shape.text).__name__} — give a string "
+                              f"(str(value) or an f-string)")
         if isinstance(shape, Circle) and shape.part not in CIRCLE_PARTS:
-            raise ValueError(f"Circle {shape.id!r}: part must be one of {CIRCLE_PARTS}")
+            raise RenderError(f"Circle {shape.id!r}: part must be one of {CIRCLE_PARTS}")
         if isinstance(shape, Line) and shape.fill not in LINE_FILLS:
-            raise ValueError(f"Line {shape.id!r}: fill must be None, 'below' or 'above'")
+            raise RenderError(f"Line {shape.id!r}: fill must be None, 'below' or 'above'")
     return result
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _is_color(value: Any) -> bool:
+    return (isinstance(value, (tuple, list)) and len(value) in (3, 4)
+            and all(isinstance(c, numbers.Real) and not isinstance(c, bool) and 0 <= c <= 255 for c in value))
+
+
+def _are_points(value: Any) -> bool:
+    return isinstance(value, (tuple, list)) and all(
+        isinstance(p, (tuple, list)) and len(p) == 2 and all(isinstance(c, numbers.Real) for c in p) for p in value)

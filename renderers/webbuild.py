@@ -4,9 +4,12 @@
                  [--serve] [--port N] [--no-vendor] [--gui-fonts latin|all]
                  [--staging DIR] [--stage-only]
 
+    python -m igym.renderers.webbuild EXPERIMENT …   (the same, from an installed igym; or igym-web)
+
 Steps: (1) import the experiment in a subprocess to check it and to learn which
-pure-Python packages it needs; (2) stage a clean folder — a generated ``main.py``, the
-igym core, the renderers as ``igym/renderers``, the experiment's package with its assets,
+pure-Python packages it needs; (2) stage a clean folder — a small ``main.py`` that runs
+:mod:`igym.renderers.web_entry` with a generated ``page_config.py`` (the experiment's file,
+id and server), the igym core, the renderers as ``igym/renderers``, the experiment's package with its assets,
 the folders of the local modules it imports from elsewhere (a draw module shared between
 studies, with the assets beside it), the policies it names, and those packages vendored
 from this environment; (3) run
@@ -14,8 +17,13 @@ from this environment; (3) run
 finds and runs ``black`` over it when black is installed); (4) copy ``build/web`` to
 ``--out`` and print the sizes. ``--serve`` then serves ``--out`` on 127.0.0.1.
 
+The core, the renderers and the page template are found where this file lies: in a
+checkout (``renderers/`` beside ``igym/``, which is how ``build_web.sh`` runs it) or in an
+installed igym (``igym/renderers/``); a build that cannot find the core stops with a
+:class:`~igym.errors.BuildError` rather than stage a page without it.
+
 This file is a build tool: it is not staged into the page. Mistakes end with one line
-and exit code 2.
+and exit code 2 (:func:`igym.cli.cli_main`).
 """
 
 from __future__ import annotations
@@ -32,10 +40,19 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 
-ROOT = Path(__file__).resolve().parents[1]
-WEB = Path(__file__).resolve().parent / "web"
+HERE = Path(__file__).resolve().parent
+if not __package__ and (HERE.parent / "igym" / "__init__.py").is_file():
+    # build_web.sh runs this file from a checkout (python -P: nothing of the checkout is on the
+    # path): the core it stages, and the one it reports errors with, is this checkout's.
+    sys.path.insert(0, str(HERE.parent))
+
+from igym.cli import Parser, cli_main, port_number  # noqa: E402 — after the checkout's core is on the path
+from igym.errors import BuildError  # noqa: E402
+
 CDN = "https://pygame-web.github.io/cdn/0.9.3/"
 MARKER = ".igym-staging"  # pygbag skips dot files, so the marker never reaches the apk
 
@@ -52,8 +69,51 @@ SKIP_SUFFIXES = {".pyc", ".pyo", ".so", ".pyd", ".dll", ".dylib", ".sqlite", ".s
 GUI_CJK_FONTS = ("NotoSansJP", "NotoSansKR", "NotoSansSC", "NotoSansArabic", "NotoSansHebrew", "NotoSansGeorgian")
 
 
-class BuildError(Exception):
-    """A mistake the user can fix: one line, exit code 2."""
+# The page's core must have these (a folder without them is not igym's core).
+CORE_MODULES = ("__init__.py", "cli.py", "errors.py", "experiment.py", "loader.py", "session.py", "sqlite_sink.py")
+RENDERER_MODULES = ("__init__.py", "app.py", "study.py", "window.py", "web_entry.py")
+WEB_FILES = ("index.tmpl", "favicon.png")
+
+
+@dataclass(frozen=True)
+class Sources:
+    """Where the page's igym comes from: the core (``igym/``), the renderers (staged as
+    ``igym/renderers``) with the page template and icon in ``web/``, and the checkout's root
+    (None for an installed igym)."""
+
+    core: Path
+    renderers: Path
+    checkout: Path | None
+
+    @property
+    def web(self) -> Path:
+        return self.renderers / "web"
+
+
+def find_sources(here: Path = HERE) -> Sources:
+    """The core and the renderers beside this file — a checkout (``renderers/`` next to ``igym/``)
+    or an installed igym (this file in ``igym/renderers/``) — else those of the imported ``igym``.
+    Raises BuildError when a part is missing, instead of staging a page without its core."""
+    if (here.parent / "igym" / "__init__.py").is_file():  # a checkout
+        found = Sources(here.parent / "igym", here, here.parent)
+    elif here.parent.name == "igym" and (here.parent / "__init__.py").is_file():  # installed: igym/renderers/
+        found = Sources(here.parent, here, None)
+    else:  # this file was copied elsewhere: the installed package's resources
+        import importlib.resources
+        try:
+            found = Sources(Path(str(importlib.resources.files("igym"))),
+                            Path(str(importlib.resources.files("igym.renderers"))), None)
+        except (ImportError, TypeError) as error:
+            raise BuildError(f"cannot find igym's core beside {here} nor installed ({error}) — run build_web.sh "
+                             f"from a checkout, or pip install igym") from None
+    for folder, names, what in ((found.core, CORE_MODULES, "igym's core"),
+                                (found.renderers, RENDERER_MODULES, "igym's renderers"),
+                                (found.web, WEB_FILES, "the page template")):
+        missing = [name for name in names if not (folder / name).is_file()]
+        if missing:
+            raise BuildError(f"{what} is incomplete at {folder} (no {', '.join(missing)}) — reinstall igym "
+                             f"(pip install --force-reinstall igym) or build from a checkout")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- discovery
@@ -61,14 +121,22 @@ class BuildError(Exception):
 PROBE = r"""
 import json, os, site, sys, sysconfig
 before = set(sys.modules)
-root, experiment_file = sys.argv[1], sys.argv[2]
+root, experiment_file, renderers = sys.argv[1], sys.argv[2], sys.argv[3]
 sys.path.insert(0, root)
 out = {}
 try:
+    import igym
+    if renderers:  # a checkout: its renderers/ is igym.renderers, as staged (whatever else is installed)
+        import importlib.util
+        spec = importlib.util.spec_from_file_location("igym.renderers", os.path.join(renderers, "__init__.py"),
+                                                      submodule_search_locations=[renderers])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["igym.renderers"] = igym.renderers = module
+        spec.loader.exec_module(module)
     from igym.errors import IgymError
     from igym.loader import load_experiment
-    import igym.sqlite_sink, igym.scenes, igym.renderers.app, igym.renderers.pages, igym.renderers.study  # main.py's
-    import igym.renderers.window
+    import igym.sqlite_sink, igym.scenes, igym.renderers.app, igym.renderers.pages, igym.renderers.study
+    import igym.renderers.window, igym.renderers.web_entry  # the page's program
     experiment = load_experiment(experiment_file)
 except Exception as error:
     out["error"] = str(error) if type(error).__name__ == "ExperimentError" else f"{type(error).__name__}: {error}"
@@ -123,12 +191,18 @@ print("IGYM-PROBE " + json.dumps(out))
 """
 
 
-def probe(experiment: Path) -> dict:
-    """Import the experiment in a clean subprocess: its id, ONNX seats and site-packages imports."""
+def probe(experiment: Path, sources: Sources) -> dict:
+    """Import the experiment in a clean subprocess: its id, ONNX seats and site-packages imports.
+
+    It runs with the staged core: a checkout's (its root first on the path, from where its
+    experiments import ``examples.…``), or the installed one (from the current folder, as
+    ``python -m igym.play`` would)."""
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", PYTHONDONTWRITEBYTECODE="1",
                PYGAME_HIDE_SUPPORT_PROMPT="1")
-    done = subprocess.run([sys.executable, "-c", PROBE, str(ROOT), str(experiment)], capture_output=True,
-                          text=True, env=env, cwd=str(ROOT), timeout=300)
+    root = sources.checkout or Path.cwd()
+    renderers = str(sources.renderers) if sources.checkout else ""
+    done = subprocess.run([sys.executable, "-c", PROBE, str(root), str(experiment), renderers], capture_output=True,
+                          text=True, env=env, cwd=str(root), timeout=300)
     for line in done.stdout.splitlines():
         if line.startswith("IGYM-PROBE "):
             result = json.loads(line[len("IGYM-PROBE "):])
@@ -175,7 +249,7 @@ def package_chain(experiment: Path) -> tuple[Path, list[Path]]:
 
 def referenced_policies(experiment: Path, chain: list[Path], seats: list[str]) -> list[Path]:
     """policies/*.onnx named by the experiment's folder's Python files or used as seats."""
-    policies = ROOT / "policies"
+    policies = page_root(experiment) / "policies"
     if not policies.is_dir():
         return []
     available = {p.name: p for p in policies.glob("*.onnx")}
@@ -189,24 +263,60 @@ def referenced_policies(experiment: Path, chain: list[Path], seats: list[str]) -
     return chosen
 
 
-def render_main(experiment_rel: str, experiment_id: str, server: str | None, numpy: bool) -> str:
-    text = (WEB / "main.py.tmpl").read_text()
+def page_root(experiment: Path) -> Path:
+    """The folder that becomes the page's root: the one above the experiment's package chain (for
+    ``examples/slime_volleyball/human_ai.py`` in a checkout, the checkout), or above a lone file's folder."""
+    top, chain = package_chain(experiment)
+    return top if chain else experiment.parent.parent
+
+
+def page_main(experiment_id: str, numpy: bool) -> str:
+    """The staged ``main.py``: a few fixed lines that run :mod:`igym.renderers.web_entry` with the
+    staged ``page_config``. Only the PEP 723 block differs (pygbag installs numpy when it is declared
+    there and imported at the top of main.py)."""
     pep723 = '# /// script\n# dependencies = ["numpy"]\n# ///\n' if numpy else ""
-    values = {"{{PEP723}}": pep723, "{{NUMPY_IMPORT}}": "\nimport numpy  # noqa: F401 — declared above for pygbag\n" if numpy else "",
-              "{{EXPERIMENT_FILE}}": repr(experiment_rel), "{{EXPERIMENT_ID_REPR}}": repr(experiment_id),
-              "{{EXPERIMENT_ID}}": experiment_id, "{{SERVER_URL}}": repr(server)}
-    for key, value in values.items():
-        text = text.replace(key, value)
-    return text
+    numpy_import = "import numpy  # noqa: F401 — declared above for pygbag\n" if numpy else ""
+    return (f'{pep723}"""The web page of the igym experiment {experiment_id} — staged by build_web.sh.\n\n'
+            f"The program is igym/renderers/web_entry.py; what this page runs is in page_config.py.\n"
+            f'"""\n\n'
+            f"import asyncio\n"
+            f"import os\n"
+            f"import sys\n"
+            f"{numpy_import}\n"
+            f"# The staged files: the apk's assets/ folder in the browser, this folder natively.\n"
+            f'HERE = os.path.dirname(os.path.abspath(globals().get("__file__")\n'
+            f'                                         or os.path.join(os.getcwd(), "main.py")))\n'
+            f"if HERE not in sys.path:\n"
+            f"    sys.path.insert(0, HERE)\n\n"
+            f"import page_config  # noqa: E402\n"
+            f"from igym.renderers.web_entry import main  # noqa: E402\n\n"
+            f'if __name__ == "__main__":\n'
+            f"    code = asyncio.run(main(config=page_config))\n"
+            f'    if sys.platform != "emscripten" and code:\n'
+            f"        sys.exit(code)\n")
 
 
-def prepare_staging(path: Path | None) -> Path:
+def page_config(experiment_rel: str, experiment_id: str, server: str | None) -> str:
+    """The staged ``page_config.py``: the page's settings as plain constants (the only generated data)."""
+    return (f'"""Settings of this page — written by build_web.sh; read by igym.renderers.web_entry."""\n\n'
+            f"EXPERIMENT_FILE = {experiment_rel!r}  # relative to this folder\n"
+            f"EXPERIMENT_ID = {experiment_id!r}\n"
+            f"SERVER_URL = {server!r}  # None: records stay in the browser and are downloaded at the end\n")
+
+
+def _holds(folder: Path, protected: Sequence[Path]) -> bool:
+    """Whether ``folder`` is or holds one of ``protected`` (the checkout, the experiment's files)."""
+    return any(folder == p or p.is_relative_to(folder) for p in protected)
+
+
+def prepare_staging(path: Path | None, protected: Sequence[Path] = ()) -> Path:
     if path is None:
         staging = Path(tempfile.mkdtemp(prefix="igym-web-"))
     else:
         staging = path.resolve()
-        if staging == ROOT or ROOT.is_relative_to(staging):
-            raise BuildError(f"--staging {path}: that is the repo (or holds it) — give a folder of its own")
+        if _holds(staging, protected):
+            raise BuildError(f"--staging {path}: that holds the experiment or igym's files — give a folder of "
+                             f"its own")
         if staging.exists() and any(staging.iterdir()):
             if not (staging / MARKER).exists():
                 raise BuildError(f"--staging {path}: not empty and not made by build_web.sh — give a new folder")
@@ -216,15 +326,15 @@ def prepare_staging(path: Path | None) -> Path:
     return staging
 
 
-def stage(experiment: Path, staging: Path, info: dict, *, server: str | None, vendor: bool,
+def stage(experiment: Path, staging: Path, info: dict, sources: Sources, *, server: str | None, vendor: bool,
           gui_fonts: str) -> dict:
     """Fill ``staging``; returns what went in (sizes in bytes)."""
     report: dict = {"vendored": {}, "vendored_paths": {}, "skipped": {}, "policies": {}}
     # igym core: igym/*.py, and the renderers as igym.renderers (the installed layout).
     (staging / "igym").mkdir()
-    for file in sorted((ROOT / "igym").glob("*.py")):
+    for file in sorted(sources.core.glob("*.py")):
         shutil.copy2(file, staging / "igym" / file.name)
-    copy_tree(ROOT / "renderers", staging / "igym" / "renderers", skip_dirs=SKIP_DIRS | {"web"},
+    copy_tree(sources.renderers, staging / "igym" / "renderers", skip_dirs=SKIP_DIRS | {"web"},
               skip_names=("webbuild.py", "make_fonts.py"))  # the fonts are staged; their maker is not
     # The experiment's package with its assets, and each parent package's __init__.py.
     top, chain = package_chain(experiment)
@@ -242,8 +352,8 @@ def stage(experiment: Path, staging: Path, info: dict, *, server: str | None, ve
     # folder with the assets beside them, and the __init__.py of each package above.
     staged = chain[-1] if chain else experiment.parent
     for module in map(Path, info.get("local", [])):
-        if module.is_relative_to(staged) or module.is_relative_to(ROOT / "igym") or \
-                module.is_relative_to(ROOT / "renderers"):
+        if module.is_relative_to(staged) or module.is_relative_to(sources.core) or \
+                module.is_relative_to(sources.renderers):
             continue
         outer, packages = package_chain(module)
         for package in packages:
@@ -294,8 +404,8 @@ def stage(experiment: Path, staging: Path, info: dict, *, server: str | None, ve
             report["vendored_paths"][name] = src.name
             shutil.copy2(src, staging / src.name)
             report["vendored"][name] = src.stat().st_size
-    (staging / "main.py").write_text(render_main(experiment_rel, info["id"], server, info.get("numpy", False)
-                                                 or bool(info.get("onnx"))))
+    (staging / "main.py").write_text(page_main(info["id"], info.get("numpy", False) or bool(info.get("onnx"))))
+    (staging / "page_config.py").write_text(page_config(experiment_rel, info["id"], server))
     report["experiment_rel"] = experiment_rel
     return report
 
@@ -308,15 +418,22 @@ def app_name(experiment_id: str) -> str:
     return re.sub(r"[^a-z0-9_-]+", "-", experiment_id.lower()).strip("-") or "igym"
 
 
-def run_pygbag(staging: Path, experiment_id: str, offline: bool) -> Path:
+def require_pygbag() -> None:
+    """pygbag is the web extra, not a base dependency: say how to get it before any work is done."""
     try:
         import pygbag  # noqa: F401
     except ImportError:
-        raise BuildError("pygbag is not installed — pip install pygbag (or pip install -e . in the repo)") from None
+        raise BuildError("building a web page needs pygbag, which is not installed — pip install 'igym[web]' "
+                         "(in a checkout: pip install -e '.[web]')") from None
+
+
+def run_pygbag(staging: Path, experiment_id: str, offline: bool, web: Path) -> Path:
+    """``pygbag --build`` on the staged folder; ``web`` holds the project's icon and page template."""
+    require_pygbag()
     command = [sys.executable, "-m", "pygbag", "--build", "--no_opt", "--ume_block", "0", "--title", experiment_id,
-               "--app_name", app_name(experiment_id), "--icon", str(WEB / "favicon.png")]
+               "--app_name", app_name(experiment_id), "--icon", str(web / "favicon.png")]
     if offline:
-        command += ["--template", str(WEB / "index.tmpl")]
+        command += ["--template", str(web / "index.tmpl")]
     command.append(str(staging))
     # The CWD is the staging folder: pygbag reads pygbag.ini from the CWD.
     done = subprocess.run(command, cwd=str(staging), capture_output=True, text=True, timeout=600)
@@ -347,10 +464,10 @@ def add_server(index: Path, server: str | None) -> None:
     index.write_text(text)
 
 
-def publish(web: Path, out: Path) -> None:
+def publish(web: Path, out: Path, protected: Sequence[Path] = ()) -> None:
     out = out.resolve()
-    if out == ROOT or ROOT.is_relative_to(out):
-        raise BuildError(f"--out {out}: that is the repo (or holds it) — give a folder such as build/web")
+    if _holds(out, protected):
+        raise BuildError(f"--out {out}: that holds the experiment or igym's files — give a folder such as build/web")
     if out.exists() and any(out.iterdir()):
         if not (out / "index.html").exists():
             raise BuildError(f"--out {out}: not empty and not an earlier build — give a new folder")
@@ -383,7 +500,12 @@ def serve(out: Path, port: int) -> None:
     handler.func.extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                                    ".wasm": "application/wasm", ".apk": "application/octet-stream",
                                    ".js": "text/javascript", ".mjs": "text/javascript"}
-    with http.server.ThreadingHTTPServer(("127.0.0.1", port), handler) as server:
+    try:
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    except OSError as error:
+        raise BuildError(f"--port {port}: cannot serve the page there ({error.strerror or error}) — the page is "
+                         f"built in {out}; give another --port") from None
+    with server:
         print(f"serving {out} on http://127.0.0.1:{port}/ (Ctrl+C stops; the page loads pygbag's runtime from its "
               f"CDN, so this needs internet)", flush=True)
         try:
@@ -395,8 +517,8 @@ def serve(out: Path, port: int) -> None:
 # ---------------------------------------------------------------------------------------------------- CLI
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="build_web.sh", description="Build an igym experiment's pygbag web page.")
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = Parser(prog="build_web.sh", description="Build an igym experiment's pygbag web page.")
     parser.add_argument("experiment", help="experiment file, e.g. examples/slime_volleyball/human_ai.py")
     parser.add_argument("--out", default="build/web", help="where the page goes (default build/web)")
     parser.add_argument("--offline", action="store_true",
@@ -405,7 +527,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--server", metavar="URL", help="igym server that collects the records, e.g. "
                                                         "wss://host/path (default: the participant downloads them)")
     parser.add_argument("--serve", action="store_true", help="serve --out on 127.0.0.1 afterwards")
-    parser.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    parser.add_argument("--port", type=port_number, default=8000, help="port for --serve (default 8000)")
     parser.add_argument("--no-vendor", action="store_true", help="leave the pure-Python dependencies out")
     parser.add_argument("--gui-fonts", choices=("latin", "all"), default="latin",
                         help="pygame_gui fonts to ship: latin (default; drops the fonts of other scripts, 40 MB) or all")
@@ -426,18 +548,22 @@ def build(args: argparse.Namespace) -> int:
         raise BuildError(f"--server {args.server}: give a WebSocket URL such as wss://host/path")
     if args.stage_only and not args.staging:
         raise BuildError("--stage-only keeps nothing without --staging DIR")
+    if not args.stage_only:
+        require_pygbag()  # before the minutes of staging, not after
+    sources = find_sources()
     experiment = experiment.resolve()
-    info = probe(experiment)
+    protected = [p for p in (sources.checkout, sources.core, sources.renderers, page_root(experiment)) if p]
+    info = probe(experiment, sources)
     for warning in info.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
     if not args.offline and not args.stage_only and not cdn_reachable():
         raise BuildError(f"cannot reach pygbag's CDN ({CDN}) for its page template — use --offline for the "
                          f"project's own template")
-    container = prepare_staging(Path(args.staging) if args.staging else None)
+    container = prepare_staging(Path(args.staging) if args.staging else None, protected)
     staging = container / app_name(info["id"])  # pygbag names the archive after this folder
     staging.mkdir()
     try:
-        report = stage(experiment, staging, info, server=args.server, vendor=not args.no_vendor,
+        report = stage(experiment, staging, info, sources, server=args.server, vendor=not args.no_vendor,
                        gui_fonts=args.gui_fonts)
         for warning in report.get("warnings", []):
             print(f"warning: {warning}", file=sys.stderr)
@@ -453,9 +579,13 @@ def build(args: argparse.Namespace) -> int:
             print("policies: " + ", ".join(f"{n} {b / 1024:.0f} KiB" for n, b in report["policies"].items()))
         if args.stage_only:
             return 0
-        web = run_pygbag(staging, info["id"], args.offline)
+        web = run_pygbag(staging, info["id"], args.offline, sources.web)
         out = Path(args.out)
-        publish(web, out)
+        try:
+            publish(web, out, protected)
+        except OSError as error:
+            raise BuildError(f"--out {args.out}: cannot write the page there ({error.strerror or error}) — give "
+                             f"a folder you can write") from None
         add_server(out / "index.html", args.server)
     finally:
         if not args.staging:
@@ -469,18 +599,19 @@ def build(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def command(argv: Sequence[str] | None = None) -> int:
+    """The build itself: user errors raise :class:`BuildError` (``main`` prints them)."""
     args = parse_args(argv)
     try:
         return build(args)
-    except BuildError as error:
-        print(f"build_web.sh: {error}", file=sys.stderr)
-        return 2
     except subprocess.TimeoutExpired as error:
-        print(f"build_web.sh: {error.cmd[0]} took too long ({error.timeout} s)", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        raise BuildError(f"{Path(str(error.cmd[0])).name} took too long ({error.timeout:.0f} s)") from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``build_web.sh``, ``python -m igym.renderers.webbuild`` and ``igym-web``: a mistake is one line and
+    exit 2, Ctrl+C exits 130 (igym.cli)."""
+    return cli_main(command, argv)
 
 
 if __name__ == "__main__":

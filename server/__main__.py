@@ -19,9 +19,10 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from igym.errors import IgymError, warnings_as_lines
+from igym.cli import Parser, cli_main, port_number
+from igym.errors import UsageError, warnings_as_lines
 from igym.loader import load_experiment
 from igym.pg_sink import is_postgres_url
 from igym.sinks import describe, open_sink
@@ -29,11 +30,17 @@ from igym.sinks import describe, open_sink
 from .app import IgymServer, serve_forever
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m igym.server", description=__doc__.split("\n\n")[0])
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m igym.server`` and ``igym-server``: a mistake is one line and exit 2 (igym.cli)."""
+    return cli_main(command, argv)
+
+
+def command(argv: Sequence[str] | None = None) -> int:
+    """The command itself: user errors raise :class:`IgymError` (``main`` prints them)."""
+    parser = Parser(prog="python -m igym.server", description=__doc__.split("\n\n")[0])
     parser.add_argument("experiment", help="experiment file (.py)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=port_number, default=8765)
     parser.add_argument("--data", help="SQLite file (default igym-data/<experiment>.sqlite)")
     parser.add_argument("--database", metavar="URL",
                         help="a PostgreSQL database instead of the SQLite file: postgresql://USER:PASSWORD@HOST/DB "
@@ -80,29 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         delay = (low, high)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.workers > 1:
-        from .workers import WorkerSetupError, run_workers, strip_option
+        from .workers import run_workers, strip_option
         own = strip_option(strip_option(list(sys.argv[1:] if argv is None else argv), "--workers"), "--redis")
         if not args.admin_token:  # one token for every worker's /status and dashboard
             args.admin_token = secrets.token_urlsafe(16)
             own += ["--admin-token", args.admin_token]
             print(f"admin token: {args.admin_token}", flush=True)
-        try:
-            return run_workers(own, args.workers, args.port, args.redis)
-        except WorkerSetupError as error:
-            print(f"igym: {error}", file=sys.stderr)
-            return 2
+        return run_workers(own, args.workers, args.port, args.redis)
     warnings_as_lines()  # an experiment's warnings (a title that shows an internal name): one line each
-    try:
-        experiment = load_experiment(args.experiment)
-    except IgymError as error:
-        print(f"igym: {error}", file=sys.stderr)
-        return 2
+    experiment = load_experiment(args.experiment)
     data = args.database or (Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite")
-    try:
-        sink = open_sink(data)  # written by the server's storage thread: the event loop never waits for the disk
-    except IgymError as error:
-        print(f"igym: {error}", file=sys.stderr)
-        return 2
+    sink = open_sink(data)  # written by the server's storage thread: the event loop never waits for the disk
     server = IgymServer(experiment, sink, args.admin_token, collect=args.collect, relay_delay_ms=delay,
                         park_after_s=args.park_after_s, page_abandon_s=args.page_abandon_s)
 
@@ -111,8 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         own_port = args.own_port or args.port
         worker = (args.worker_id or f"{socket.gethostname()}-{args.port}"[-64:].replace(":", "-"),
                   args.public_url or f"ws://{args.host}:{own_port}")
+    bound: list[int] = []
 
     def listening(port: int) -> None:  # printed once the socket is bound: clients may connect now
+        bound.append(port)
         print(f"igym server: {experiment.id} on ws://{args.host}:{port}"
               + (f" as worker {worker[0]} ({worker[1]}, pid {os.getpid()})" if worker else ""), flush=True)
         print(f"status: http://{args.host}:{port}/status?token={server.admin_token}", flush=True)
@@ -123,6 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(_serve_until_stopped(server, args.host, args.port, listening, args.redis, worker, args.own_port))
     except KeyboardInterrupt:
         pass
+    except OSError as error:
+        if bound:  # after the socket was bound: not a mistake in the command line
+            raise
+        raise UsageError(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}) — give another "
+                         f"--port (0: any free one) or a --host of this machine") from None
     return 0
 
 

@@ -86,8 +86,9 @@ def test_offline_build_makes_the_page_and_a_clean_apk(offline_build):
                                                   "assets/pygame/", "assets/onnxruntime/", "assets/build/"))]
     assert not [n for n in names if n.endswith((".so", "webbuild.py", "index.tmpl", "make_fonts.py"))]
     main = zipfile.ZipFile(apk).read("assets/main.py").decode()
-    assert '# dependencies = ["numpy"]' in main and f"SERVER_URL = {SERVER!r}" in main
-    assert "asyncio.run(main())" in main
+    config = zipfile.ZipFile(apk).read("assets/page_config.py").decode()
+    assert '# dependencies = ["numpy"]' in main and f"SERVER_URL = {SERVER!r}" in config
+    assert "asyncio.run(main(config=page_config))" in main and "assets/igym/renderers/web_entry.py" in names
     assert "apk: slime_human_ai.apk" in done.stdout and "KiB in all" in done.stdout
     assert before == after  # the build touched no file of the example or the policies
 
@@ -100,7 +101,7 @@ def test_build_without_server_names_none(tmp_path):
     names = zipfile.ZipFile(tmp_path / "out" / "slime_human_ai.apk").namelist()
     assert "assets/main.py" in names and not [n for n in names if n.startswith("assets/pygame_gui/")]
     assert "SERVER_URL = None" in zipfile.ZipFile(tmp_path / "out" / "slime_human_ai.apk").read(
-        "assets/main.py").decode()
+        "assets/page_config.py").decode()
 
 
 def test_staged_main_runs_natively_from_the_staged_files_only(tmp_path):
