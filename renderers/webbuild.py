@@ -427,11 +427,15 @@ def require_pygbag() -> None:
                          "(in a checkout: pip install -e '.[web]')") from None
 
 
-def run_pygbag(staging: Path, experiment_id: str, offline: bool, web: Path) -> Path:
-    """``pygbag --build`` on the staged folder; ``web`` holds the project's icon and page template."""
+def run_pygbag(staging: Path, experiment_id: str, offline: bool, web: Path, runtime_url: str | None = None) -> Path:
+    """``pygbag --build`` on the staged folder; ``web`` holds the project's icon and page template;
+    ``runtime_url``: where the page loads pygbag's runtime (CPython-wasm, pygame-ce) from, instead
+    of pygbag's CDN (pygbag's own ``--cdn``)."""
     require_pygbag()
     command = [sys.executable, "-m", "pygbag", "--build", "--no_opt", "--ume_block", "0", "--title", experiment_id,
                "--app_name", app_name(experiment_id), "--icon", str(web / "favicon.png")]
+    if runtime_url:
+        command += ["--cdn", runtime_url]
     if offline:
         command += ["--template", str(web / "index.tmpl")]
     command.append(str(staging))
@@ -444,10 +448,10 @@ def run_pygbag(staging: Path, experiment_id: str, offline: bool, web: Path) -> P
     return web
 
 
-def cdn_reachable(timeout: float = 5.0) -> bool:
+def cdn_reachable(timeout: float = 5.0, cdn: str = CDN) -> bool:
     import urllib.request
     try:
-        with urllib.request.urlopen(CDN + "default.tmpl", timeout=timeout) as answer:
+        with urllib.request.urlopen(cdn + "default.tmpl", timeout=timeout) as answer:
             return answer.status == 200
     except Exception:  # noqa: BLE001 — no network, DNS, proxy: all the same here
         return False
@@ -526,6 +530,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "downloading pygbag's default one from its CDN")
     parser.add_argument("--server", metavar="URL", help="igym server that collects the records, e.g. "
                                                         "wss://host/path (default: the participant downloads them)")
+    parser.add_argument("--runtime-url", metavar="URL",
+                        help="load pygbag's runtime (CPython-wasm, pygame-ce) from this copy instead of pygbag's CDN, "
+                             "e.g. https://study.example.org/pygbag/0.9.3/ — for ethics boards that forbid pages "
+                             "calling third-party hosts (pygbag's --cdn)")
     parser.add_argument("--serve", action="store_true", help="serve --out on 127.0.0.1 afterwards")
     parser.add_argument("--port", type=port_number, default=8000, help="port for --serve (default 8000)")
     parser.add_argument("--no-vendor", action="store_true", help="leave the pure-Python dependencies out")
@@ -556,9 +564,15 @@ def build(args: argparse.Namespace) -> int:
     info = probe(experiment, sources)
     for warning in info.get("warnings", []):
         print(f"warning: {warning}", file=sys.stderr)
-    if not args.offline and not args.stage_only and not cdn_reachable():
-        raise BuildError(f"cannot reach pygbag's CDN ({CDN}) for its page template — use --offline for the "
-                         f"project's own template")
+    runtime = args.runtime_url
+    if runtime is not None:
+        if not re.match(r"^(https?://[^\s/]+|/)\S*$", runtime):
+            raise BuildError(f"--runtime-url {runtime}: give the URL (or the site path, /…) of a copy of pygbag's "
+                             f"runtime, e.g. https://study.example.org/pygbag/0.9.3/")
+        runtime = runtime if runtime.endswith("/") else runtime + "/"
+    if not args.offline and not args.stage_only and not cdn_reachable(cdn=runtime or CDN):
+        raise BuildError(f"cannot reach pygbag's runtime at {runtime or CDN} for its page template — use --offline "
+                         f"for the project's own template")
     container = prepare_staging(Path(args.staging) if args.staging else None, protected)
     staging = container / app_name(info["id"])  # pygbag names the archive after this folder
     staging.mkdir()
@@ -579,7 +593,7 @@ def build(args: argparse.Namespace) -> int:
             print("policies: " + ", ".join(f"{n} {b / 1024:.0f} KiB" for n, b in report["policies"].items()))
         if args.stage_only:
             return 0
-        web = run_pygbag(staging, info["id"], args.offline, sources.web)
+        web = run_pygbag(staging, info["id"], args.offline, sources.web, runtime)
         out = Path(args.out)
         try:
             publish(web, out, protected)
@@ -593,7 +607,10 @@ def build(args: argparse.Namespace) -> int:
     for line in sizes(out, report["vendored_paths"]):
         print(line)
     if not args.offline:
-        print("note: index.html uses pygbag's default template from its CDN")
+        print(f"note: index.html uses pygbag's default template from {runtime or 'its CDN'}")
+    if runtime is None:
+        print(f"note: the page loads pygbag's runtime from {CDN} (a third-party host): --runtime-url "
+              f"points it at a copy you serve yourself")
     if args.serve:
         serve(out.resolve(), args.port)
     return 0

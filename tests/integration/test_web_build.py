@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import site
 import sqlite3
 import subprocess
@@ -259,3 +260,18 @@ def test_a_study_elsewhere_reusing_the_overcooked_draw_module_plays_and_stages_i
                          env=run_env, timeout=300)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "FROM-REPO []" in run.stdout and "completed (24 steps)" in run.stdout
+
+
+def test_a_self_hosted_runtime_replaces_every_third_party_host(tmp_path):
+    """--runtime-url: the page loads pygbag's runtime from the study's own site (ethics boards
+    that forbid third-party hosts), and names no other host."""
+    runtime = "https://study.example.org/pygbag/0.9.3/"
+    done = build_web(EXAMPLE, "--offline", "--no-vendor", "--out", str(tmp_path / "out"),
+                     "--runtime-url", runtime.rstrip("/"))
+    assert done.returncode == 0, done.stderr
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert f'src="{runtime}pythons.js"' in index and f'cdn: "{runtime}"' in index
+    hosts = set(re.findall(r"https?://([^/\"'\s]+)", index))
+    assert hosts == {"study.example.org"}, hosts
+    wrong = build_web(EXAMPLE, "--offline", "--out", str(tmp_path / "x"), "--runtime-url", "not a url")
+    assert wrong.returncode == 2 and "--runtime-url" in wrong.stderr and len(wrong.stderr.strip().splitlines()) == 1
