@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 KINDS = ("discrete", "box", "multi_binary", "multi_discrete", "tuple", "dict", "other")
 
@@ -43,14 +44,14 @@ class SpaceInfo:
     integer: bool = False
     nvec: tuple[int, ...] = ()
     starts: tuple[int, ...] = ()
-    parts: tuple[tuple[Any, "SpaceInfo"], ...] = ()
+    parts: tuple[tuple[Any, SpaceInfo], ...] = ()
     space: Any = None
 
     @property
     def size(self) -> int:
         return math.prod(self.shape)
 
-    def part(self, key: Any) -> "SpaceInfo | None":
+    def part(self, key: Any) -> SpaceInfo | None:
         for name, info in self.parts:
             if name == key:
                 return info

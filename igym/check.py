@@ -97,7 +97,7 @@ async def _play(target: str, games: list, steps: int, budget_s: float, path: Pat
                 await asyncio.wait_for(run_session(window, session, sink, clock, assets=assets,
                                                    autopilot=autopilot_for(session, seed=round_)),
                                        max(0.1, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise IgymError(f"{target}: only {played + session.total_steps} of {steps} steps in {budget_s:.0f} s "
                                 f"— too slow to play at its fps") from None
             if session.total_steps == 0:

@@ -34,7 +34,8 @@ import ast
 import json
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from .actions import ActionValueError, SpaceInfo, check, combine, neutral, read_space, to_native
 from .errors import ExperimentError
@@ -121,7 +122,7 @@ class KeyMap:
         self._has_composites = any(len(k) > 1 for k, _ in entries)
 
     @staticmethod
-    def parse(spec: str, **options: Any) -> "KeyMap":
+    def parse(spec: str, **options: Any) -> KeyMap:
         """Parse ``"left=0,right=2,default=1"`` (``+`` joins keys: ``"right+up=2"``).
 
         Values are numbers (``left=-1.0``), lists (``left=[-1,0,0]``; ``None`` for a
@@ -166,7 +167,7 @@ class KeyMap:
                     best, best_size, best_order = action, size, order
         return best
 
-    def bind(self, space: Any, where: str = "KeyMap") -> "Binding":
+    def bind(self, space: Any, where: str = "KeyMap") -> Binding:
         """Check every value, the default and the axes against ``space``; the seat's resolver."""
         return Binding(self, read_space(space), where)
 

@@ -18,7 +18,7 @@ import json
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 
 from .errors import IgymError
 

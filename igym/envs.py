@@ -16,7 +16,8 @@ ints); records use ``str(agent)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from .errors import EnvError
 

@@ -15,7 +15,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 import typing
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any
+from collections.abc import Callable, Iterator, Mapping
 
 from .controls import KeyMap
 from .errors import ExperimentError
@@ -302,7 +303,7 @@ class Sequence_:
     name: str = ""
 
 
-def Sequence(*scenes: Any, name: str = "") -> Sequence_:  # noqa: N802 — reads like the other scene types
+def Sequence(*scenes: Any, name: str = "") -> Sequence_:  # reads like the other scene types
     """``Sequence(a, b, c)`` or ``Sequence([a, b, c])``: the scenes in this order."""
     if len(scenes) == 1 and isinstance(scenes[0], (list, tuple)):
         scenes = tuple(scenes[0])
@@ -445,7 +446,7 @@ class Experiment:
             seen.setdefault(id(scene), scene)
         return list(seen.values())
 
-    def map_games(self, change: Callable[[Game], Game]) -> "Experiment":
+    def map_games(self, change: Callable[[Game], Game]) -> Experiment:
         """A copy whose Game scenes are ``change(game)`` (a scene repeated stays one object)."""
         done: dict[int, Any] = {}
 

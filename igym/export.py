@@ -21,7 +21,8 @@ import re
 import sqlite3
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 from .errors import IgymError
 from .studydb import decode_json as _decode
@@ -200,7 +201,7 @@ def write_csv(table: Table, folder: Path) -> tuple[Path, int]:
 def _require_pyarrow() -> Any:
     try:
         import pyarrow
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet
     except ImportError:
         raise IgymError(f"Parquet export needs pyarrow, which is not installed — {EXPORT_HINT}") from None
     return pyarrow

@@ -14,7 +14,8 @@ change is recorded (``seat_replaced`` events, the episode's ``seats``, the visit
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 
 class HookContext:

@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 import struct
 from operator import mul
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from .errors import PolicyError
 
@@ -140,7 +141,7 @@ def _node(data: bytes) -> tuple[str, list[str], list[str], dict[str, Any]]:
             op = value.decode()
         elif number == 5:
             name, attr = "", None
-            for a_number, a_wire, a_value in _fields(value):
+            for a_number, _a_wire, a_value in _fields(value):
                 if a_number == 1:
                     name = a_value.decode()
                 elif a_number == 2:

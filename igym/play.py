@@ -17,7 +17,8 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .controls import KeyMap
 from .errors import ExperimentError, IgymError, warnings_as_lines

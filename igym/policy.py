@@ -19,7 +19,8 @@ import math
 import os
 import random
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
 
 from .errors import PolicyError
 
@@ -321,7 +322,7 @@ class _OrtWebBackend:  # pragma: no cover — runs in Chromium (tests/test_web_h
     def input_dtype(self, name: str) -> str:
         return self._meta.get(name, ([None], "float32"))[1]
 
-    def run(self, fetch: list[str], feeds: dict[str, "_Flat"]) -> list["_Flat"]:
+    def run(self, fetch: list[str], feeds: dict[str, _Flat]) -> list[_Flat]:
         js, to_js = self._js, self._to_js
         tensors = js.Object.new()
         for name, tensor in feeds.items():

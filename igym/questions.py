@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .errors import ExperimentError
 from .markup import unknown_colors

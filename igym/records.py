@@ -68,7 +68,7 @@ class EpisodeRecord:
     timing: dict[str, float] | None = None
     visit_id: str | None = None
 
-    def copy(self) -> "EpisodeRecord":
+    def copy(self) -> EpisodeRecord:
         """A snapshot to hand to a sink while the episode goes on changing this one."""
         return EpisodeRecord(self.episode_id, self.participant_id, self.scene, self.index, self.seed,
                              self.started_at, self.started_ns, dict(self.seats), self.ended_at, self.ended_ns,

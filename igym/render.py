@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Iterable, Mapping, NamedTuple, Sequence, Union
+from typing import Any, ClassVar, NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
 
 from .packing import pack, unpack
 
@@ -191,7 +192,7 @@ class Image:
     kind: ClassVar[int] = 8
 
 
-Shape = Union[Rect, Circle, Ellipse, Line, Polygon, Text, Sprite, Image]
+Shape = Rect | Circle | Ellipse | Line | Polygon | Text | Sprite | Image
 SHAPE_TYPES: tuple[type, ...] = (Rect, Circle, Ellipse, Line, Polygon, Text, Sprite, Image)
 _BY_KIND: dict[int, type] = {t.kind: t for t in SHAPE_TYPES}
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {t: tuple(f.name for f in fields(t)) for t in SHAPE_TYPES}
@@ -212,7 +213,7 @@ class Frame(NamedTuple):
 
     @staticmethod
     def of(shapes: Iterable[Shape], hud: Mapping[str, str] | None = None,
-           episode: int = 0, step: int = 0) -> "Frame":
+           episode: int = 0, step: int = 0) -> Frame:
         """Build a frame from any iterable of shapes and a HUD mapping."""
         return Frame(tuple(shapes), tuple((hud or {}).items()), episode, step)
 

@@ -19,7 +19,8 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
+from collections.abc import Iterator, Sequence
 
 from .actions import SpaceInfo, from_plain, read_space
 from .envs import EnvAdapter, StepResult

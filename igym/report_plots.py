@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import io
 import random
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 WIDTH_IN = 9.0
 """Figure width in inches; at DPI below that is 1,350 px, shown 864 px wide (sharp on HiDPI screens)."""
@@ -148,7 +149,7 @@ def funnel(stages: Sequence[tuple[str, dict[str, int]]], colors: dict[str, str],
     conditions = sorted({c for _, by in stages for c in by}, key=list(colors).index)
     fig, ax = figure(0.9 + 0.36 * len(stages))
     top = max([sum(by.values()) for _, by in stages] + [1])
-    for y, (label, by_condition) in enumerate(stages):
+    for y, (_label, by_condition) in enumerate(stages):
         left = 0
         for condition in conditions:
             count = by_condition.get(condition, 0)

@@ -26,7 +26,8 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from .errors import DataError
 from .records import EpisodeRecord, EventRecord, ParticipantRecord, Record, StepRecord, VisitRecord, ends_something
@@ -574,7 +575,7 @@ class SqliteSink:
             self.db.close()
             self._closed = True
 
-    def __enter__(self) -> "SqliteSink":
+    def __enter__(self) -> SqliteSink:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -14,7 +14,8 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterator, Sequence
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -239,11 +239,15 @@ _JS_SOCKET = r"""
   s.takeB64 = () => {
     if (!s.inbox.length) return undefined;
     const bytes = s.inbox.shift(); let text = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    for (let i = 0; i < bytes.length; i += 0x8000)
+      text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
     return btoa(text);
   };
   s.send = (data) => {
-    if (typeof data === "string") { const t = atob(data); data = new Uint8Array(t.length); for (let i = 0; i < t.length; i++) data[i] = t.charCodeAt(i); }
+    if (typeof data === "string") {
+      const t = atob(data); data = new Uint8Array(t.length);
+      for (let i = 0; i < t.length; i++) data[i] = t.charCodeAt(i);
+    }
     s.ws.send(data);
   };
   s.buffered = () => s.ws.bufferedAmount;
@@ -299,7 +303,7 @@ class _BrowserWebSocket:  # pragma: no cover — runs in Chromium (tests/test_we
         s = self._s
         while True:
             if s is None:
-                raise ConnectionClosed()
+                raise ConnectionClosed
             if RUNTIME == "pyodide":
                 item = s.take()
                 if item is not None:
@@ -332,7 +336,7 @@ class _NativeWebSocket:
         try:
             self._ws = await asyncio.wait_for(
                 connect(url, compression=None, ping_interval=None, max_size=2**22, open_timeout=timeout), timeout)
-        except (OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError) as error:
             raise ConnectionClosed(None, f"no connection to {url}: {error}") from None
         except Exception as error:  # noqa: BLE001 — handshake refused (websockets' InvalidStatus, ...)
             raise ConnectionClosed(None, f"no connection to {url}: {error}") from None
@@ -340,7 +344,7 @@ class _NativeWebSocket:
     async def send(self, data: bytes) -> None:
         import websockets
         if self._ws is None:
-            raise ConnectionClosed()
+            raise ConnectionClosed
         try:
             await self._ws.send(data)
         except websockets.ConnectionClosed as closed:
@@ -349,7 +353,7 @@ class _NativeWebSocket:
     async def recv(self) -> bytes:
         import websockets
         if self._ws is None:
-            raise ConnectionClosed()
+            raise ConnectionClosed
         try:
             data = await self._ws.recv()
         except websockets.ConnectionClosed as closed:

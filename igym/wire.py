@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .packing import pack as _pack
 from .packing import unpack as _unpack
@@ -303,7 +304,8 @@ CLIENT_MESSAGES: dict[str, Message] = {
                      "page that runs the study itself and sends its records"),
     "records": Message(Shape({"b": ID, "r": ListOf(Anything(), MAX_BATCH_RECORDS, 1)}),
                        MAX_UPLOAD_BYTES, 5, 20,
-                       "a batch of records (igym.records.to_wire form) from an uploading page (servers with --collect)"),
+                       "a batch of records (igym.records.to_wire form) from an uploading page "
+                       "(servers with --collect)"),
     "key": Message(Shape({"seat": ID, "k": Text(32), "d": Int(0, 1)}), 256, 40, 120,
                    "a key went down (d=1) or up (d=0) on this connection's seat"),
     "pong": Message(Shape({"n": Int(0, 2**53)}), 64, 12, 24, "the answer to a ping"),

@@ -171,7 +171,8 @@ def _lockstep_player(state: ClientState, scene: dict[str, Any]) -> LockstepPlaye
 
 def _final(state: ClientState) -> bool:
     """Whether the server closed the connection for good (not a network failure)."""
-    return state.close_code in (wire.CLOSE_ENDED, wire.CLOSE_POLICY, wire.CLOSE_TOO_BIG, wire.CLOSE_VERSION, wire.CLOSE_REPLACED)
+    return state.close_code in (wire.CLOSE_ENDED, wire.CLOSE_POLICY, wire.CLOSE_TOO_BIG, wire.CLOSE_VERSION,
+                                wire.CLOSE_REPLACED)
 
 
 class _Screen:
@@ -283,7 +284,8 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                         save_token(saved_token)
                     if state.page is not None:
                         reply = await _show_page(screen, state, pacer, autopilot_seed,
-                                                 send=lambda message: sending.spawn(_reply(connection, message)))
+                                                 send=lambda message, sending=sending, connection=connection:
+                                                 sending.spawn(_reply(connection, message)))
                         if reply is None:
                             connection.close()
                             state.end = {"outcome": "quit", "text": "quit"}

@@ -15,7 +15,8 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pygame
 
@@ -146,8 +147,9 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
             def page_event(kind: str, data: dict[str, Any], visit_id: str = visit.visit_id) -> None:
                 record_event(kind, {**data, "visit": visit_id})  # a page's focus and resize belong to its visit
 
-            page_args = dict(theme=dict(experiment.theme) if experiment.theme else None, autopilot=rng if options.autopilot else None,
-                             quit_check=page_quit, on_event=page_event, participant=participant_id)
+            page_args = dict(theme=dict(experiment.theme) if experiment.theme else None,
+                             autopilot=rng if options.autopilot else None, quit_check=page_quit, on_event=page_event,
+                             participant=participant_id)
             if isinstance(scene, Game):
                 outcome = "played"
                 if steps_left is not None and steps_left <= 0:
@@ -166,7 +168,8 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
                         if options.lab and not any(k.pointer is not None for k in scene.keymaps.values()):
                             pygame.mouse.set_visible(False)  # unless a seat points with it
                         session = Session(scene, participant_id, scene=scene.name, max_total_steps=steps_left,
-                                          study=experiment.id, visit_id=visit.visit_id, hook_state=run.state, condition=run.condition)
+                                          study=experiment.id, visit_id=visit.visit_id, hook_state=run.state,
+                                          condition=run.condition)
                         assets = Assets(scene.base_dir or Path.cwd(), dict(scene.images), dict(scene.atlases))
                         autopilot = autopilot_for(session, seed=rng.randrange(2**31)) if options.autopilot else None
                         result = await run_session(window, session, sink, clock, autopilot=autopilot, assets=assets,

@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--data", help="SQLite file (default igym-data/<experiment>.sqlite)")
-    parser.add_argument("--admin-token", help="token for GET /status and the dashboard (default: a new random one, printed)")
+    parser.add_argument("--admin-token",
+                        help="token for GET /status and the dashboard (default: a new random one, printed)")
     parser.add_argument("--collect", action="store_true",
                         help="accept record uploads from solo web pages (hello mode 'upload')")
     parser.add_argument("--park-after-s", type=float, default=60.0, metavar="S",

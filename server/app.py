@@ -281,7 +281,7 @@ class IgymServer:
             if participant is not None:
                 self._record(participant, "rejected", {"code": error.code, "reason": error.reason})
             await connection.close(error.code, error.reason)
-        except (asyncio.TimeoutError, websockets.ConnectionClosed):
+        except (TimeoutError, websockets.ConnectionClosed):
             pass
         finally:
             if participant is not None and participant.detach(connection):
