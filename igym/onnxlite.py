@@ -20,7 +20,7 @@ import math
 import struct
 from operator import mul
 from typing import Any
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from .errors import PolicyError
 
@@ -47,6 +47,7 @@ def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
     while i < end:
         key, i = _varint(data, i)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, i = _varint(data, i)
         elif wire == 1:
@@ -276,6 +277,7 @@ def _broadcast(op: str, a: Tensor, b: Tensor) -> Tensor:
         a, b = b, a
     x, y = a.values, b.values
     n = len(y)
+    pairs: Iterable[tuple[float, float]]
     if n == len(x):
         pairs = zip(x, y)
     elif n == 1:

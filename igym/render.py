@@ -193,9 +193,9 @@ class Image:
 
 
 Shape = Rect | Circle | Ellipse | Line | Polygon | Text | Sprite | Image
-SHAPE_TYPES: tuple[type, ...] = (Rect, Circle, Ellipse, Line, Polygon, Text, Sprite, Image)
-_BY_KIND: dict[int, type] = {t.kind: t for t in SHAPE_TYPES}
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {t: tuple(f.name for f in fields(t)) for t in SHAPE_TYPES}
+SHAPE_TYPES: tuple[type[Shape], ...] = (Rect, Circle, Ellipse, Line, Polygon, Text, Sprite, Image)
+_BY_KIND: dict[int, type[Shape]] = {t.kind: t for t in SHAPE_TYPES}
+_FIELD_NAMES: dict[type[Shape], tuple[str, ...]] = {t: tuple(f.name for f in fields(t)) for t in SHAPE_TYPES}
 
 
 class Frame(NamedTuple):
@@ -247,11 +247,11 @@ def _from_wire(name: str, value: Any) -> Any:
     return value
 
 
-def _shape_to_wire(shape: Shape) -> list:
+def _shape_to_wire(shape: Shape) -> list[Any]:
     return [shape.kind, *(getattr(shape, n) for n in _FIELD_NAMES[type(shape)])]
 
 
-def _shape_from_wire(item: Sequence) -> Shape:
+def _shape_from_wire(item: Sequence[Any]) -> Shape:
     cls = _BY_KIND[item[0]]
     names = _FIELD_NAMES[cls]
     return cls(*(_from_wire(n, v) for n, v in zip(names, item[1:])))
@@ -269,7 +269,7 @@ def _patch(old: Shape, new: Shape) -> dict[int, Any]:
 def encode(frame: Frame, previous: Frame | None = None) -> bytes:
     """The msgpack delta from ``previous`` to ``frame`` (a whole frame if None)."""
     before = {s.id: s for s in previous.shapes} if previous is not None else {}
-    changed: list = []
+    changed: list[list[Any]] = []
     ids: list[str] = []
     for shape in frame.shapes:
         ids.append(shape.id)

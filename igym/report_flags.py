@@ -85,7 +85,7 @@ class SeatInput:
     _run: int = 0
     _last_key_t: Any = None
     _last_t: Any = None
-    _dts: list = field(default_factory=list)
+    _dts: list[int] = field(default_factory=list)
 
     @property
     def share(self) -> float | None:

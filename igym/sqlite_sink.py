@@ -192,7 +192,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def step_rows(record: StepRecord) -> list[tuple]:
+def step_rows(record: StepRecord) -> list[tuple[Any, ...]]:
     """The ``steps`` rows (one per agent) of one step record."""
     extra = _json(record.extra)
     head = (record.episode_id, record.step)
@@ -369,7 +369,7 @@ class SqliteSink:
                          repr(record)[:100_000], f"{type(error).__name__}: {error}"[:1000]))
 
     def _insert_all(self, records: list[Record]) -> None:
-        steps: list[tuple] = []
+        steps: list[tuple[Any, ...]] = []
         for record in records:
             if type(record) is StepRecord:
                 steps.extend(step_rows(record))

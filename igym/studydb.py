@@ -56,7 +56,7 @@ def _driver_error(db: Any) -> type[BaseException]:
     return error if isinstance(error, type) and issubclass(error, BaseException) else Exception
 
 
-def query(db: Any, sql: str) -> list[tuple]:
+def query(db: Any, sql: str) -> list[tuple[Any, ...]]:
     """All rows of one parameter-free SELECT."""
     cursor = db.cursor()
     try:

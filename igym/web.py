@@ -44,7 +44,9 @@ import sys
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .packing import MSGPACK, pack, small_packb, small_unpackb, unpack  # noqa: F401 — msgpack for the browser
+# msgpack for the browser, re-exported (``as``) for the page's code and igym.upload
+from .packing import MSGPACK as MSGPACK, pack as pack, small_packb as small_packb, small_unpackb as small_unpackb
+from .packing import unpack as unpack
 
 
 def _detect() -> str:
@@ -66,7 +68,7 @@ RUNTIME: str = _detect()
 IN_BROWSER = RUNTIME != "native"
 
 if IN_BROWSER:  # pragma: no cover — exercised by tests/test_web_harness.py in Chromium
-    import js  # pygbag aliases window.globalThis as ``js``; Pyodide ships it
+    import js as js  # pygbag aliases window.globalThis as ``js``; Pyodide ships it (``as``: re-exported)
 else:
     js = None
 
@@ -79,7 +81,7 @@ async def wait(promise: Any) -> Any:
     """The value of a JS promise (or of any awaitable natively), awaited in the running loop."""
     if RUNTIME == "pygbag":  # pragma: no cover
         import platform as pygbag_platform
-        return await pygbag_platform.jsprom(promise)
+        return await pygbag_platform.jsprom(promise)  # type: ignore[attr-defined]  # pygbag's platform, not the stdlib's
     if hasattr(promise, "__await__"):
         return await promise
     return promise

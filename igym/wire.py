@@ -61,7 +61,8 @@ def pack(message: dict[str, Any]) -> bytes:
 
 def unpack(data: bytes) -> dict[str, Any]:
     """Decode a server message (the client side trusts the server's schema)."""
-    return _unpack(data)
+    message: dict[str, Any] = _unpack(data)
+    return message
 
 
 # --- value kinds --------------------------------------------------------------------------
@@ -207,7 +208,8 @@ class Plain(Spec):
             if item is None or kind is bool or kind is str and len(item) <= self.string:
                 return True
             if kind is int:
-                return -INT64 <= item < INT64
+                within: bool = -INT64 <= item < INT64
+                return within
             if kind is float:
                 return math.isfinite(item)
             if depth <= 0:
@@ -374,9 +376,9 @@ def parse_client(data: Any, limit: int = MAX_UPLOAD_BYTES, pure: bool = False) -
     if not isinstance(message, dict):
         raise ProtocolError("a message must be a msgpack map")
     kind = message.get("t")
-    spec = CLIENT_MESSAGES.get(kind) if type(kind) is str else None
-    if spec is None:
+    if type(kind) is not str or kind not in CLIENT_MESSAGES:
         raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
+    spec = CLIENT_MESSAGES[kind]
     if len(data) > spec.max_bytes:
         raise ProtocolError(f"{kind} message of {len(data)} bytes is over the {spec.max_bytes}-byte limit",
                             CLOSE_TOO_BIG)
