@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 KINDS = ("discrete", "box", "multi_binary", "multi_discrete", "tuple", "dict", "other")
 
@@ -43,14 +44,14 @@ class SpaceInfo:
     integer: bool = False
     nvec: tuple[int, ...] = ()
     starts: tuple[int, ...] = ()
-    parts: tuple[tuple[Any, "SpaceInfo"], ...] = ()
+    parts: tuple[tuple[Any, SpaceInfo], ...] = ()
     space: Any = None
 
     @property
     def size(self) -> int:
         return math.prod(self.shape)
 
-    def part(self, key: Any) -> "SpaceInfo | None":
+    def part(self, key: Any) -> SpaceInfo | None:
         for name, info in self.parts:
             if name == key:
                 return info
@@ -61,7 +62,7 @@ def _names(space: Any) -> set[str]:
     return {cls.__name__ for cls in type(space).__mro__}
 
 
-def _flat(value: Any) -> list:
+def _flat(value: Any) -> list[Any]:
     """A nested list (or numpy array) as one flat list."""
     tolist = getattr(value, "tolist", None)
     if tolist is not None:
@@ -135,9 +136,12 @@ def _shape_of(value: Any) -> tuple[int, ...] | None:
     if not isinstance(value, (list, tuple)):
         return ()
     shapes = {_shape_of(v) for v in value}
-    if len(shapes) > 1 or None in shapes:
+    if len(shapes) > 1:
         return None
-    return (len(value), *(shapes.pop() if shapes else ()))
+    inner = shapes.pop() if shapes else ()
+    if inner is None:
+        return None
+    return (len(value), *inner)
 
 
 def _example(info: SpaceInfo) -> str:
@@ -214,7 +218,7 @@ def _md_component(info: SpaceInfo, index: int, value: Any) -> int:
     return whole
 
 
-def _check_components(info: SpaceInfo, value: Any, partial: bool, keys: Any, check_one: Any) -> dict:
+def _check_components(info: SpaceInfo, value: Any, partial: bool, keys: Any, check_one: Any) -> dict[Any, Any]:
     keys = list(keys)
     if isinstance(value, Mapping):
         named = dict(value)
@@ -266,7 +270,7 @@ def neutral(info: SpaceInfo) -> Any:
 
 
 def combine(info: SpaceInfo, default: Any, contributions: list[tuple[int, Any]],
-            offsets: Mapping[tuple, float] | None = None) -> Any:
+            offsets: Mapping[tuple[Any, ...], float] | None = None) -> Any:
     """The action of the entries held at once: ``contributions`` are (press order, value)
     of each active key-map entry, ``offsets`` what gamepad axes add to Box components
     (by path: component keys, then the flat index)."""
@@ -282,22 +286,22 @@ def combine(info: SpaceInfo, default: Any, contributions: list[tuple[int, Any]],
                 out[path[-1]] += offset
         return tuple(min(max(v, lo), hi) for v, lo, hi in zip(out, info.low, info.high))
     if kind == "multi_binary":
-        out = list(default)
+        bits = list(default)
         for _, value in contributions:
-            out = [a | b for a, b in zip(out, value)]
-        return tuple(out)
+            bits = [a | b for a, b in zip(bits, value)]
+        return tuple(bits)
     if kind == "multi_discrete":
-        out = dict(default)
+        merged = dict(default)
         for _, value in sorted(contributions, key=lambda c: c[0]):
-            out.update(value)
-        return out
+            merged.update(value)
+        return merged
     if kind in ("tuple", "dict"):
-        out = {}
+        parts: dict[Any, Any] = {}
         for key, part in info.parts:
             sub = [(order, value[key]) for order, value in contributions if key in value]
             sub_offsets = {p[1:]: o for p, o in offsets.items() if p[0] == key} if offsets else None
-            out[key] = combine(part, default[key], sub, sub_offsets) if sub or sub_offsets else default[key]
-        return out
+            parts[key] = combine(part, default[key], sub, sub_offsets) if sub or sub_offsets else default[key]
+        return parts
     if not contributions:
         return default
     return max(contributions, key=lambda c: c[0])[1]

@@ -15,7 +15,8 @@ server checks their form (:func:`problem`), it cannot check the clock they were 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 FIELDS = ("first_s", "last_s", "changes")
 MAX_SECONDS = 1e7  # about 4 months: any page open longer is not a time a participant took

@@ -10,15 +10,16 @@ autopilot run is reproducible.
 from __future__ import annotations
 
 import random
-from typing import Any, Iterable, Mapping
+from typing import Any
+from collections.abc import Iterable, Mapping
 
 
 class Autopilot:
     """Holds a random combination of keys for a random short while, then picks again.
 
     With ``axes`` (axis number → its rest value: 0 for a stick, -1 for a trigger) it also
-    pushes them to random positions (at rest half of the time) at each change; with ``pointer`` (the canvas' width and height) it moves the
-    pointer to a random spot with random buttons.
+    pushes them to random positions (at rest half of the time) at each change; with ``pointer``
+    (the canvas' width and height) it moves the pointer to a random spot with random buttons.
     """
 
     def __init__(self, keys: Iterable[str], seed: int | None = 0, *, min_hold_s: float = 0.1,

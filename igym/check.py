@@ -21,10 +21,13 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .actions import from_plain, read_space
 from .errors import IgymError
+
+if TYPE_CHECKING:
+    from .experiment import Game
 
 CHECK_STEPS = 200
 BUDGET_S = 120.0
@@ -70,7 +73,7 @@ def check_target(target: str, steps: int = CHECK_STEPS, *, keys: str | None = No
                 raise IgymError(f"{target}: playing failed: {_first_line(error)}") from None
 
 
-async def _play(target: str, games: list, steps: int, budget_s: float, path: Path, screenshot: str | None) -> str:
+async def _play(target: str, games: list[Game], steps: int, budget_s: float, path: Path, screenshot: str | None) -> str:
     from .sqlite_sink import SqliteSink
     from .renderers.app import VirtualClock, autopilot_for, run_session
     from .renderers.assets import Assets
@@ -97,7 +100,7 @@ async def _play(target: str, games: list, steps: int, budget_s: float, path: Pat
                 await asyncio.wait_for(run_session(window, session, sink, clock, assets=assets,
                                                    autopilot=autopilot_for(session, seed=round_)),
                                        max(0.1, deadline - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise IgymError(f"{target}: only {played + session.total_steps} of {steps} steps in {budget_s:.0f} s "
                                 f"— too slow to play at its fps") from None
             if session.total_steps == 0:
@@ -157,7 +160,8 @@ def _check_actions(target: str, db: sqlite3.Connection, session: Any) -> None:
 
 
 def _seats(session: Any) -> str:
-    parts, others = [], {}
+    parts: list[str] = []
+    others: dict[str, int] = {}
     for name, seat in session.seats.items():
         if seat == "human":
             agent = session.env.agent(name)

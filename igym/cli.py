@@ -48,7 +48,7 @@ class Parser(argparse.ArgumentParser):
     """argparse whose usage mistakes are a :class:`UsageError` — one line, exit 2, like every other
     igym error — instead of argparse's usage block."""
 
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 

@@ -5,7 +5,8 @@ The desktop client (``renderers/client.py``), the headless lockstep client
 (:mod:`igym.upload`) all say hello the same way, keep the reconnect token the server hands
 out, answer pings, and decide after a closed connection whether to come back, when, and
 where: a worker of a study served by many (a cluster) may send the client on to the worker
-that holds its place (``move``; the next connection goes there at once). That logic lives here once; each client only moves bytes (:mod:`igym.web` sockets) and
+that holds its place (``move``; the next connection goes there at once). That logic lives
+here once; each client only moves bytes (:mod:`igym.web` sockets) and
 acts on the messages this object hands through.
 
 Reconnecting follows one policy: 0.5 s doubling to 5 s, each wait jittered by ±25 % so the

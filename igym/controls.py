@@ -34,7 +34,8 @@ import ast
 import json
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
+from collections.abc import Callable, Iterable, Mapping
 
 from .actions import ActionValueError, SpaceInfo, check, combine, neutral, read_space, to_native
 from .errors import ExperimentError
@@ -61,7 +62,7 @@ class Axis:
     """
 
     axis: int
-    to: int | str | tuple = 0
+    to: int | str | tuple[int | str, ...] = 0
     low: float | None = None
     high: float | None = None
     dead_zone: float = 0.1
@@ -121,7 +122,7 @@ class KeyMap:
         self._has_composites = any(len(k) > 1 for k, _ in entries)
 
     @staticmethod
-    def parse(spec: str, **options: Any) -> "KeyMap":
+    def parse(spec: str, **options: Any) -> KeyMap:
         """Parse ``"left=0,right=2,default=1"`` (``+`` joins keys: ``"right+up=2"``).
 
         Values are numbers (``left=-1.0``), lists (``left=[-1,0,0]``; ``None`` for a
@@ -166,7 +167,7 @@ class KeyMap:
                     best, best_size, best_order = action, size, order
         return best
 
-    def bind(self, space: Any, where: str = "KeyMap") -> "Binding":
+    def bind(self, space: Any, where: str = "KeyMap") -> Binding:
         """Check every value, the default and the axes against ``space``; the seat's resolver."""
         return Binding(self, read_space(space), where)
 
@@ -187,7 +188,9 @@ class KeyMap:
 
 def _split_top(spec: str) -> list[str]:
     """``spec`` split at the commas outside brackets and braces."""
-    parts, depth, current = [], 0, []
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in spec:
         if char in "[{(":
             depth += 1
@@ -259,7 +262,7 @@ class Binding:
             what = "default_action" if key == "default_action" else f"key {key!r}"
             raise self._fail(what, value, str(error)) from None
 
-    def _axis(self, axis: Axis) -> tuple[Axis, tuple, float, float]:
+    def _axis(self, axis: Axis) -> tuple[Axis, tuple[int | str, ...], float, float]:
         steps = list(axis.to) if isinstance(axis.to, tuple) else [axis.to]
         info, keys = self.info, []
         while info.kind in ("tuple", "dict") and steps:
@@ -270,9 +273,9 @@ class Binding:
             info = part
         if info.kind != "box":
             raise self._fail(f"Axis({axis.axis}) to", axis.to, "axes drive numbers of a Box space")
-        if len(steps) > 1 or (steps and (isinstance(steps[0], bool) or not isinstance(steps[0], int))):
-            raise self._fail(f"Axis({axis.axis}) to", axis.to, "give the Box component's flat index (an int)")
         index = steps[0] if steps else 0
+        if len(steps) > 1 or isinstance(index, bool) or not isinstance(index, int):
+            raise self._fail(f"Axis({axis.axis}) to", axis.to, "give the Box component's flat index (an int)")
         if not 0 <= index < info.size:
             raise self._fail(f"Axis({axis.axis}) to", axis.to, f"the Box has components 0 to {info.size - 1}")
         low = info.low[index] if axis.low is None else float(axis.low)
@@ -284,7 +287,8 @@ class Binding:
             raise self._fail(f"Axis({axis.axis}) dead_zone", axis.dead_zone, "give a share of the travel from 0 to 1")
         return axis, (*keys, index), low, high
 
-    def resolve(self, held: Mapping[str, int], axes: Mapping[int, float], pointer: tuple | None) -> Any:
+    def resolve(self, held: Mapping[str, int], axes: Mapping[int, float],
+                pointer: tuple[float, float, int] | None) -> Any:
         """The internal value for what is held, pushed and pointed at now, or None when nothing is."""
         if self.pointer is not None and pointer is not None:
             chosen = self.pointer(*pointer)
@@ -300,7 +304,7 @@ class Binding:
                 if combo <= held.keys() and not (combo & consumed):
                     active.append((max(held[k] for k in combo), value))
                     consumed |= combo
-        offsets: dict[tuple, float] = {}
+        offsets: dict[tuple[int | str, ...], float] = {}
         for axis, path, low, high in self.axes:
             raw = axes.get(axis.axis)
             if raw is not None:

@@ -23,7 +23,7 @@ import json
 import sqlite3
 import sys
 from pathlib import Path
-from typing import Sequence
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from .cli import Parser, cli_main, positive_float, positive_int

@@ -16,7 +16,8 @@ ints); records use ``str(agent)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from .errors import EnvError
 
@@ -41,13 +42,13 @@ class EnvAdapter:
         self.env = env
         if hasattr(env, "agent_iter") and hasattr(env, "last") and hasattr(env, "possible_agents"):
             self.kind = "aec"
-            self.agents = tuple(env.possible_agents)
+            self.agents: tuple[Any, ...] = tuple(env.possible_agents)
         elif hasattr(env, "possible_agents"):
             self.kind = "parallel"
-            self.agents: tuple[Any, ...] = tuple(env.possible_agents)
-        elif _dict_space_keys(getattr(env, "action_space", None)) is not None:
+            self.agents = tuple(env.possible_agents)
+        elif (keys := _dict_space_keys(getattr(env, "action_space", None))) is not None:
             self.kind = "dict"
-            self.agents = tuple(_dict_space_keys(env.action_space))
+            self.agents = tuple(keys)
         elif hasattr(env, "step") and hasattr(env, "reset"):
             self.kind = "single"
             self.agents = (SINGLE_AGENT,)
@@ -101,7 +102,7 @@ class EnvAdapter:
         elif self.kind == "dict" and not _keyed_by(obs, self.agents):
             obs = {a: obs for a in self.agents}
         self.observations = obs
-        return obs
+        return self.observations
 
     def active(self) -> tuple[Any, ...]:
         """Agents that act this step (PettingZoo drops agents that are done; in an AEC env, the
@@ -189,18 +190,18 @@ class EnvAdapter:
             close()
 
 
-def _dict_space_keys(space: Any) -> list | None:
+def _dict_space_keys(space: Any) -> list[Any] | None:
     spaces = getattr(space, "spaces", None)
     if isinstance(spaces, Mapping):
         return list(spaces)
     return None
 
 
-def _keyed_by(value: Any, agents: tuple) -> bool:
+def _keyed_by(value: Any, agents: tuple[Any, ...]) -> bool:
     return isinstance(value, Mapping) and all(a in value for a in agents)
 
 
-def _per_agent_flags(flags: Any, agents: tuple) -> dict[Any, bool]:
+def _per_agent_flags(flags: Any, agents: tuple[Any, ...]) -> dict[Any, bool]:
     if isinstance(flags, Mapping):
         everyone = bool(flags.get("__all__", False))
         return {a: everyone or bool(flags.get(a, False)) for a in agents}

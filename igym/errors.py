@@ -7,6 +7,8 @@ to change, not a traceback. Anything that is not an IgymError is a bug in igym a
 traceback.
 """
 
+from typing import TextIO
+
 
 class IgymError(Exception):
     """Base of every error meant for the person running igym, not for a debugger."""
@@ -57,7 +59,8 @@ def warnings_as_lines() -> None:
 
     shown = warnings.showwarning
 
-    def show(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001 — warnings' signature
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: TextIO | None = None, line: str | None = None) -> None:  # warnings.showwarning's signature
         if isinstance(category, type) and issubclass(category, ExperimentWarning):
             print(f"igym: warning: {message}", file=file or sys.stderr, flush=True)
         else:

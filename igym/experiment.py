@@ -15,7 +15,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 import typing
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, ClassVar
+from collections.abc import Callable, Iterator, Mapping
 
 from .controls import KeyMap
 from .errors import ExperimentError
@@ -101,6 +102,7 @@ class Game:
     watch the game without a seat).
     """
 
+    kind: ClassVar[str] = "game"  # like the page scenes' kind, but not a dataclass field
     env: Callable[[], Any] | None = None
     seats: Mapping[Any, Any] | None = None
     render: Callable[[Any], Any] | None = None
@@ -235,6 +237,7 @@ class Game:
                 raise ExperimentError(f"{where}: observers need network='lockstep' (watchers run the game "
                                       f"themselves from the relayed inputs)")
             return
+        assert self.seats is not None  # __post_init__ checked it first
         robots = [str(a) for a, seat in self.seats.items() if seat != "human"]
         if robots:
             raise ExperimentError(f"{where}: network='lockstep' needs every seat to be 'human', but {robots} "
@@ -257,6 +260,7 @@ class Game:
 
     def human_agents(self) -> list[str]:
         """Names of the agents a person plays."""
+        assert self.seats is not None  # __post_init__ requires seats
         return [str(a) for a, seat in self.seats.items() if seat == "human"]
 
     def _keymaps(self, where: str, humans: list[str]) -> dict[str, KeyMap]:
@@ -289,8 +293,6 @@ class Game:
         return self.seeds[episode]
 
 
-Game.kind = "game"  # type: ignore[attr-defined] — like the page scenes' kind, not a dataclass field
-
 SCENE_TYPES = (Game, *PAGE_TYPES)
 
 
@@ -302,7 +304,7 @@ class Sequence_:
     name: str = ""
 
 
-def Sequence(*scenes: Any, name: str = "") -> Sequence_:  # noqa: N802 — reads like the other scene types
+def Sequence(*scenes: Any, name: str = "") -> Sequence_:  # reads like the other scene types
     """``Sequence(a, b, c)`` or ``Sequence([a, b, c])``: the scenes in this order."""
     if len(scenes) == 1 and isinstance(scenes[0], (list, tuple)):
         scenes = tuple(scenes[0])
@@ -418,9 +420,10 @@ class Experiment:
             names.setdefault(_folded(condition), f"condition {condition!r}")
         messages = []
         for scene in self.all_scenes():
-            versions = [(None, scene)] + [(c, self._with_condition(scene, c)) for c in self.conditions or {}
-                                          if scene.name in self.conditions[c]]
-            for condition, shown in versions:
+            conditions = self.conditions or {}
+            versions: list[tuple[str | None, Any]] = [(None, scene)]
+            versions += [(c, self._with_condition(scene, c)) for c in conditions if scene.name in conditions[c]]
+            for version, shown in versions:
                 title = getattr(shown, "title", "")
                 if not isinstance(title, str) or not title.strip() or title == _default_title(shown):
                     continue
@@ -429,7 +432,7 @@ class Experiment:
                     continue
                 if what == f"scene {scene.name!r}":
                     what = "this scene's name"
-                under = f" (condition {condition!r})" if condition else ""
+                under = f" (condition {version!r})" if version else ""
                 page = "its instructions page" if isinstance(shown, Game) else "the page"
                 messages.append(f"Experiment {self.id!r}: {shown.kind} scene {scene.name!r}{under}: the title "
                                 f"{title!r} shows participants {what}, an internal name that may give the "
@@ -445,7 +448,7 @@ class Experiment:
             seen.setdefault(id(scene), scene)
         return list(seen.values())
 
-    def map_games(self, change: Callable[[Game], Game]) -> "Experiment":
+    def map_games(self, change: Callable[[Game], Game]) -> Experiment:
         """A copy whose Game scenes are ``change(game)`` (a scene repeated stays one object)."""
         done: dict[int, Any] = {}
 
@@ -531,7 +534,8 @@ class Experiment:
         first declared), so groups stay equal however many people end up taking part."""
         if not self.conditions:
             return None
-        return min(self.conditions, key=lambda name: (counts.get(name, 0), list(self.conditions).index(name)))
+        declared = list(self.conditions)
+        return min(self.conditions, key=lambda name: (counts.get(name, 0), declared.index(name)))
 
     # --- the plan of one participant ---------------------------------------------------
 

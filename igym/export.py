@@ -21,7 +21,8 @@ import re
 import sqlite3
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterable, Iterator, Sequence
 
 from .errors import IgymError
 from .studydb import decode_json as _decode
@@ -43,13 +44,14 @@ def _cell(value: Any) -> Any:
 class Table:
     """A table to write: column names and an iterator of row tuples (streamed for CSV)."""
 
-    def __init__(self, name: str, columns: list[str], rows: Iterable[tuple]) -> None:
+    def __init__(self, name: str, columns: list[str], rows: Iterable[tuple[Any, ...]]) -> None:
         self.name = name
         self.columns = columns
         self.rows = rows
 
 
-def _participant_filter(db: sqlite3.Connection, participant: str | None, column: str = "participant_id") -> tuple:
+def _participant_filter(db: sqlite3.Connection, participant: str | None,
+                        column: str = "participant_id") -> tuple[str, tuple[str, ...]]:
     if participant is None:
         return "", ()
     return f" WHERE {column} = ?", (participant,)
@@ -97,7 +99,7 @@ def steps_table(db: sqlite3.Connection, participant: str | None = None) -> Table
            f"{where} ORDER BY e.participant_id, e.started_ns, s.episode_id, s.step, s.agent")
     action_at = names.index("action") if "action" in names else None
 
-    def rows() -> Iterator[tuple]:
+    def rows() -> Iterator[tuple[Any, ...]]:
         for row in db.execute(sql, params):
             values = list(row[:-1])
             if action_at is not None:
@@ -135,7 +137,7 @@ def episodes_table(db: sqlite3.Connection, participant: str | None = None) -> Ta
            f"LEFT JOIN participants p ON p.participant_id = e.participant_id{where} "
            f"ORDER BY e.participant_id, e.started_ns, e.episode_index")
 
-    def rows() -> Iterator[tuple]:
+    def rows() -> Iterator[tuple[Any, ...]]:
         for row in db.execute(sql, params):
             returns = _decode(row[-2])
             returns = returns if isinstance(returns, dict) else {}
@@ -154,7 +156,7 @@ def answers_table(db: sqlite3.Connection, participant: str | None = None) -> Tab
     where, params = _participant_filter(db, participant)
     position = columns.index("value")
 
-    def rows() -> Iterator[tuple]:
+    def rows() -> Iterator[tuple[Any, ...]]:
         for row in db.execute(f"SELECT * FROM answers{where} ORDER BY participant_id, visit_id, question", params):
             value = _decode(row[position])
             number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
@@ -200,13 +202,13 @@ def write_csv(table: Table, folder: Path) -> tuple[Path, int]:
 def _require_pyarrow() -> Any:
     try:
         import pyarrow
-        import pyarrow.parquet  # noqa: F401
+        import pyarrow.parquet
     except ImportError:
         raise IgymError(f"Parquet export needs pyarrow, which is not installed — {EXPORT_HINT}") from None
     return pyarrow
 
 
-def _arrow_array(pa: Any, values: list) -> Any:
+def _arrow_array(pa: Any, values: list[Any]) -> Any:
     """A column of one type: inferred when the values agree, else text (strings as is, others JSON)."""
     if not any(isinstance(v, (list, dict)) for v in values):
         try:
@@ -296,7 +298,7 @@ def _as_array(value: Any, space: Any) -> Any:
     return numpy.asarray(value, dtype=dtype) if dtype is not None else numpy.asarray(value)
 
 
-def _derived_space(samples: list) -> Any:
+def _derived_space(samples: list[Any]) -> Any:
     """A space that holds ``samples`` (a Box per array, a Dict of them for dict observations)."""
     import numpy
     from gymnasium import spaces
@@ -313,7 +315,7 @@ def _derived_space(samples: list) -> Any:
     return spaces.Box(low=-numpy.inf, high=numpy.inf, shape=stacked.shape[1:], dtype=numpy.float32)
 
 
-def _derived_action_space(actions: list) -> Any:
+def _derived_action_space(actions: list[Any]) -> Any:
     from gymnasium import spaces
 
     if all(isinstance(a, int) and not isinstance(a, bool) for a in actions):
@@ -321,7 +323,7 @@ def _derived_action_space(actions: list) -> Any:
     return _derived_space(actions)
 
 
-def _stack(values: list) -> Any:
+def _stack(values: list[Any]) -> Any:
     """Per-step values as minari's buffers take them: a list, or a dict of lists for dict values."""
     if values and isinstance(values[0], dict):
         return {k: _stack([v[k] for v in values]) for k in values[0]}
@@ -369,12 +371,12 @@ def export_minari(db: sqlite3.Connection, folder: str | Path, agent: str, *, dat
     from minari.data_collector import EpisodeBuffer
 
     dataset_id = dataset_id or _dataset_id(episodes[0].scene, agent)
-    games: dict[tuple, Any] = {}
+    games: dict[tuple[str, str, str | None], Any] = {}
     buffers: list[Any] = []
     observation_space = action_space = None
-    raw_observations: list = []
-    raw_actions: list = []
-    mapping = []
+    raw_observations: list[list[Any]] = []
+    raw_actions: list[list[Any]] = []
+    mapping: list[dict[str, Any]] = []
     total = 0
     for episode in episodes:
         named_id = experiment is not None and not str(experiment).endswith(".py") and not Path(experiment).exists()

@@ -14,7 +14,11 @@ change is recorded (``seat_replaced`` events, the episode's ``seats``, the visit
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+
+if TYPE_CHECKING:
+    from .session import Session
 
 
 class HookContext:
@@ -22,7 +26,7 @@ class HookContext:
 
     __slots__ = ("session", "state", "condition", "outcome")
 
-    def __init__(self, session: Any, state: dict[str, Any], condition: str | None) -> None:
+    def __init__(self, session: Session, state: dict[str, Any], condition: str | None) -> None:
         self.session = session
         self.state = state
         self.condition = condition

@@ -4,8 +4,8 @@ A Game with ``network="lockstep"`` is not run by the server. Each client runs th
 :class:`~igym.session.Session` from the same seeds, and the server relays inputs: a
 client that takes step ``f`` sends its seat's input for step ``f + d`` (``d`` is the
 input delay, fixed for each episode and announced before it starts), and the server sends
-every client the inputs of all seats for a step once it has them (``st``). The first ``d`` steps of every episode use each
-seat's default action, which every client knows without asking. A client that reaches a
+every client the inputs of all seats for a step once it has them (``st``). The first ``d``
+steps of every episode use each seat's default action, which every client knows without asking. A client that reaches a
 step whose inputs have not arrived waits — lockstep, no prediction — and reports the stall;
 afterwards its clock restarts, so the game goes on at its pace instead of fast-forwarding.
 
@@ -88,9 +88,11 @@ def game_for_scene(experiment: Experiment, scene: dict[str, Any]) -> Game:
     episodes, max_steps — so every client plays the same schedule even if its copy of the
     file differs there; a different game itself shows up as a desync."""
     game = experiment.find_game(scene["name"], scene.get("cond"))
-    if [str(a) for a in game.seats] != list(scene["seats"]):
+    seats = [str(a) for a in game.seats or ()]
+    if seats != list(scene["seats"]):
         raise ExperimentError(f"scene {scene['name']!r}: the server's seats {scene['seats']} differ from this "
-                              f"experiment file's {[str(a) for a in game.seats]} — run the server's version of the file")
+                              f"experiment file's {seats} — run the server's version of "
+                              f"the file")
     return dataclasses.replace(game, seeds=list(scene["seeds"]), fps=scene["fps"], episodes=len(scene["seeds"]),
                                max_steps=scene.get("max_steps"), base_dir=game.base_dir)
 
@@ -112,7 +114,7 @@ class LockstepPlayer:
         for agent, source in zip(self.order, self.logged):
             self.session.use_input(agent, source)
         self.own = SeatInput(game.keymaps[self.seat]) if self.seat is not None else None
-        self.inputs: dict[tuple[int, int], list] = {}  # (episode, step) → actions of every seat
+        self.inputs: dict[tuple[int, int], list[Any]] = {}  # (episode, step) → actions of every seat
         self.next_input: int | None = None  # the first step of this episode we still owe our input for
         self.fast_until: tuple[int, int] | None = None  # catching up: step as fast as inputs allow
         self.stalled_since: float | None = None
@@ -210,7 +212,7 @@ class LockstepPlayer:
                 session.reschedule(now + session.dt)
         return taken
 
-    def _actions(self, episode: int, step: int) -> list | None:
+    def _actions(self, episode: int, step: int) -> list[Any] | None:
         delay = self.delays.get(episode)
         if delay is None:
             return None  # the episode's input delay is not announced yet: wait for it
@@ -306,7 +308,7 @@ class LockstepPlayer:
         try:
             session.jump(episode, step, snapshot["env"] if snapshot else None,
                          snapshot.get("returns") if snapshot else None, now)
-        except Exception as error:  # noqa: BLE001 — a state that does not load here is refused, not a crash
+        except Exception as error:
             if snapshot is None:
                 raise  # the episode's own reset failed: this computer cannot play the game
             self._outbox.append({"t": "refuse", "e": episode, "f": step,
@@ -350,7 +352,7 @@ async def run_headless(url: str, participant_id: str, experiment: Experiment, *,
                               "fingerprints": {}}
     player: LockstepPlayer | None = None
     autopilot: Autopilot | None = None
-    queue: asyncio.Queue = asyncio.Queue()
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     started = clock.monotonic()
 
     async def read() -> None:

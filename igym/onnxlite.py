@@ -19,7 +19,8 @@ from __future__ import annotations
 import math
 import struct
 from operator import mul
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterable, Iterator
 
 from .errors import PolicyError
 
@@ -46,6 +47,7 @@ def _fields(data: bytes) -> Iterator[tuple[int, int, Any]]:
     while i < end:
         key, i = _varint(data, i)
         number, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, i = _varint(data, i)
         elif wire == 1:
@@ -140,7 +142,7 @@ def _node(data: bytes) -> tuple[str, list[str], list[str], dict[str, Any]]:
             op = value.decode()
         elif number == 5:
             name, attr = "", None
-            for a_number, a_wire, a_value in _fields(value):
+            for a_number, _a_wire, a_value in _fields(value):
                 if a_number == 1:
                     name = a_value.decode()
                 elif a_number == 2:
@@ -275,6 +277,7 @@ def _broadcast(op: str, a: Tensor, b: Tensor) -> Tensor:
         a, b = b, a
     x, y = a.values, b.values
     n = len(y)
+    pairs: Iterable[tuple[float, float]]
     if n == len(x):
         pairs = zip(x, y)
     elif n == 1:

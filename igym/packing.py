@@ -192,7 +192,8 @@ else:
 def pack(message: Any) -> bytes:
     """A wire message as msgpack bytes (the same bytes ``igym.wire.pack`` makes)."""
     if _msgpack is not None:
-        return _msgpack.packb(message, use_bin_type=True)
+        packed: bytes = _msgpack.packb(message, use_bin_type=True)
+        return packed
     return small_packb(message)
 
 

@@ -21,6 +21,7 @@ import shutil
 import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from .errors import DataError
 from .pg_sink import first_line, connect, psycopg_module, redact, schema_version
@@ -88,7 +89,7 @@ def pull(url: str, path: str | Path, *, force: bool = False) -> dict[str, int]:
     return counts
 
 
-def _copy_table(db, lite: sqlite3.Connection, table: str) -> int:  # noqa: ANN001 — a psycopg connection
+def _copy_table(db: Any, lite: sqlite3.Connection, table: str) -> int:
     """Stream one table's rows from PostgreSQL into the file (a server-side cursor: steps can be millions)."""
     with db.cursor() as probe:
         probe.execute(f"SELECT * FROM {table} WHERE false")

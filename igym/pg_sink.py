@@ -28,13 +28,14 @@ psycopg (3) is imported only when a sink or a pull opens a database: ``pip insta
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 from .errors import DataError
 from .records import Record
 from .sink_base import COMMIT_EVERY_S, StudySink
-from .sink_rows import COLUMNS, SCHEMA_VERSION, STEP_SQL, postgres_schema, pyformat, statements
+from .sink_rows import COLUMNS, Row, SCHEMA_VERSION, STEP_SQL, postgres_schema, pyformat, statements
 
 log = logging.getLogger("igym.data")
 
@@ -110,7 +111,7 @@ def schema_version(db: Any, where: str) -> int | None:
     return None if version is None else int(version)
 
 
-def _sqlite_values(params: tuple | list) -> tuple:
+def _sqlite_values(params: Row | list[Any]) -> Row:
     """Parameters as SQLite would store them: NaN is NULL, a bool is 0 or 1."""
     return tuple(None if (type(v) is float and v != v) else int(v) if type(v) is bool else v for v in params)
 
@@ -159,17 +160,17 @@ class PostgresSink(StudySink):
 
     # --- statements -----------------------------------------------------------------------------
 
-    def _exec(self, sql: str, params: tuple | list = ()) -> Any:
+    def _exec(self, sql: str, params: Row | list[Any] = ()) -> Any:
         return self.db.execute(pyformat(sql), _sqlite_values(params) if params else None)
 
-    def _exec_many(self, sql: str, rows: list[tuple]) -> None:
+    def _exec_many(self, sql: str, rows: list[Row]) -> None:
         if sql is STEP_SQL and len(rows) >= COPY_FROM_ROWS:
             self._copy_steps(rows)
             return
         with self.db.cursor() as cursor:
             cursor.executemany(pyformat(sql), [_sqlite_values(row) for row in rows])
 
-    def _copy_steps(self, rows: list[tuple]) -> None:
+    def _copy_steps(self, rows: list[Row]) -> None:
         """Many steps at once: COPY them into a temporary table, then insert what is new (the steps
         table keeps the first copy of a step, as ``INSERT … ON CONFLICT DO NOTHING`` does one by one).
         About 2× the rows per second of ``executemany`` (docs/postgres.md)."""
@@ -233,8 +234,9 @@ class PostgresSink(StudySink):
             log.info("%s: writing %d uncommitted records again", self.where, len(self._journal))
             self._insert(list(self._journal))
 
-    def _recovering(method: Callable[..., Any]) -> Callable[..., Any]:  # noqa: N805 — a decorator in the class body
-        def call(self: "PostgresSink", *args: Any, **kwargs: Any) -> Any:
+    @staticmethod
+    def _recovering(method: Callable[..., Any]) -> Callable[..., Any]:
+        def call(self: PostgresSink, *args: Any, **kwargs: Any) -> Any:
             return self._call(method, *args, **kwargs)
 
         call.__name__, call.__doc__ = method.__name__, method.__doc__

@@ -18,7 +18,8 @@ import re
 import sys
 import uuid
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .cli import Parser, cli_main, positive_float, positive_int
 from .controls import KeyMap
@@ -82,12 +83,13 @@ def apply_overrides(experiment: Experiment, args: argparse.Namespace, keys: KeyM
             if args.seed is not None:
                 changes["seeds"] = args.seed
             if seats_override:
-                known = {str(a): a for a in scene.seats}
+                seats = scene.seats or {}  # a Game checked its seats when it was made
+                known = {str(a): a for a in seats}
                 unknown = [a for a in seats_override if a not in known]
                 if unknown:
                     raise ExperimentError(f"--seat: no agent {unknown[0]!r} in scene {scene.name!r}; its agents "
                                           f"are {sorted(known)}")
-                changes["seats"] = {a: seats_override.get(str(a), s) for a, s in scene.seats.items()}
+                changes["seats"] = {a: seats_override.get(str(a), s) for a, s in seats.items()}
             return with_changes(scene, changes) if changes else scene
     return experiment.map_games(change)
 

@@ -19,7 +19,8 @@ import math
 import os
 import random
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+from collections.abc import Callable, Sequence
 
 from .errors import PolicyError
 
@@ -184,6 +185,7 @@ class RandomPolicy:
                 return self.start + legal[self.rng.randrange(len(legal))]
         if self.space is not None:
             return self.space.sample()
+        assert self.n_actions is not None  # without a space, __init__ required n_actions
         return self.start + self.rng.randrange(self.n_actions)
 
     def describe(self) -> dict[str, Any]:
@@ -249,7 +251,7 @@ class _Flat:
 
     __slots__ = ("values", "shape", "dtype")
 
-    def __init__(self, values: list, shape: list[int], dtype: str = "float32") -> None:
+    def __init__(self, values: list[Any], shape: list[int], dtype: str = "float32") -> None:
         self.values, self.shape, self.dtype = values, shape, dtype
 
 
@@ -321,7 +323,7 @@ class _OrtWebBackend:  # pragma: no cover — runs in Chromium (tests/browser/te
     def input_dtype(self, name: str) -> str:
         return self._meta.get(name, ([None], "float32"))[1]
 
-    def run(self, fetch: list[str], feeds: dict[str, "_Flat"]) -> list["_Flat"]:
+    def run(self, fetch: list[str], feeds: dict[str, _Flat]) -> list[_Flat]:
         js, to_js = self._js, self._to_js
         tensors = js.Object.new()
         for name, tensor in feeds.items():
@@ -401,17 +403,17 @@ class OnnxPolicy:
                               f"(use sample='argmax' for greedy play)")
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise PolicyError(f"{where}: threads={threads!r} — give a whole number ≥ 1")
+        with_numpy = True
         try:
             import numpy
         except ImportError:
             from . import web
             if not web.IN_BROWSER:
                 raise PolicyError(f"{where} needs numpy — pip install numpy onnxruntime") from None
-            numpy = None  # the browser: onnxruntime-web takes plain lists (see _OrtWebBackend)
+            with_numpy = False  # the browser: onnxruntime-web takes plain lists (see _OrtWebBackend)
         backend = self.backend = _open_backend(self.path, threads)
         if backend.name != "onnxruntime":
-            numpy = None  # tensors travel as plain lists (_Flat) to and from the page's runtime
-        self._np = numpy
+            with_numpy = False  # tensors travel as plain lists (_Flat) to and from the page's runtime
 
         for name in state_inputs:
             _check_name(where, "state input", name, backend.input_names, "state_inputs")
@@ -439,9 +441,10 @@ class OnnxPolicy:
         # filled in place through a flat view, so a call allocates no input array. When a
         # non-batch dimension is dynamic the size is unknown and each call builds the array.
         shape = backend.input_shape(input_name)
-        if numpy is None:
+        if not with_numpy:
             self._init_plain(shape)
             return
+        self._np = numpy
         self._dtype = numpy.dtype(backend.input_dtype(input_name))
         self._shape = [1 if dim is None else dim for dim in shape]
         known = all(dim is not None for dim in shape[1:]) and (len(shape) != 1 or shape[0] is not None)
@@ -489,7 +492,8 @@ class OnnxPolicy:
             feeds = self._feeds
             for name, value in zip(self.state_inputs, results[1:]):
                 feeds[name] = value
-        return results[0].ravel().tolist()
+        scores: list[float] = results[0].ravel().tolist()
+        return scores
 
     def act(self, observation: Any) -> Any:
         """The action for one observation: an int (argmax, softmax) or a list of floats (raw)."""
@@ -578,14 +582,14 @@ class OnnxPolicy:
         return f"OnnxPolicy({self.path!r}, sample={self.sample!r})"
 
 
-def _flatten(value: Any) -> list:
+def _flatten(value: Any) -> list[float]:
     """Nested lists/tuples (or anything with ``tolist``) of numbers as one flat list."""
     tolist = getattr(value, "tolist", None)
     if tolist is not None:
         value = tolist()
     if isinstance(value, (int, float)):
         return [value]
-    out: list = []
+    out: list[float] = []
     stack = [iter(value)]
     while stack:
         for item in stack[-1]:

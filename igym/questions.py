@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from .errors import ExperimentError
 from .markup import unknown_colors
@@ -69,9 +70,11 @@ class Likert:
 
     def point_label(self, point: int) -> str:
         """The label under point ``point`` (1-based): every point's, or the ends' only."""
-        if len(self.labels) == self.points:
-            return self.labels[point - 1]
-        return self.labels[0] if point == 1 else self.labels[1] if point == self.points else ""
+        labels = self.labels
+        assert labels is not None  # __post_init__ filled it in
+        if len(labels) == self.points:
+            return labels[point - 1]
+        return labels[0] if point == 1 else labels[1] if point == self.points else ""
 
     def parse(self, raw: Any) -> Any:
         return None if raw is None else int(raw)
@@ -207,11 +210,13 @@ class MultiChoice:
             return None
         if len(chosen) < self.min_choices:
             return f"Please choose at least {self.min_choices}."
+        assert self.max_choices is not None  # __post_init__ filled it in
         if len(chosen) > self.max_choices:
             return f"Please choose at most {self.max_choices}."
         return None
 
     def random_answer(self, rng: random.Random) -> Any:
+        assert self.max_choices is not None  # __post_init__ filled it in
         count = rng.randint(max(self.min_choices, 1 if self.required else 0), self.max_choices)
         return self.parse(rng.sample(list(self.options), count))
 

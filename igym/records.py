@@ -13,6 +13,7 @@ env's own step time.
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass, field
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 
@@ -40,7 +41,7 @@ class StepRecord(NamedTuple):
     fingerprint: str | None = None
     turn_ns: int | None = None  # pace="on_input": when this move was asked for (key_t_ns - turn_ns: decision time)
 
-    def rows(self) -> list[tuple]:
+    def rows(self) -> list[tuple[str, Any, str, float, bool, bool, str, int | None]]:
         """(agent, action, source, reward, terminated, truncated, keys, key_t_ns) per agent."""
         return [(str(agent), plain(self.actions[agent]), source, float(self.rewards.get(agent, 0.0)),
                  bool(self.terminated.get(agent, False)), bool(self.truncated.get(agent, False)) or self.cut,
@@ -68,7 +69,7 @@ class EpisodeRecord:
     timing: dict[str, float] | None = None
     visit_id: str | None = None
 
-    def copy(self) -> "EpisodeRecord":
+    def copy(self) -> EpisodeRecord:
         """A snapshot to hand to a sink while the episode goes on changing this one."""
         return EpisodeRecord(self.episode_id, self.participant_id, self.scene, self.index, self.seed,
                              self.started_at, self.started_ns, dict(self.seats), self.ended_at, self.ended_ns,
@@ -139,11 +140,14 @@ Record = StepRecord | EpisodeRecord | EventRecord | ParticipantRecord | VisitRec
 def ends_something(record: Record) -> bool:
     """An episode's end, a visit's end or a participant's status change: sinks store these at
     once (the next scene must not start before what the participant just did is stored)."""
-    kind = type(record)
-    return ((kind is EpisodeRecord and record.outcome is not None)
-            or (kind is VisitRecord and record.ended_at is not None) or kind is ParticipantRecord)
-_TAGS: dict[type, int] = {StepRecord: 1, EpisodeRecord: 2, EventRecord: 3, ParticipantRecord: 4, VisitRecord: 5}
-_TYPES: dict[int, type] = {v: k for k, v in _TAGS.items()}
+    if isinstance(record, EpisodeRecord):
+        return record.outcome is not None
+    if isinstance(record, VisitRecord):
+        return record.ended_at is not None
+    return isinstance(record, ParticipantRecord)
+_TAGS: dict[type[Record], int] = {StepRecord: 1, EpisodeRecord: 2, EventRecord: 3, ParticipantRecord: 4,
+                                   VisitRecord: 5}
+_TYPES: dict[int, type[Record]] = {v: k for k, v in _TAGS.items()}
 
 _PLAIN_TYPES = (bool, int, float, str)
 
@@ -165,18 +169,18 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
-def to_wire(record: Record) -> list:
+def to_wire(record: Record) -> list[Any]:
     """A list of plain values (msgpack/JSON-safe) that :func:`from_wire` turns back."""
-    if type(record) is StepRecord:
+    if isinstance(record, StepRecord):
         names = [str(a) for a in record.agents]
-        per_agent = list(zip(*record.rows())) if record.agents else [[]] * 8
+        per_agent: list[Sequence[Any]] = list(zip(*record.rows())) if record.agents else [[]] * 8
         return [1, record.episode_id, record.step, record.t_ns, names, list(per_agent[1]), list(per_agent[2]),
                 list(per_agent[3]), list(per_agent[4]), list(per_agent[5]), list(per_agent[6]),
                 list(per_agent[7]), record.extra, record.fingerprint, record.turn_ns]
     return [_TAGS[type(record)], *astuple(record)]
 
 
-def from_wire(item: list) -> Record:
+def from_wire(item: list[Any]) -> Record:
     """Rebuild a record from :func:`to_wire`'s form (tuples come back as tuples)."""
     cls = _TYPES[item[0]]
     if cls is StepRecord:

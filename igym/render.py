@@ -23,7 +23,8 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from dataclasses import dataclass, fields
-from typing import Any, ClassVar, Iterable, Mapping, NamedTuple, Sequence, Union
+from typing import Any, ClassVar, NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
 
 from .errors import RenderError
 from .packing import pack, unpack
@@ -193,10 +194,10 @@ class Image:
     kind: ClassVar[int] = 8
 
 
-Shape = Union[Rect, Circle, Ellipse, Line, Polygon, Text, Sprite, Image]
-SHAPE_TYPES: tuple[type, ...] = (Rect, Circle, Ellipse, Line, Polygon, Text, Sprite, Image)
-_BY_KIND: dict[int, type] = {t.kind: t for t in SHAPE_TYPES}
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {t: tuple(f.name for f in fields(t)) for t in SHAPE_TYPES}
+Shape = Rect | Circle | Ellipse | Line | Polygon | Text | Sprite | Image
+SHAPE_TYPES: tuple[type[Shape], ...] = (Rect, Circle, Ellipse, Line, Polygon, Text, Sprite, Image)
+_BY_KIND: dict[int, type[Shape]] = {t.kind: t for t in SHAPE_TYPES}
+_FIELD_NAMES: dict[type[Shape], tuple[str, ...]] = {t: tuple(f.name for f in fields(t)) for t in SHAPE_TYPES}
 
 
 class Frame(NamedTuple):
@@ -214,7 +215,7 @@ class Frame(NamedTuple):
 
     @staticmethod
     def of(shapes: Iterable[Shape], hud: Mapping[str, str] | None = None,
-           episode: int = 0, step: int = 0) -> "Frame":
+           episode: int = 0, step: int = 0) -> Frame:
         """Build a frame from any iterable of shapes and a HUD mapping."""
         return Frame(tuple(shapes), tuple((hud or {}).items()), episode, step)
 
@@ -265,11 +266,11 @@ def _from_wire(name: str, value: Any) -> Any:
     return value
 
 
-def _shape_to_wire(shape: Shape) -> list:
+def _shape_to_wire(shape: Shape) -> list[Any]:
     return [shape.kind, *(getattr(shape, n) for n in _FIELD_NAMES[type(shape)])]
 
 
-def _shape_from_wire(item: Sequence) -> Shape:
+def _shape_from_wire(item: Sequence[Any]) -> Shape:
     cls = _BY_KIND[item[0]]
     names = _FIELD_NAMES[cls]
     return cls(*(_from_wire(n, v) for n, v in zip(names, item[1:])))
@@ -287,7 +288,7 @@ def _patch(old: Shape, new: Shape) -> dict[int, Any]:
 def encode(frame: Frame, previous: Frame | None = None) -> bytes:
     """The msgpack delta from ``previous`` to ``frame`` (a whole frame if None)."""
     before = {s.id: s for s in previous.shapes} if previous is not None else {}
-    changed: list = []
+    changed: list[list[Any]] = []
     ids: list[str] = []
     for shape in frame.shapes:
         ids.append(shape.id)
@@ -393,7 +394,7 @@ def _short(value: Any) -> str:
 
 def _is_color(value: Any) -> bool:
     return (isinstance(value, (tuple, list)) and len(value) in (3, 4)
-            and all(isinstance(c, numbers.Real) and not isinstance(c, bool) and 0 <= c <= 255 for c in value))
+            and all(isinstance(c, numbers.Real) and not isinstance(c, bool) and 0 <= float(c) <= 255 for c in value))
 
 
 def _are_points(value: Any) -> bool:

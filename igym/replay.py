@@ -19,7 +19,8 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 from .actions import SpaceInfo, from_plain, read_space
 from .envs import EnvAdapter, StepResult
@@ -371,10 +372,10 @@ def write_images(replayer: Replayer, out: str | Path, every: int = 1) -> tuple[i
     """Write one PNG per step (or every ``every``-th step) into a folder, or a GIF; returns (count, path)."""
     out = Path(out)
     gif = out.suffix.lower() == ".gif"
-    image_module = None
+    frombytes: Callable[[str, tuple[int, int], bytes], Any] | None = None
     if gif:
         try:
-            from PIL import Image as image_module  # optional: only used when installed
+            from PIL.Image import frombytes  # optional: only used when installed
         except ImportError:
             raise IgymError("writing a GIF needs Pillow, which is not installed (pip install pillow) — or give "
                             "--out DIR to write PNG images") from None
@@ -399,9 +400,9 @@ def write_images(replayer: Replayer, out: str | Path, every: int = 1) -> tuple[i
             if not _selected(step, every):
                 continue
             surface = painter.draw(step)
-            if gif:
+            if frombytes is not None:  # a GIF
                 data = pygame.image.tobytes(surface, "RGB")
-                frames.append(image_module.frombytes("RGB", surface.get_size(), data))
+                frames.append(frombytes("RGB", surface.get_size(), data))
             else:
                 pygame.image.save(surface, str(out / f"step_{step:0{width}d}.png"))
             count += 1

@@ -18,7 +18,8 @@ import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from . import report_html as h
 from .errors import IgymError
@@ -120,7 +121,7 @@ class _Builder:
     # --- helpers ---------------------------------------------------------------------------
 
     def condition(self, participant: str | None) -> str:
-        return self.condition_of.get(participant, NO_CONDITION)  # type: ignore[arg-type]
+        return self.condition_of.get(participant, NO_CONDITION)
 
     def figure(self, section: str, fig: Any, alt: str, caption: str = "") -> str:
         self.figures.append((section, fig))
@@ -341,6 +342,7 @@ class _Builder:
                 scene = key[0]
                 parts.append(f"<h3>{h.text(scene)}</h3><div class=\"grid\">")
             parts.append(self._question(key, values[key]))
+        assert scene is not None  # there are answers, so the loop saw a scene
         parts.append("</div>" + self._response_times(scene, [k for k in keys if k[0] == scene]))
         return "\n".join(parts)
 
@@ -394,8 +396,8 @@ class _Builder:
             low, high = min(values), max(values)
             if ints and high - low < LIKERT_MAX_LEVELS:
                 start = 1 if 1 <= low and high <= LIKERT_MAX_LEVELS else int(low)
-                levels = list(range(start, int(high) + 1))
-                fig = self._counts(levels, [(p, int(v)) for p, v in given], title, "answer")
+                points = list(range(start, int(high) + 1))
+                fig = self._counts(points, [(p, int(v)) for p, v in given], title, "answer")
             else:
                 fig = self.plots.strips([(question, self.by_condition([(p, float(v)) for p, v in given]))],
                                         self.colors, title=title, xlabel="answer", log=False,
@@ -610,7 +612,7 @@ def check_writable(out: Path) -> None:
         raise IgymError(f"--out {out}: not writable — choose another place")
 
 
-def _write_atomic(out: Path, write: Callable[[Path], None]) -> None:
+def _write_atomic(out: Path, write: Callable[[Path], object]) -> None:
     """Write through a temporary file in the same folder, then rename: no half-written report.
     (Made with ``open``, not ``mkstemp``: the report gets the usual permissions, to be shared.)"""
     temporary = out.with_name(f".{out.name}.{os.getpid()}.tmp")

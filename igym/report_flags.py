@@ -19,7 +19,8 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from .studydb import StudyData, human_seats, iter_rows
 
@@ -84,7 +85,7 @@ class SeatInput:
     _run: int = 0
     _last_key_t: Any = None
     _last_t: Any = None
-    _dts: list = field(default_factory=list)
+    _dts: list[int] = field(default_factory=list)
 
     @property
     def share(self) -> float | None:

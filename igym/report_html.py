@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 from html import escape
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 CSS = """
 :root { color-scheme: light dark; --bg: #f6f7f9; --card: #ffffff; --text: #1f2933; --muted: #5f6b7a;

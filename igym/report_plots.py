@@ -13,7 +13,14 @@ from __future__ import annotations
 
 import io
 import random
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Callable, Sequence
+
+if TYPE_CHECKING:
+    from matplotlib.typing import RcKeyType
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 WIDTH_IN = 9.0
 """Figure width in inches; at DPI below that is 1,350 px, shown 864 px wide (sharp on HiDPI screens)."""
@@ -24,7 +31,7 @@ TEXT = "#1f2933"
 MUTED = "#6b7785"
 GRID = "#e3e7ec"
 ROW_IN = 0.34  # height of one strip row
-STYLE = {
+STYLE: dict[RcKeyType, Any] = {
     "font.size": 9.5, "axes.titlesize": 11, "axes.titleweight": "bold", "axes.titlelocation": "left",
     "axes.labelsize": 9.5, "axes.labelcolor": TEXT, "axes.edgecolor": "#9aa5b1", "axes.spines.top": False,
     "axes.spines.right": False, "axes.grid": True, "grid.color": GRID, "grid.linewidth": 0.8,
@@ -53,9 +60,9 @@ def figure(height_in: float, width_in: float = WIDTH_IN) -> tuple[Any, Any]:
     return fig, ax
 
 
-def _styled(draw: Any) -> Any:
+def _styled(draw: Callable[_P, _R]) -> Callable[_P, _R]:
     """Run a drawing function inside the report's rcParams (ticks and texts read them when made)."""
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with _rc():
             return draw(*args, **kwargs)
     wrapper.__doc__ = draw.__doc__
@@ -148,7 +155,7 @@ def funnel(stages: Sequence[tuple[str, dict[str, int]]], colors: dict[str, str],
     conditions = sorted({c for _, by in stages for c in by}, key=list(colors).index)
     fig, ax = figure(0.9 + 0.36 * len(stages))
     top = max([sum(by.values()) for _, by in stages] + [1])
-    for y, (label, by_condition) in enumerate(stages):
+    for y, (_label, by_condition) in enumerate(stages):
         left = 0
         for condition in conditions:
             count = by_condition.get(condition, 0)

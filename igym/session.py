@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Callable, Mapping
+from typing import Any
+from collections.abc import Callable, Mapping
 
 from .clock import SYSTEM_CLOCK, Clock
 from .controls import SeatInput
@@ -25,7 +26,7 @@ from .envs import EnvAdapter
 from .errors import ExperimentError
 from .experiment import Game, HudInfo
 from .hooks import HookContext
-from .policy import RandomPolicy, as_policy, load_policy
+from .policy import Policy, RandomPolicy, as_policy, load_policy
 from .records import EpisodeRecord, EventRecord, Record, StepRecord, plain
 from .render import Frame, Text, image_from_array, validate_shapes
 
@@ -51,6 +52,7 @@ class Session:
         self.visit_id = visit_id
         self.max_total_steps = max_total_steps
         self._seed_source = seed_source or (lambda: random.SystemRandom().randrange(2**31))
+        assert game.env is not None  # Game.__post_init__ refuses a game without one
         self.env = EnvAdapter(game.env())
         self.dt = 1.0 / game.fps
         self.seats: dict[str, Any] = {}
@@ -94,14 +96,16 @@ class Session:
 
     def _build_seats(self) -> None:
         game, env = self.game, self.env
+        seats = game.seats
+        assert seats is not None  # Game.__post_init__ refuses a game without them
         names = set(env.agent_names)
-        declared = {str(a) for a in game.seats}
+        declared = {str(a) for a in seats}
         if declared != names:
             raise ExperimentError(
                 f"Game {game.name!r}: seats name {sorted(declared)} but the env's agents are "
                 f"{sorted(names)} — give one seat per agent")
         for agent in env.agents:
-            self._assign(agent, game.seats.get(agent, game.seats.get(str(agent))))
+            self._assign(agent, seats.get(agent, seats.get(str(agent))))
 
     def _assign(self, agent: Any, seat: Any) -> None:
         game, name = self.game, str(agent)
@@ -111,10 +115,12 @@ class Session:
                                            f"Game {game.name!r}, seat {name}, keys")
             self.seats[name] = "human"
             return
+        policy: Policy
         if seat == "random":
             policy = RandomPolicy(space=self.env.action_space(agent))  # seeded per episode (_seed_seats)
         elif isinstance(seat, str):  # an .onnx path: loaded by the driver, or here if it did not
-            loaded = self._loaded.get(name) if self._loaded is not None and game.seats.get(name) == seat else None
+            declared = (game.seats or {}).get(name)
+            loaded = self._loaded.get(name) if self._loaded is not None and declared == seat else None
             policy = loaded if loaded is not None else load_policy(seat, game)
         else:
             policy = as_policy(seat)
@@ -131,7 +137,9 @@ class Session:
     def _replan(self) -> None:
         """Who chooses each agent's action, resolved once: (agent, human seat or None, policy or None);
         and which raw inputs (gamepad axes, the pointer) each step records."""
-        self._plan = tuple((a, self.inputs.get(a), self.policies.get(a)) for a in self._agents)
+        # (agent, its human seat or None, its policy — Any: exactly one of the two is set)
+        self._plan: tuple[tuple[Any, SeatInput | None, Any], ...] = tuple(
+            (a, self.inputs.get(a), self.policies.get(a)) for a in self._agents)
         maps = [getattr(seat, "keymap", None) for seat in self.inputs.values()]
         self._axis_ids = tuple(sorted({a.axis for m in maps if m is not None for a in m.axes}))
         self._pointed = any(m is not None and m.pointer is not None for m in maps)
@@ -152,24 +160,24 @@ class Session:
         t_ns = int(now * 1e9)
         taking = self.taking_input
         turns = self.env.active() if taking and self.env.turn_based else None
-        for agent, seat in self._seats_for(agent):
-            queue = taking and (turns is None or agent in turns)  # a turn-based game: only the mover's keys
+        for mover, seat in self._seats_for(agent):
+            queue = taking and (turns is None or mover in turns)  # a turn-based game: only the mover's keys
             if seat.press(key, t_ns, queue):
                 self._records.append(EventRecord(self.participant_id, t_ns, "key_down",
-                                                 {"key": key, "agent": str(agent)}, self._episode_id()))
+                                                 {"key": key, "agent": str(mover)}, self._episode_id()))
                 if not queue and seat.keymap.mode == "keystroke":
                     why = self._not_taking() if not taking else "not their turn"
                     self._records.append(EventRecord(self.participant_id, t_ns, "key_dropped",
-                                                     {"key": key, "agent": str(agent), "why": why},
+                                                     {"key": key, "agent": str(mover), "why": why},
                                                      self._episode_id()))
 
     def release(self, key: str, now: float, agent: Any = None) -> None:
         """A key went up."""
         t_ns = int(now * 1e9)
-        for agent, seat in self._seats_for(agent):
+        for mover, seat in self._seats_for(agent):
             if seat.release(key, t_ns):
                 self._records.append(EventRecord(self.participant_id, t_ns, "key_up",
-                                                 {"key": key, "agent": str(agent)}, self._episode_id()))
+                                                 {"key": key, "agent": str(mover)}, self._episode_id()))
 
     def axis(self, index: int, value: float, now: float, agent: Any = None) -> None:
         """A gamepad axis moved (SDL's -1..1): to ``agent``'s seat, or every human seat that maps it."""
@@ -307,20 +315,23 @@ class Session:
         steps = 0
         wait = self.game.max_wait_s
         while not self.finished and steps < 8:
+            asked = self._turn_started
+            if asked is None:  # paused meanwhile: the move is asked for again after it
+                break
             humans = [self.inputs[a] for a in self.env.active() if a in self.inputs]
             timed_out = False
             if humans:
                 if all(seat.pending() for seat in humans):
                     at = now
-                elif wait is not None and now >= self._turn_started + wait:
-                    at, timed_out = self._turn_started + wait, True
+                elif wait is not None and now >= asked + wait:
+                    at, timed_out = asked + wait, True
                 else:
                     break
-            elif now >= self._next_step_at - 1e-9:
+            elif self._next_step_at is not None and now >= self._next_step_at - 1e-9:
                 at = self._next_step_at
             else:
                 break
-            turn_ns = int(self._turn_started * 1e9)
+            turn_ns = int(asked * 1e9)
             if self._step(at, turn_ns, timed_out):
                 steps += 1
                 self.last_step_time = at
@@ -342,7 +353,9 @@ class Session:
 
     def _show_countdown(self, now: float) -> None:
         """Put the seconds left (3, 2, 1) over the frozen first frame of the episode."""
-        left = max(1, math.ceil(self._countdown_until - now - 1e-9))
+        until = self._countdown_until
+        assert until is not None  # only shown during a countdown
+        left = max(1, math.ceil(until - now - 1e-9))
         if left != self._countdown_shown or self.frame is None:
             self._countdown_shown = left
             base = self._render()
@@ -396,7 +409,8 @@ class Session:
         self._countdown_until = None
         if state is not None:
             if self.env.set_state is None:
-                raise ExperimentError(f"Game {self.game.name!r}: the env has no set_state() — it cannot be resynchronised")
+                raise ExperimentError(f"Game {self.game.name!r}: the env has no set_state() — it cannot be "
+                                      f"resynchronised")
             self.env.set_state(state)
             self.env.done = False
         self.step = step
@@ -563,6 +577,7 @@ class Session:
             raw = self._input_columns()
             extra = {**extra, **raw} if extra else raw
         fingerprint = self._fingerprint() if self._fingerprint is not None else None
+        assert self._episode is not None  # a step belongs to the episode _start_episode opened
         self._records.append(StepRecord(
             self._episode.episode_id, self.step, int(at * 1e9), active, actions, sources, dict(rewards),
             dict(result.terminations), dict(result.truncations), keys, key_times, cut, extra, fingerprint, turn_ns))
@@ -596,8 +611,9 @@ class Session:
                                               "keys": self.inputs[agent].keys_used}, self._episode_id()))
         return not illegal
 
-    def _turn_rows(self, active: tuple, actions: dict[Any, Any], sources: list[str], keys: list[str],
-                   key_times: list[int | None]) -> tuple[dict[Any, Any], list[str], list[str], list[Any], tuple]:
+    def _turn_rows(self, active: tuple[Any, ...], actions: dict[Any, Any], sources: list[str], keys: list[str],
+                   key_times: list[int | None]
+                   ) -> tuple[dict[Any, Any], list[str], list[str], list[Any], tuple[Any, ...]]:
         """In a turn-based env, a step's rows are every agent's: the mover's move, and for the
         others no action (source ``waiting``) but their reward of it (a win is the other's loss)."""
         mover = active[0] if active else None
@@ -609,7 +625,7 @@ class Session:
         rows_times = [key_times[index[a]] if a in index else None for a in everyone]
         return rows_actions, rows_sources, rows_keys, rows_times, everyone
 
-    def _extra(self, infos: dict[Any, Any], active: tuple) -> dict[str, Any]:
+    def _extra(self, infos: dict[Any, Any], active: tuple[Any, ...]) -> dict[str, Any]:
         """The scene's ``info_keys`` of each agent's info, as ``key.agent`` columns."""
         extra = {}
         for agent in active:
@@ -648,7 +664,7 @@ class Session:
                 raise ExperimentError(f"Game {game.name!r}: the env's render() returned None — make the env "
                                       f"with render_mode='rgb_array' or give the scene a render function")
             w, h = game.canvas
-            shapes: tuple = (image_from_array(array, w=w, h=h),)
+            shapes: tuple[Any, ...] = (image_from_array(array, w=w, h=h),)
         else:
             drawn = game.render(self.env.env)
             if isinstance(drawn, Frame):

@@ -17,10 +17,11 @@ import json
 import logging
 import threading
 import time
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from .records import EpisodeRecord, EventRecord, ParticipantRecord, Record, StepRecord, VisitRecord, ends_something
-from .sink_rows import (ANSWER_SQL, EPISODE_SQL, EVENT_SQL, NEW_PARTICIPANT_SQL, PARTICIPANT_SQL, QUARANTINE_SQL,
+from .sink_rows import (Row, ANSWER_SQL, EPISODE_SQL, EVENT_SQL, NEW_PARTICIPANT_SQL, PARTICIPANT_SQL, QUARANTINE_SQL,
                         RESUME_SQL, STEP_SQL, UPLOAD_SQL, VISIT_SQL, answer_rows, episode_row, event_row, json_text,
                         participant_row, step_rows, visit_row)
 
@@ -49,10 +50,10 @@ class StudySink:
 
     # --- what a subclass provides ---------------------------------------------------------------
 
-    def _exec(self, sql: str, params: tuple | list = ()) -> Any:
+    def _exec(self, sql: str, params: Row | list[Any] = ()) -> Any:
         raise NotImplementedError
 
-    def _exec_many(self, sql: str, rows: list[tuple]) -> None:
+    def _exec_many(self, sql: str, rows: list[Row]) -> None:
         raise NotImplementedError
 
     def _close_db(self) -> None:
@@ -90,7 +91,7 @@ class StudySink:
             self._close_db()
             self._closed = True
 
-    def __enter__(self) -> "StudySink":
+    def __enter__(self) -> StudySink:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -150,7 +151,7 @@ class StudySink:
                                     repr(record)[:100_000], f"{type(error).__name__}: {error}"[:1000]))
 
     def _insert_all(self, records: list[Record]) -> None:
-        steps: list[tuple] = []
+        steps: list[Row] = []
         for record in records:
             if type(record) is StepRecord:
                 steps.extend(step_rows(record))
@@ -189,7 +190,7 @@ class StudySink:
             self._exec("SAVEPOINT igym_batch")
             try:
                 cursor = self._exec(UPLOAD_SQL, (participant_id, batch_id, time.time(), len(records)))
-                new = cursor.rowcount == 1
+                new = bool(cursor.rowcount == 1)
                 if new:
                     self._insert_all(list(records))
             except self.ERRORS as error:
@@ -261,7 +262,7 @@ class StudySink:
         """A server starting holds nobody in memory: whoever could resume counts as away from now."""
         with self._db_lock:
             self._begin()
-            count = self._exec("UPDATE resume SET parked_at=? WHERE parked_at IS NULL", (time.time(),)).rowcount
+            count: int = self._exec("UPDATE resume SET parked_at=? WHERE parked_at IS NULL", (time.time(),)).rowcount
             self.commit()
         return count
 
@@ -295,7 +296,7 @@ class StudySink:
         with self._db_lock:
             self.flush()
             self._begin()
-            count = self._exec("UPDATE episodes SET outcome=?, ended_at=? WHERE visit_id=? AND outcome IS NULL",
+            count: int = self._exec("UPDATE episodes SET outcome=?, ended_at=? WHERE visit_id=? AND outcome IS NULL",
                                (outcome, time.time(), visit_id)).rowcount
             self.commit()
         return count

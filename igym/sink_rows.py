@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from .records import EpisodeRecord, EventRecord, ParticipantRecord, StepRecord, VisitRecord
+
+Row = tuple[Any, ...]  # one row of a table, as the database driver takes it
 
 SCHEMA_VERSION = 3
 
@@ -156,7 +158,7 @@ def postgres_schema(script: str = SCHEMA) -> str:
     return script.replace(") WITHOUT ROWID;", ");")
 
 
-@lru_cache(maxsize=None)
+@cache
 def pyformat(sql: str) -> str:
     """``?`` placeholders → psycopg's ``%s`` (the statements here hold no other ``?`` or ``%``)."""
     if "%" in sql:
@@ -217,7 +219,7 @@ def finite(value: Any) -> Any:
     return value
 
 
-def step_rows(record: StepRecord) -> list[tuple]:
+def step_rows(record: StepRecord) -> list[Row]:
     """The ``steps`` rows (one per agent) of one step record."""
     extra = json_text(record.extra)
     head = (record.episode_id, record.step)
@@ -227,29 +229,29 @@ def step_rows(record: StepRecord) -> list[tuple]:
             for agent, action, source, reward, term, trunc, keys, key_t in record.rows()]
 
 
-def episode_row(record: EpisodeRecord) -> tuple:
+def episode_row(record: EpisodeRecord) -> Row:
     """The ``episodes`` row of an episode record (its start, or its end over the start)."""
     return (record.episode_id, record.participant_id, record.scene, record.index, record.seed, record.started_at,
             record.started_ns, record.ended_at, record.ended_ns, record.steps, json_text(record.returns),
             record.outcome, json_text(record.seats), json_text(record.timing), record.visit_id)
 
 
-def event_row(record: EventRecord) -> tuple:
+def event_row(record: EventRecord) -> Row:
     return (record.participant_id, record.episode_id, record.t_ns, record.kind, json_text(record.data))
 
 
-def participant_row(record: ParticipantRecord) -> tuple:
+def participant_row(record: ParticipantRecord) -> Row:
     return (record.participant_id, record.experiment, record.created_at, json_text(record.meta), record.condition,
             record.status, record.completion_code, record.ended_at, json_text(record.flow))
 
 
-def visit_row(visit: VisitRecord) -> tuple:
+def visit_row(visit: VisitRecord) -> Row:
     duration = None if visit.ended_at is None else round(visit.ended_at - visit.started_at, 6)
     return (visit.visit_id, visit.participant_id, visit.position, visit.scene, visit.kind, visit.started_at,
             visit.ended_at, duration, visit.outcome, json_text(visit.params), json_text(visit.answers))
 
 
-def answer_rows(visit: VisitRecord) -> list[tuple]:
+def answer_rows(visit: VisitRecord) -> list[Row]:
     """One ``answers`` row per answered question of a visit, with when it was answered."""
     if not visit.answers:
         return []

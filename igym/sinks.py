@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["open_sink", "is_postgres_url", "describe"]
 
 
-def open_sink(target: str | Path) -> "SqliteSink | PostgresSink":
+def open_sink(target: str | Path) -> SqliteSink | PostgresSink:
     """A sink for ``target``: PostgreSQL for a ``postgresql://`` URL, else the SQLite file at that path.
 
     Raises :class:`igym.errors.DataError` (one line) for a database that cannot be reached or

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from .errors import DataError
 from .sink_base import COMMIT_EVERY_S, StudySink
-from .sink_rows import SCHEMA, SCHEMA_VERSION, TABLES, json_text, statements, step_rows
+from .sink_rows import SCHEMA, SCHEMA_VERSION, Row, TABLES, json_text, statements, step_rows
 
 __all__ = ["SqliteSink", "SCHEMA", "SCHEMA_VERSION", "TABLES", "COMMIT_EVERY_S", "step_rows"]
 
@@ -70,7 +71,7 @@ class SqliteSink(StudySink):
                             f"an igym .sqlite file") from None
         self._setup(commit_every_s)
 
-    def _exec(self, sql: str, params: tuple | list = ()) -> sqlite3.Cursor:
+    def _exec(self, sql: str, params: Row | list[Any] = ()) -> sqlite3.Cursor:
         return self.db.execute(sql, params)
 
     def _begin(self) -> None:
@@ -80,7 +81,7 @@ class SqliteSink(StudySink):
             self._exec("BEGIN IMMEDIATE")
             self._open = True
 
-    def _exec_many(self, sql: str, rows: list[tuple]) -> None:
+    def _exec_many(self, sql: str, rows: list[Row]) -> None:
         self.db.executemany(sql, rows)
 
     def _close_db(self) -> None:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import Any, Literal
+from collections.abc import Callable, Mapping
 
 from .answer_times import FIELDS
 from .clock import SYSTEM_CLOCK, Clock
@@ -57,7 +58,7 @@ class Ending:
 class Show:
     """What a driver shows next: a page scene, a game's instructions page, or the game."""
 
-    visit: "Visit"
+    visit: Visit
     part: Literal["page", "instructions", "game"]
     scene: Any
 
@@ -78,11 +79,11 @@ class Visit:
 
     @property
     def kind(self) -> str:
-        return self.scene.kind
+        return str(self.scene.kind)
 
     @property
     def name(self) -> str:
-        return self.scene.name
+        return str(self.scene.name)
 
 
 class StudyRun:
@@ -148,7 +149,8 @@ class StudyRun:
             scene = with_changes(scene, changes)
             params.update(changes)
         reopen, self._reopen = self._reopen, None
-        visit_id, started_at = (reopen["visit_id"], reopen["started_at"]) if reopen else (self.clock.new_id(), self.clock.wall())
+        visit_id, started_at = ((reopen["visit_id"], reopen["started_at"]) if reopen
+                                else (self.clock.new_id(), self.clock.wall()))
         visit = Visit(visit_id, self.position, scene, started_at, {k: plain(v) for k, v in params.items()})
         self.current = visit
         if scene.kind == "end":
@@ -279,7 +281,7 @@ class StudyRun:
 
     @classmethod
     def restore(cls, experiment: Experiment, snapshot: Mapping[str, Any], *,
-                clock: Clock = SYSTEM_CLOCK) -> "StudyRun":
+                clock: Clock = SYSTEM_CLOCK) -> StudyRun:
         """A run that continues where ``snapshot`` left off (same order, condition, state).
 
         Nothing is recorded again for the visits already finished; the next ``next_visit``

@@ -14,7 +14,8 @@ import json
 import re
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Sequence
+from typing import Any
+from collections.abc import Iterator, Sequence
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -55,7 +56,7 @@ def _driver_error(db: Any) -> type[BaseException]:
     return error if isinstance(error, type) and issubclass(error, BaseException) else Exception
 
 
-def query(db: Any, sql: str) -> list[tuple]:
+def query(db: Any, sql: str) -> list[tuple[Any, ...]]:
     """All rows of one parameter-free SELECT."""
     cursor = db.cursor()
     try:

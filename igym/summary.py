@@ -12,7 +12,7 @@ import math
 import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from .studydb import StudyData, count, read_study
 
@@ -24,7 +24,7 @@ def mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 6) if values else None
 
 
-def number(value: Any) -> bool:
+def number(value: Any) -> TypeGuard[float]:
     """A finite int or float that is not a bool (answers and returns may hold anything JSON)."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -47,7 +47,7 @@ def summarize(db: Any, path: str | Path = "", data: StudyData | None = None) -> 
     }
 
     visits: dict[str, dict[str, Any]] = {}
-    grouped: dict[str, list] = defaultdict(list)
+    grouped: dict[str, list[tuple[Any, Any, Any]]] = defaultdict(list)
     for visit in data.visits:
         grouped[visit["scene"]].append((visit["kind"], visit["duration_s"], visit["outcome"]))
     for scene, rows in grouped.items():
@@ -60,7 +60,7 @@ def summarize(db: Any, path: str | Path = "", data: StudyData | None = None) -> 
     episodes: dict[str, dict[str, Any]] = {}
     listing = []
     timings = []
-    grouped_e: dict[str, list] = defaultdict(list)
+    grouped_e: dict[str, list[tuple[Any, Any, Any]]] = defaultdict(list)
     for e in data.episodes:
         grouped_e[e["scene"]].append((e["steps"] or 0, e["returns"], e["outcome"]))
         listing.append({"episode_id": e["episode_id"], "participant_id": e["participant_id"], "scene": e["scene"],
@@ -84,8 +84,8 @@ def summarize(db: Any, path: str | Path = "", data: StudyData | None = None) -> 
     result["steps"] = {"rows": count(db, "steps"), "with_fingerprint": count(db, "steps", "fingerprint")}
 
     answers: dict[str, dict[str, Any]] = {}
-    values: dict[tuple[str, str], list] = defaultdict(list)
-    times: dict[tuple[str, str], list] = defaultdict(list)
+    values: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    times: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for answer in data.answers:
         values[(answer["scene"], answer["question"])].append(answer["value"])
         if number(answer["first_s"]):

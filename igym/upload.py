@@ -20,7 +20,8 @@ The guarantee is *every record stored once*:
    participant and experiment finds them in ``localStorage``), every unacknowledged batch is
    sent again, in order; the server stores a batch id once and acknowledges repeats.
 5. A lost connection is retried by :class:`igym.client_protocol.ClientProtocol`'s policy
-   (0.5 s doubling to 5 s, jittered), like every igym client. The reconnect token from ``welcome`` is kept in ``localStorage`` too, so a
+   (0.5 s doubling to 5 s, jittered), like every igym client. The reconnect token from
+   ``welcome`` is kept in ``localStorage`` too, so a
    reloaded page is let back in as the same participant.
 
 What can still be lost: records written in the last ``batch_s`` before the tab is closed
@@ -48,7 +49,8 @@ import asyncio
 import logging
 import time
 import uuid
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from . import web
 from .client_protocol import ClientProtocol
@@ -90,7 +92,8 @@ class UploadSink:
                 self._unacked[key] = message
         self._by_id = {message["b"]: key for key, message in self._unacked.items()}
         self.resumed_batches = len(self._unacked)
-        self.protocol = ClientProtocol(participant_id, server_url, token=self.storage.get(self.prefix + "token"), mode="upload")
+        self.protocol = ClientProtocol(participant_id, server_url, token=self.storage.get(self.prefix + "token"),
+                                       mode="upload")
         self.connected = False
         self.acked = 0
         self.sent = 0
@@ -99,7 +102,7 @@ class UploadSink:
         self.refused: str | None = None  # the server will not take this participant (reason)
         self.took_part = False  # … because this participant id already took part
         self._closing = False
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._ws: Any = None
         self._ensure_task()
@@ -325,8 +328,8 @@ class UploadSink:
             for reply in self.protocol.take_outbox():  # pongs
                 await ws.send(web.pack(reply))
             kind = message.get("t") if message is not None else None
-            if kind == "stored":
-                self._acknowledged(message.get("b"))
+            if message is not None and kind == "stored":
+                self._acknowledged(str(message.get("b")))
             elif kind in ("error", "end"):
                 log.warning("server says %s", message)
 

@@ -44,7 +44,9 @@ import sys
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .packing import MSGPACK, pack, small_packb, small_unpackb, unpack  # noqa: F401 — msgpack for the browser
+# msgpack for the browser, re-exported (``as``) for the page's code and igym.upload
+from .packing import MSGPACK as MSGPACK, pack as pack, small_packb as small_packb, small_unpackb as small_unpackb
+from .packing import unpack as unpack
 
 
 def _detect() -> str:
@@ -66,7 +68,7 @@ RUNTIME: str = _detect()
 IN_BROWSER = RUNTIME != "native"
 
 if IN_BROWSER:  # pragma: no cover — exercised by tests/browser/test_web_harness.py in Chromium
-    import js  # pygbag aliases window.globalThis as ``js``; Pyodide ships it
+    import js as js  # pygbag aliases window.globalThis as ``js``; Pyodide ships it (``as``: re-exported)
 else:
     js = None
 
@@ -79,7 +81,7 @@ async def wait(promise: Any) -> Any:
     """The value of a JS promise (or of any awaitable natively), awaited in the running loop."""
     if RUNTIME == "pygbag":  # pragma: no cover
         import platform as pygbag_platform
-        return await pygbag_platform.jsprom(promise)
+        return await pygbag_platform.jsprom(promise)  # type: ignore[attr-defined]  # pygbag's platform, not the stdlib's
     if hasattr(promise, "__await__"):
         return await promise
     return promise
@@ -239,11 +241,15 @@ _JS_SOCKET = r"""
   s.takeB64 = () => {
     if (!s.inbox.length) return undefined;
     const bytes = s.inbox.shift(); let text = "";
-    for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+    for (let i = 0; i < bytes.length; i += 0x8000)
+      text += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
     return btoa(text);
   };
   s.send = (data) => {
-    if (typeof data === "string") { const t = atob(data); data = new Uint8Array(t.length); for (let i = 0; i < t.length; i++) data[i] = t.charCodeAt(i); }
+    if (typeof data === "string") {
+      const t = atob(data); data = new Uint8Array(t.length);
+      for (let i = 0; i < t.length; i++) data[i] = t.charCodeAt(i);
+    }
     s.ws.send(data);
   };
   s.buffered = () => s.ws.bufferedAmount;
@@ -299,7 +305,7 @@ class _BrowserWebSocket:  # pragma: no cover — runs in Chromium (tests/browser
         s = self._s
         while True:
             if s is None:
-                raise ConnectionClosed()
+                raise ConnectionClosed
             if RUNTIME == "pyodide":
                 item = s.take()
                 if item is not None:
@@ -332,7 +338,7 @@ class _NativeWebSocket:
         try:
             self._ws = await asyncio.wait_for(
                 connect(url, compression=None, ping_interval=None, max_size=2**22, open_timeout=timeout), timeout)
-        except (OSError, asyncio.TimeoutError) as error:
+        except (TimeoutError, OSError) as error:
             raise ConnectionClosed(None, f"no connection to {url}: {error}") from None
         except Exception as error:  # noqa: BLE001 — handshake refused (websockets' InvalidStatus, ...)
             raise ConnectionClosed(None, f"no connection to {url}: {error}") from None
@@ -340,7 +346,7 @@ class _NativeWebSocket:
     async def send(self, data: bytes) -> None:
         import websockets
         if self._ws is None:
-            raise ConnectionClosed()
+            raise ConnectionClosed
         try:
             await self._ws.send(data)
         except websockets.ConnectionClosed as closed:
@@ -349,7 +355,7 @@ class _NativeWebSocket:
     async def recv(self) -> bytes:
         import websockets
         if self._ws is None:
-            raise ConnectionClosed()
+            raise ConnectionClosed
         try:
             data = await self._ws.recv()
         except websockets.ConnectionClosed as closed:

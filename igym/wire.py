@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from .packing import pack as _pack
 from .packing import unpack as _unpack
@@ -63,7 +64,8 @@ def pack(message: dict[str, Any]) -> bytes:
 
 def unpack(data: bytes) -> dict[str, Any]:
     """Decode a server message (the client side trusts the server's schema)."""
-    return _unpack(data)
+    message: dict[str, Any] = _unpack(data)
+    return message
 
 
 # --- value kinds --------------------------------------------------------------------------
@@ -209,7 +211,8 @@ class Plain(Spec):
             if item is None or kind is bool or kind is str and len(item) <= self.string:
                 return True
             if kind is int:
-                return -INT64 <= item < INT64
+                within: bool = -INT64 <= item < INT64
+                return within
             if kind is float:
                 return math.isfinite(item)
             if depth <= 0:
@@ -306,7 +309,8 @@ CLIENT_MESSAGES: dict[str, Message] = {
                      "page that runs the study itself and sends its records"),
     "records": Message(Shape({"b": ID, "r": ListOf(Anything(), MAX_BATCH_RECORDS, 1)}),
                        MAX_UPLOAD_BYTES, 5, 20,
-                       "a batch of records (igym.records.to_wire form) from an uploading page (servers with --collect)"),
+                       "a batch of records (igym.records.to_wire form) from an uploading page "
+                       "(servers with --collect)"),
     "key": Message(Shape({"seat": ID, "k": Text(32), "d": Int(0, 1)}), 256, 40, 120,
                    "a key went down (d=1) or up (d=0) on this connection's seat"),
     "pong": Message(Shape({"n": Int(0, 2**53)}), 64, 12, 24, "the answer to a ping"),
@@ -376,9 +380,9 @@ def parse_client(data: Any, limit: int = MAX_UPLOAD_BYTES, pure: bool = False) -
     if not isinstance(message, dict):
         raise ProtocolError("a message must be a msgpack map")
     kind = message.get("t")
-    spec = CLIENT_MESSAGES.get(kind) if type(kind) is str else None
-    if spec is None:
+    if type(kind) is not str or kind not in CLIENT_MESSAGES:
         raise ProtocolError(f"unknown message type {str(kind)[:20]!r}")
+    spec = CLIENT_MESSAGES[kind]
     if len(data) > spec.max_bytes:
         raise ProtocolError(f"{kind} message of {len(data)} bytes is over the {spec.max_bytes}-byte limit",
                             CLOSE_TOO_BIG)

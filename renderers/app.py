@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
+from collections.abc import Callable
 
 from igym.autopilot import Autopilot
 from igym.clock import SYSTEM_CLOCK

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 import pygame
 
@@ -36,7 +36,7 @@ class Assets:
 
     @classmethod
     def from_surfaces(cls, surfaces: Mapping[str, pygame.Surface],
-                      frames: Mapping[str, Mapping[str, tuple[int, int, int, int]]] | None = None) -> "Assets":
+                      frames: Mapping[str, Mapping[str, tuple[int, int, int, int]]] | None = None) -> Assets:
         """Assets from surfaces already in memory (tests, benchmarks, generated art)."""
         assets = cls()
         assets._images.update(surfaces)

@@ -286,8 +286,10 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                         saved_token = state.token
                         save_token(saved_token)
                     if state.page is not None:
-                        reply = await _show_page(screen, state, pacer, autopilot_seed,
-                                                 send=lambda message: sending.spawn(_reply(connection, message)))
+                        def send(message: dict[str, Any], sending: _Sends = sending,
+                                 connection: Any = connection) -> None:
+                            sending.spawn(_reply(connection, message))  # this connection's, bound now
+                        reply = await _show_page(screen, state, pacer, autopilot_seed, send=send)
                         if reply is None:
                             connection.close()
                             state.end = {"outcome": "quit", "text": "quit"}

@@ -14,7 +14,8 @@ arrows and accents pygame's default font lacks.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pygame
 import pygame.freetype

@@ -14,12 +14,13 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import pygame
 
 from igym.errors import ExperimentError, IgymError
-from igym.experiment import Experiment, Game
+from igym.experiment import Experiment
 from igym.records import EventRecord
 from igym.policy import load_policies
 from igym.session import Session, frame_timing
@@ -143,7 +144,8 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
             def page_event(kind: str, data: dict[str, Any], visit_id: str = visit.visit_id) -> None:
                 record_event(kind, {**data, "visit": visit_id})  # a page's focus and resize belong to its visit
 
-            page_args = dict(theme=dict(experiment.theme) if experiment.theme else None, autopilot=rng if options.autopilot else None,
+            page_args = dict(theme=dict(experiment.theme) if experiment.theme else None,
+                             autopilot=rng if options.autopilot else None,
                              quit_check=page_quit, on_event=page_event, participant=participant_id)
             if show.part == "game":
                 outcome = "played"
@@ -176,8 +178,8 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
             else:
                 window.resize(fit_window((1280, 720)))
                 code = run.completion_code if scene.kind == "end" else None
-                page = await show_page(window, scene, clock, base_dir=visit.scene.base_dir if show.part == "instructions"
-                                       else _base_dir(experiment), code=code,
+                base_dir = visit.scene.base_dir if show.part == "instructions" else _base_dir(experiment)
+                page = await show_page(window, scene, clock, base_dir=base_dir, code=code,
                                        screenshot=shot(visit, "_instructions" if show.part == "instructions" else ""),
                                        **page_args)
                 quit = page.quit

@@ -224,7 +224,8 @@ def copy_tree(src: Path, dst: Path, *, skip_names: tuple[str, ...] = (), skip_di
     """Copy ``src`` to ``dst`` without tests, caches, compiled files and data files; returns bytes copied."""
     total = 0
     for folder, dirs, files in os.walk(src):
-        dirs[:] = sorted(d for d in dirs if d not in skip_dirs and not d.startswith(".") and not d.endswith(".egg-info"))
+        dirs[:] = sorted(d for d in dirs
+                         if d not in skip_dirs and not d.startswith(".") and not d.endswith(".egg-info"))
         here = Path(folder)
         target = dst / here.relative_to(src)
         target.mkdir(parents=True, exist_ok=True)
@@ -254,7 +255,8 @@ def referenced_policies(experiment: Path, chain: list[Path], seats: list[str]) -
         return []
     available = {p.name: p for p in policies.glob("*.onnx")}
     folder = chain[-1] if chain else experiment.parent
-    texts = [p.read_text(errors="replace") for p in folder.rglob("*.py") if not any(part in SKIP_DIRS for part in p.parts)]
+    texts = [p.read_text(errors="replace") for p in folder.rglob("*.py")
+             if not any(part in SKIP_DIRS for part in p.parts)]
     names = {m for text in texts for m in re.findall(r"[\w.\-]+\.onnx", text)}
     names |= {Path(s).name for s in seats}
     chosen = [available[n] for n in sorted(names) if n in available]
@@ -538,7 +540,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=port_number, default=8000, help="port for --serve (default 8000)")
     parser.add_argument("--no-vendor", action="store_true", help="leave the pure-Python dependencies out")
     parser.add_argument("--gui-fonts", choices=("latin", "all"), default="latin",
-                        help="pygame_gui fonts to ship: latin (default; drops the fonts of other scripts, 40 MB) or all")
+                        help="pygame_gui fonts to ship: latin (default; drops the fonts of other scripts, 40 MB) "
+                             "or all")
     parser.add_argument("--staging", metavar="DIR", help="stage in DIR/<app name> and keep it (default: a temp "
                                                          "dir, removed)")
     parser.add_argument("--stage-only", action="store_true", help="stage (needs --staging) but do not run pygbag")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import Iterator
+from collections.abc import Iterator
 
 import pygame
 

@@ -19,7 +19,8 @@ import signal
 import socket
 import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from igym.cli import Parser, cli_main, port_number
 from igym.errors import UsageError, warnings_as_lines
@@ -45,7 +46,8 @@ def command(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--database", metavar="URL",
                         help="a PostgreSQL database instead of the SQLite file: postgresql://USER:PASSWORD@HOST/DB "
                              "(one database for many server processes; see docs/postgres.md)")
-    parser.add_argument("--admin-token", help="token for GET /status and the dashboard (default: a new random one, printed)")
+    parser.add_argument("--admin-token",
+                        help="token for GET /status and the dashboard (default: a new random one, printed)")
     parser.add_argument("--collect", action="store_true",
                         help="accept record uploads from solo web pages (hello mode 'upload')")
     parser.add_argument("--park-after-s", type=float, default=60.0, metavar="S",

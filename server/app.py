@@ -139,8 +139,8 @@ class IgymServer:
         self.relay_delay_s = (relay_delay_ms[0] / 1000, relay_delay_ms[1] / 1000) if relay_delay_ms else None
         self.relay_rng = random.Random(relay_seed)
         self.dashboard = Dashboard(self)
-        self.cluster: "WorkerCluster | None" = None  # set when this server is one worker of many (--redis)
-        self.gatherings: dict[str, "Gathering"] = {}  # rooms placed here by the cluster, their members arriving
+        self.cluster: WorkerCluster | None = None  # set when this server is one worker of many (--redis)
+        self.gatherings: dict[str, Gathering] = {}  # rooms placed here by the cluster, their members arriving
 
     # --- the one place rooms and lobbies are made ------------------------------------------
 
@@ -157,7 +157,7 @@ class IgymServer:
         room.start()
         return room
 
-    def lobby(self, game: Game) -> "Lobby | ClusterLobby":
+    def lobby(self, game: Game) -> Lobby | ClusterLobby:
         """The lobby of a multiplayer Game (by name: random orders reach it at different positions);
         one worker of many shares it with the others (:mod:`.cluster_lobby`)."""
         lobby = self.lobbies.get(game.name)
@@ -169,7 +169,7 @@ class IgymServer:
                 lobby = self.lobbies[game.name] = Lobby(self, game)
         return lobby
 
-    def gathering(self, room_id: str, game: Game, scene_index: int, members: list[str], size: int) -> "Gathering":
+    def gathering(self, room_id: str, game: Game, scene_index: int, members: list[str], size: int) -> Gathering:
         """The members of room ``room_id``, placed on this worker by the cluster, arriving."""
         from .cluster_lobby import Gathering
         found = self.gatherings.get(room_id)
@@ -314,7 +314,7 @@ class IgymServer:
             if participant is not None:
                 self._record(participant, "rejected", {"code": error.code, "reason": error.reason})
             await connection.close(error.code, error.reason)
-        except (asyncio.TimeoutError, websockets.ConnectionClosed):
+        except (TimeoutError, websockets.ConnectionClosed):
             pass
         finally:
             if participant is not None and participant.handed_over:

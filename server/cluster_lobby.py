@@ -48,7 +48,7 @@ class Moved(Exception):
 class LocalWaiter:
     """A participant of this worker in the shared line (what the dashboard shows of a lobby)."""
 
-    participant: "Participant"
+    participant: Participant
     joined: float = field(default_factory=time.monotonic)
     result: None = None  # the line itself is in Redis; nothing to wait on here
 
@@ -60,7 +60,7 @@ class LocalWaiter:
 class ClusterLobby:
     """The study-wide line of one multiplayer Game scene (the interface of :class:`.lobby.Lobby`)."""
 
-    def __init__(self, server: "IgymServer", game: Game) -> None:
+    def __init__(self, server: IgymServer, game: Game) -> None:
         assert server.cluster is not None
         self.server = server
         self.game = game
@@ -69,7 +69,7 @@ class ClusterLobby:
         self.study = server.experiment.id
         self.waiting: list[LocalWaiter] = []  # this worker's participants in the shared line
 
-    async def wait(self, participant: "Participant", scene_index: int, visit_id: str | None) -> "GameRoom | str":
+    async def wait(self, participant: Participant, scene_index: int, visit_id: str | None) -> GameRoom | str:
         """Wait for a group; returns the room (here), or the outcome of leaving (``timed_out``,
         ``disconnected``); raises :class:`Moved` when the room is on another worker."""
         game, pid, worker = self.game, participant.pid, self.server.cluster.worker_id  # type: ignore[union-attr]
@@ -116,8 +116,8 @@ class ClusterLobby:
             if participant.lobby is self:
                 participant.leave_lobby()
 
-    async def _placed(self, participant: "Participant", scene_index: int, visit_id: str | None,
-                      message: dict[str, Any]) -> "GameRoom | str":
+    async def _placed(self, participant: Participant, scene_index: int, visit_id: str | None,
+                      message: dict[str, Any]) -> GameRoom | str:
         server = self.server
         assert server.cluster is not None
         if message["worker"] == server.cluster.worker_id:
@@ -127,7 +127,7 @@ class ClusterLobby:
         await hand_over(server, participant, message["url"])
         raise Moved(message["url"])
 
-    async def _retry(self, call: Any, participant: "Participant") -> Any:
+    async def _retry(self, call: Any, participant: Participant) -> Any:
         while True:
             try:
                 return await call()
@@ -138,12 +138,12 @@ class ClusterLobby:
 
     # --- the Lobby interface the server calls ------------------------------------------------
 
-    def absent(self, participant: "Participant") -> None:
+    def absent(self, participant: Participant) -> None:
         """Their connection closed: keep their place, matched with nobody (grace starts)."""
         self.server.tasks.spawn(self._quietly(self.cluster.mark_absent(self.study, self.game.name, participant.pid)),
                                 f"lobby absence of {participant.pid!r}")
 
-    def back(self, participant: "Participant") -> None:
+    def back(self, participant: Participant) -> None:
         worker = self.server.cluster.worker_id  # type: ignore[union-attr]
         self.server.tasks.spawn(self._quietly(self.cluster.back(self.study, self.game.name, participant.pid, worker)),
                                 f"lobby return of {participant.pid!r}")
@@ -172,7 +172,7 @@ class ClusterLobby:
 class Gathering:
     """The members of a room placed on this worker, arriving from here and from other workers."""
 
-    def __init__(self, server: "IgymServer", room_id: str, game: Game, scene_index: int, members: list[str],
+    def __init__(self, server: IgymServer, room_id: str, game: Game, scene_index: int, members: list[str],
                  size: int) -> None:
         self.server = server
         self.room_id = room_id
@@ -181,11 +181,11 @@ class Gathering:
         self.members = members
         self.size = size
         self.seats = game.human_agents() + [f"observer {i + 1}" for i in range(game.observers)]
-        self.arrived: dict[int, tuple["Participant", str | None]] = {}
-        self.result: asyncio.Future["GameRoom | str"] = asyncio.get_running_loop().create_future()
+        self.arrived: dict[int, tuple[Participant, str | None]] = {}
+        self.result: asyncio.Future[GameRoom | str] = asyncio.get_running_loop().create_future()
         self.timer = server.tasks.spawn(self._deadline(), f"gathering of room {room_id}")
 
-    async def arrive(self, participant: "Participant", seat: int, visit_id: str | None) -> "GameRoom | str":
+    async def arrive(self, participant: Participant, seat: int, visit_id: str | None) -> GameRoom | str:
         self.arrived[seat] = (participant, visit_id)
         if len(self.arrived) == len(self.members):
             self._form()
@@ -222,7 +222,7 @@ class Gathering:
                 pass  # a survivor reaps it (rooms_of_dead_workers) or it expires with the study's state
 
 
-async def hand_over(server: "IgymServer", participant: "Participant", url: str) -> None:
+async def hand_over(server: IgymServer, participant: Participant, url: str) -> None:
     """Give ``participant`` to the worker at ``url``: checkpoint their place (the open game visit
     included) in the shared database, let go of them here, and send their client on."""
     from .flow import checkpoint_now

@@ -35,7 +35,7 @@ STATUS_EVERY_S = 1.0
 class WorkerCluster:
     """This worker's membership: claims, conditions, presence, the cluster's status."""
 
-    def __init__(self, server: "IgymServer", cluster: Cluster, worker_id: str, public_url: str) -> None:
+    def __init__(self, server: IgymServer, cluster: Cluster, worker_id: str, public_url: str) -> None:
         self.server = server
         self.cluster = cluster
         self.worker_id = worker_id

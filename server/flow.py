@@ -34,7 +34,7 @@ PAGE_OUTCOMES = {"info": ("continued",), "consent": ("agreed", "declined"), "sur
                  "end": ("closed",)}
 
 
-async def run_flow(server: "IgymServer", participant: "Participant") -> None:
+async def run_flow(server: IgymServer, participant: Participant) -> None:
     """Walk one participant through the study until it ends (then tell their client), or until
     they are away so long that they are parked: their place stays in the data, not in memory."""
     storage = server.storage
@@ -61,7 +61,7 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
             await storage.commit()  # the next scene starts only with this one on disk
     except Moved:
         return  # their room is on another worker of the study, and their flow goes on there
-    except Exception as error:  # noqa: BLE001 — one participant's broken scene must not stop the server
+    except Exception as error:
         log.exception("flow of %s failed", participant.pid)
         run.fail(f"{type(error).__name__}: {error}")
     storage.write(run.take_records())
@@ -78,7 +78,7 @@ async def run_flow(server: "IgymServer", participant: "Participant") -> None:
         server.forget(participant)
 
 
-async def _study_run(server: "IgymServer", participant: "Participant") -> StudyRun:
+async def _study_run(server: IgymServer, participant: Participant) -> StudyRun:
     """A new run, or the one a parked participant (or a restarted server) resumes. A game that was
     open when its server went away ends as ``server_lost`` (its committed steps kept) and the
     flow goes on with the next scene."""
@@ -113,18 +113,18 @@ async def _study_run(server: "IgymServer", participant: "Participant") -> StudyR
     return run
 
 
-async def checkpoint_now(server: "IgymServer", participant: "Participant") -> None:
+async def checkpoint_now(server: IgymServer, participant: Participant) -> None:
     """Keep the participant's place in the shared data now (before handing them to another worker)."""
     await _checkpoint(server, participant)
 
 
-async def _checkpoint(server: "IgymServer", participant: "Participant", parked: bool = False) -> None:
+async def _checkpoint(server: IgymServer, participant: Participant, parked: bool = False) -> None:
     """Keep the participant's place in the data (after every scene change; when parking)."""
     await server.storage.call(server.sink.checkpoint, participant.pid, participant.token_sha256,
                               participant.run.snapshot(), parked)
 
 
-async def _page(server: "IgymServer", participant: "Participant", visit: Any,
+async def _page(server: IgymServer, participant: Participant, visit: Any,
                 scene: Any) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None] | None:
     """Show a page until it is left; None when the participant was parked meanwhile."""
     while True:
@@ -141,11 +141,11 @@ async def _page(server: "IgymServer", participant: "Participant", visit: Any,
                                   participant.run.snapshot(), False)
 
 
-def record(server: "IgymServer", participant: "Participant", kind: str, data: dict[str, Any]) -> None:
+def record(server: IgymServer, participant: Participant, kind: str, data: dict[str, Any]) -> None:
     server.storage.write([EventRecord(participant.pid, time.monotonic_ns(), kind, data or None)])
 
 
-async def show_page(server: "IgymServer", participant: "Participant", visit: Any,
+async def show_page(server: IgymServer, participant: Participant, visit: Any,
                     scene: Any) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None] | None:
     """Show a page on the participant's client and wait for how they left it: the outcome, a
     survey's answers and their times. The page is resent when they reconnect; what they
@@ -169,7 +169,7 @@ async def show_page(server: "IgymServer", participant: "Participant", visit: Any
         while True:  # the page stays open across reconnects; a participant gone too long has left
             try:
                 return await asyncio.wait_for(asyncio.shield(answer), min(5.0, abandon, park))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 away = time.monotonic() - participant.gone_since if not participant.present else 0.0
                 if away >= abandon:
                     record(server, participant, "page_abandoned", {"visit": visit.visit_id})
@@ -181,7 +181,7 @@ async def show_page(server: "IgymServer", participant: "Participant", visit: Any
         participant.page_answer = None
 
 
-def page_done(participant: "Participant", message: dict[str, Any]) -> None:
+def page_done(participant: Participant, message: dict[str, Any]) -> None:
     """A client left its page: only the page on screen, only the outcomes it has, valid answers,
     and times (``tm``) only for that survey's questions, in a form that can be true. The times
     themselves are the client's report: the server cannot re-check the clock they came from."""
@@ -207,7 +207,7 @@ def page_done(participant: "Participant", message: dict[str, Any]) -> None:
     answer.set_result((message["o"], answers, timings))
 
 
-async def play(server: "IgymServer", participant: "Participant", visit: Any) -> str:
+async def play(server: IgymServer, participant: Participant, visit: Any) -> str:
     """Play a Game visit: alone in a room of one, or with others from the scene's lobby."""
     game, index = visit.scene, visit.position
     if game.max_rtt_ms is not None:

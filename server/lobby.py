@@ -30,12 +30,12 @@ if TYPE_CHECKING:
 class Waiter:
     """One participant in line: since when, for which visit, and whether they are here."""
 
-    participant: "Participant"
+    participant: Participant
     scene_index: int
     visit_id: str | None
     joined: float = field(default_factory=time.monotonic)
     gone_since: float | None = None
-    result: "asyncio.Future[GameRoom | str]" = field(
+    result: asyncio.Future[GameRoom | str] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future())
 
     @property
@@ -46,13 +46,13 @@ class Waiter:
 class Lobby:
     """The waiting line of one multiplayer Game scene."""
 
-    def __init__(self, server: "IgymServer", game: Game) -> None:
+    def __init__(self, server: IgymServer, game: Game) -> None:
         self.server = server
         self.game = game
         self.seats = game.human_agents() + [f"observer {i + 1}" for i in range(game.observers)]
         self.waiting: list[Waiter] = []
 
-    async def wait(self, participant: "Participant", scene_index: int, visit_id: str | None) -> "GameRoom | str":
+    async def wait(self, participant: Participant, scene_index: int, visit_id: str | None) -> GameRoom | str:
         """Wait for a group; returns the room, or the outcome of leaving (``timed_out``, ``disconnected``)."""
         waiter = Waiter(participant, scene_index, visit_id)
         self.waiting.append(waiter)
@@ -77,7 +77,7 @@ class Lobby:
                     wake = min(wake, game.grace_s - (now - waiter.gone_since))
                 try:
                     await asyncio.wait_for(asyncio.shield(waiter.result), max(0.01, wake))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
             return waiter.result.result()
         finally:
@@ -90,13 +90,13 @@ class Lobby:
         """Who is waiting and connected, in order of arrival."""
         return [w for w in self.waiting if w.present and not w.result.done()]
 
-    def absent(self, participant: "Participant") -> None:
+    def absent(self, participant: Participant) -> None:
         """The participant's connection closed: keep their place, but match nobody absent."""
         for waiter in self.waiting:
             if waiter.participant is participant:
                 waiter.gone_since = time.monotonic()
 
-    def back(self, participant: "Participant") -> None:
+    def back(self, participant: Participant) -> None:
         """The participant reconnected within the grace window: their place, and maybe a group now."""
         for waiter in self.waiting:
             if waiter.participant is participant:

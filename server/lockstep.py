@@ -80,7 +80,7 @@ class _Episode:
 class LockstepMember(Member):
     """A member of a lockstep room: how far it has played, and which correction it is on."""
 
-    def __init__(self, participant: "Participant", agent: str) -> None:
+    def __init__(self, participant: Participant, agent: str) -> None:
         super().__init__(participant, agent)
         self.at = (0, 0)  # the newest (episode, step) this member reported having taken
         self.sent = (0, 0)  # the newest (episode, step) this member sent its input for
@@ -96,8 +96,8 @@ class LockstepRoom(GameRoom):
     member_class = LockstepMember
     members: dict[str, LockstepMember]  # type: ignore[assignment]
 
-    def __init__(self, server: "IgymServer", scene_index: int, game: Game,
-                 members: dict[str, "Participant"], visit_id: str | None = None) -> None:
+    def __init__(self, server: IgymServer, scene_index: int, game: Game,
+                 members: dict[str, Participant], visit_id: str | None = None) -> None:
         super().__init__(server, scene_index, game, members, visit_id)
         self.order = [str(a) for a in game.seats]
         self.rank = {name: i for i, name in enumerate(self.members)}
@@ -306,7 +306,8 @@ class LockstepRoom(GameRoom):
         behind = sent[1] - at[1] if sent[0] == at[0] else (sent[1] if sent[0] > at[0] else 0)
         seconds = behind / self.game.fps
         if seconds >= WITHHOLD_DROP_S and member.participant.connection is not None:
-            self._event(member.participant.pid, "reports_withheld", {"behind_s": round(seconds, 1), "action": "dropped"})
+            self._event(member.participant.pid, "reports_withheld",
+                        {"behind_s": round(seconds, 1), "action": "dropped"})
             member.at = member.sent  # one drop per withholding spell
             self.spawn(member.participant.connection.close(wire.CLOSE_POLICY, "your game did not report its steps"),
                        "dropping a member who withholds reports")

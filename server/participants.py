@@ -13,7 +13,8 @@ import asyncio
 import hashlib
 import secrets
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
 
 import websockets
 from websockets.asyncio.server import ServerConnection
@@ -96,7 +97,7 @@ class Participant:
 
     # --- where they are -----------------------------------------------------------------
 
-    def enter_room(self, room: "GameRoom", member: "Member") -> None:
+    def enter_room(self, room: GameRoom, member: Member) -> None:
         self.leave_lobby()
         self.room, self.member = room, member
 
@@ -105,7 +106,7 @@ class Participant:
             self.last_seat = self.member.agent
         self.room, self.member = None, None
 
-    def enter_lobby(self, lobby: "Lobby") -> None:
+    def enter_lobby(self, lobby: Lobby) -> None:
         self.lobby = lobby
 
     def leave_lobby(self) -> None:

@@ -12,7 +12,8 @@ while the clients agree; when it does, it runs on a worker thread so no room wai
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from igym.experiment import Game
 from igym.lockstep import LoggedInput

@@ -27,7 +27,8 @@ import dataclasses
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING, Any, Coroutine
+from typing import TYPE_CHECKING, Any
+from collections.abc import Coroutine
 
 from igym import render, wire
 from igym.experiment import Game
@@ -47,7 +48,7 @@ _room_numbers = itertools.count(1)
 class Member:
     """A participant's seat in a room (an agent's name, or ``observer N``)."""
 
-    def __init__(self, participant: "Participant", agent: str) -> None:
+    def __init__(self, participant: Participant, agent: str) -> None:
         self.participant = participant
         self.agent = agent
         self.gone_since: float | None = None
@@ -64,8 +65,8 @@ class GameRoom:
     network = "authoritative"
     member_class: type[Member] = Member
 
-    def __init__(self, server: "IgymServer", scene_index: int, game: Game,
-                 members: dict[str, "Participant"], visit_id: str | None = None) -> None:
+    def __init__(self, server: IgymServer, scene_index: int, game: Game,
+                 members: dict[str, Participant], visit_id: str | None = None) -> None:
         self.number = next(_room_numbers)
         self.server = server
         self.scene_index = scene_index
@@ -124,7 +125,7 @@ class GameRoom:
         self.outcomes = {agent: "error" for agent in self.members}
         try:
             self.abort("error")
-        except Exception:  # noqa: BLE001 — already failing: record what we can, end anyway
+        except Exception:  # already failing: record what we can, end anyway
             log.exception("%r: ending the game after its failure failed too", self)
         self.release()
         self.finish()
@@ -156,7 +157,7 @@ class GameRoom:
         try:
             await asyncio.wait_for(member.back.wait(), self.game.grace_s)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         if not self.done.done() and member.gone_since is not None:
             self.member_lost(member)
@@ -207,7 +208,7 @@ class GameRoom:
 class FrameMember(Member):
     """A member of an authoritative room: which frame went into its connection last."""
 
-    def __init__(self, participant: "Participant", agent: str) -> None:
+    def __init__(self, participant: Participant, agent: str) -> None:
         super().__init__(participant, agent)
         self.sent = -1  # the newest frame in this member's current connection (-1: none yet)
         self.needs_scene = True  # the scene message must reach the client before any frame
@@ -219,8 +220,8 @@ class Room(GameRoom):
     member_class = FrameMember
     members: dict[str, FrameMember]  # type: ignore[assignment]
 
-    def __init__(self, server: "IgymServer", scene_index: int, game: Game,
-                 members: dict[str, "Participant"], fills: dict[str, Any], visit_id: str | None = None) -> None:
+    def __init__(self, server: IgymServer, scene_index: int, game: Game,
+                 members: dict[str, Participant], fills: dict[str, Any], visit_id: str | None = None) -> None:
         seats = {a: ("human" if str(a) in members else fills.get(str(a), s)) for a, s in game.seats.items()}
         super().__init__(server, scene_index, dataclasses.replace(game, seats=seats), members, visit_id)
         self.session = Session(self.game, self.owner, scene=game.name, visit_id=self.visit_id,
@@ -250,7 +251,7 @@ class Room(GameRoom):
                 if steps:
                     self._publish()
             self.server.storage.write(session.take_records())
-        except Exception as error:  # noqa: BLE001 — a broken env or render must not take the server down
+        except Exception as error:  # a broken env or render must not take the server down
             log.error("%r failed: %s: %s", self, type(error).__name__, error, exc_info=error)
             self.fail(error)
             return

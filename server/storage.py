@@ -26,7 +26,8 @@ import threading
 import time
 from collections import deque
 from functools import partial
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from igym.records import Record, StepRecord, ends_something
 
@@ -69,7 +70,7 @@ class Storage:
             for record in others:
                 watch(record)
 
-    def call(self, function: Callable[..., Any], *args: Any) -> "asyncio.Future[Any]":
+    def call(self, function: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """Run ``function(*args)`` on the storage thread, after every record queued so far."""
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._lock:
@@ -121,19 +122,19 @@ class Storage:
                     break
         try:
             self.sink.close()
-        except Exception:  # noqa: BLE001 — shutting down: say it, nothing else to do
+        except Exception:  # shutting down: say it, nothing else to do
             log.exception("closing the data sink failed")
 
     def _write(self, records: list[Record]) -> None:
         try:
             self.sink.write(records)
             self.records_written += len(records)
-        except Exception:  # noqa: BLE001 — the thread must outlive any failure
+        except Exception:  # the thread must outlive any failure
             log.exception("writing %d records failed", len(records))
 
     def _commit(self) -> None:
         try:
             self.sink.commit()
             self.last_commit = time.time()
-        except Exception:  # noqa: BLE001 — the next round retries
+        except Exception:  # the next round retries
             log.exception("committing the data failed; retrying")

@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
-from typing import Any, Callable, Coroutine
+from typing import Any
+from collections.abc import Callable, Coroutine
 
 log = logging.getLogger("igym.server")
 
@@ -43,7 +44,7 @@ class Tasks:
         if on_error is not None:
             try:
                 on_error(error)
-            except Exception:  # noqa: BLE001 — a failing error handler must not hide the first failure
+            except Exception:  # a failing error handler must not hide the first failure
                 log.exception("%s: handling its failure failed too", what)
 
     def __len__(self) -> int:

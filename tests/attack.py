@@ -38,8 +38,8 @@ async def _bombs(url: str, connections: int, seconds: float, upload: bool) -> di
                 async with connect(url, max_size=None, compression=None, ping_interval=None,
                                    open_timeout=5) as ws:
                     if upload:
-                        await ws.send(wire.pack({"t": "hello", "v": wire.PROTOCOL_VERSION, "pid": f"bomber{index}-{sent}",
-                                                 "mode": "upload"}))
+                        await ws.send(wire.pack({"t": "hello", "v": wire.PROTOCOL_VERSION,
+                                                 "pid": f"bomber{index}-{sent}", "mode": "upload"}))
                         await ws.recv()
                     while time.monotonic() < deadline:
                         await ws.send(BOMB)
@@ -92,7 +92,7 @@ async def _flood(url: str, kind: str, count: int) -> dict:
                     await ws.send(data)
                     sent += 1
                 await asyncio.wait_for(ws.wait_closed(), 10)
-            except (websockets.ConnectionClosed, asyncio.TimeoutError):
+            except (TimeoutError, websockets.ConnectionClosed):
                 pass
             code, reason = ws.close_code, ws.close_reason
     except websockets.ConnectionClosed as closed:

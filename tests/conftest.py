@@ -27,6 +27,10 @@ if str(ROOT) not in sys.path:
 
 import pytest  # noqa: E402
 
+# Real services started by the tests that ask for them: PostgreSQL (pg_server, pg_url) and
+# Redis (redis_server), each on a free loopback port in a temporary folder.
+pytest_plugins = ["tests.pg_service", "tests.redis_service"]
+
 
 @pytest.fixture
 def summary(request):

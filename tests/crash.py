@@ -7,7 +7,7 @@ import sqlite3
 import subprocess
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 
 def count(path: Path, sql: str) -> int:

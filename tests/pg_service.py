@@ -61,7 +61,7 @@ class PostgresService:
             raise RuntimeError(f"{command[0]} failed ({result.returncode}): {result.stderr.strip() or result.stdout}")
         return result
 
-    def start(self) -> "PostgresService":
+    def start(self) -> PostgresService:
         if self.as_root:
             try:
                 pwd.getpwnam("postgres")

@@ -21,7 +21,7 @@ def condition_of(index: int) -> str:
     return "ab"[index % 2]
 
 
-def work(url: str, worker: int, participants: int, steps: int, barrier, results) -> None:  # noqa: ANN001 — mp objects
+def work(url: str, worker: int, participants: int, steps: int, barrier, results) -> None:
     """Write as one server process would; put (worker, batches stored) on ``results``."""
     barrier.wait(60)
     sink = PostgresSink(url, commit_every_s=0.05)  # commits often: the workers' transactions interleave

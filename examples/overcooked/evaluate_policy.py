@@ -44,7 +44,8 @@ def evaluate(model: str, layout: str, partner: str, episodes: int, seed: int = 0
 
         def seats(env, episode=episode, me=me):
             if partner == "scripted-pair":
-                return {0: ScriptedCook(env, 0, seed=seed + episode), 1: ScriptedCook(env, 1, seed=seed + 500 + episode)}
+                return {0: ScriptedCook(env, 0, seed=seed + episode),
+                        1: ScriptedCook(env, 1, seed=seed + 500 + episode)}
             ai = OnnxPolicy(model)
             if partner == "ai":
                 other = OnnxPolicy(model)

@@ -106,9 +106,9 @@ def main() -> None:
         return {me: (None, True), 1 - me: (RandomCook(args.seed + episode), False)}
 
     states, labels = collect(layout, teacher_pair, n, args.seed)
-    s, l = collect(layout, teacher_with_random, n, args.seed + 1)
-    states += s
-    labels += l
+    new_states, new_labels = collect(layout, teacher_with_random, n, args.seed + 1)
+    states += new_states
+    labels += new_labels
     x = np.asarray(states, np.float32)
     scale = 1.0 / np.maximum(np.abs(x).max(axis=0), 1.0)
     model = Mlp(rng, (OBS_SIZE, HIDDEN, N_ACTIONS), "relu", scale)
@@ -123,11 +123,11 @@ def main() -> None:
             break
         base = args.seed + 100 * (round_ + 1)
 
-        def student_with_scripted(env, episode):
+        def student_with_scripted(env, episode, base=base):
             me = episode % 2
             return {me: (model, True), 1 - me: (ScriptedCook(env, 1 - me, seed=base + episode), False)}
 
-        def student_with_random(env, episode):
+        def student_with_random(env, episode, base=base):
             me = episode % 2
             return {me: (model, True), 1 - me: (RandomCook(base + episode), False)}
 
@@ -135,9 +135,9 @@ def main() -> None:
             return {0: (model, True), 1: (model, True)}
 
         for players, offset in ((student_with_scripted, 1), (student_with_random, 2), (student_pair, 3)):
-            s, l = collect(layout, players, n, base + offset)
-            states += s
-            labels += l
+            new_states, new_labels = collect(layout, players, n, base + offset)
+            states += new_states
+            labels += new_labels
     export(model, out, layout)
     check = np.random.default_rng(1).normal(0, 1, (64, OBS_SIZE)).astype(np.float32)
     import onnxruntime

@@ -82,7 +82,7 @@ def _slime(name: str, agent, color, facing: int, ball_x: float, ball_y: float) -
     ]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _coins(name: str, lives: int, left_side: bool) -> tuple:
     """Lives as coins. Cached: unchanged shapes are the same objects frame after frame, so
     the renderer and the wire encoder skip them by identity."""
@@ -90,7 +90,7 @@ def _coins(name: str, lives: int, left_side: bool) -> tuple:
                         depth=4) for i in range(lives))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _score(left_points: int, right_points: int) -> Text:
     return Text("score", CANVAS[0] / 2, 44, f"{left_points} : {right_points}", 28, WHITE, anchor="midtop", depth=4)
 

@@ -82,12 +82,12 @@ class Ball:
             self.vx = self.vx / speed * max_speed
             self.vy = self.vy / speed * max_speed
 
-    def touches(self, other: "Ball | Slime") -> bool:
+    def touches(self, other: Ball | Slime) -> bool:
         dx, dy = other.x - self.x, other.y - self.y
         reach = self.r + other.r
         return reach * reach > dx * dx + dy * dy
 
-    def bounce_off(self, other: "Ball | Slime") -> None:
+    def bounce_off(self, other: Ball | Slime) -> None:
         """Push out along the normal in NUDGE steps, then reflect the relative velocity (×2)."""
         nx, ny = self.x - other.x, self.y - other.y
         length = math.sqrt(nx * nx + ny * ny)
@@ -278,7 +278,7 @@ class SlimeVolleyEnv:
         self._spaces: dict[str, Any] = {}
 
     @property
-    def unwrapped(self) -> "SlimeVolleyEnv":
+    def unwrapped(self) -> SlimeVolleyEnv:
         return self
 
     @property

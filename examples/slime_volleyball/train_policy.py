@@ -78,12 +78,13 @@ def main() -> None:
     model = Mlp(rng, (12, HIDDEN, 6), "tanh")
     states, labels = [], []
     for opponent_seed in range(2):
-        s, l = collect(teacher, RandomSlimePolicy(args.seed + opponent_seed), teacher, 20, args.seed + opponent_seed, True)
-        states += s
-        labels += l
-    s, l = collect(teacher, ScriptedSlimePolicy(), teacher, 6, args.seed + 7, True)
-    states += s
-    labels += l
+        new_states, new_labels = collect(teacher, RandomSlimePolicy(args.seed + opponent_seed), teacher, 20,
+                                         args.seed + opponent_seed, True)
+        states += new_states
+        labels += new_labels
+    new_states, new_labels = collect(teacher, ScriptedSlimePolicy(), teacher, 6, args.seed + 7, True)
+    states += new_states
+    labels += new_labels
     for round_ in range(args.rounds + 1):
         x = np.asarray(states, np.float32)
         y = np.asarray(labels, np.int64)
@@ -92,12 +93,13 @@ def main() -> None:
         print(f"round {round_}: {len(y)} states, loss {loss:.3f}, agrees with teacher {agreement:.1%}")
         if round_ == args.rounds:
             break
-        s, l = collect(model, RandomSlimePolicy(1000 + round_), teacher, 12, args.seed + 100 + round_, True)
-        states += s
-        labels += l
-        s, l = collect(model, ScriptedSlimePolicy(), teacher, 4, args.seed + 200 + round_, True)
-        states += s
-        labels += l
+        new_states, new_labels = collect(model, RandomSlimePolicy(1000 + round_), teacher, 12,
+                                         args.seed + 100 + round_, True)
+        states += new_states
+        labels += new_labels
+        new_states, new_labels = collect(model, ScriptedSlimePolicy(), teacher, 4, args.seed + 200 + round_, True)
+        states += new_states
+        labels += new_labels
     export(model, args.out)
     check = np.random.default_rng(1).normal(0, 1, (64, 12)).astype(np.float32)
     import onnxruntime

@@ -46,7 +46,7 @@ __all__ = ["Dashboard", "LIVE_PATH"]
 class Dashboard:
     """One server's dashboard: its sessions, pages, live feed and the records it watches."""
 
-    def __init__(self, server: "IgymServer") -> None:
+    def __init__(self, server: IgymServer) -> None:
         self.server = server
         self.sessions = AdminSessions(server.admin_token)
         self.activity = Activity()
@@ -111,7 +111,7 @@ class Dashboard:
                 point = self.history.sample(time.time(), connected)
                 if self.feed.viewers:
                     self.feed.publish(self.snapshot(), point)
-            except Exception:  # noqa: BLE001 — the dashboard must never take the study down
+            except Exception:  # the dashboard must never take the study down
                 if not self._failed:
                     log.exception("dashboard: the live update failed (reported once; it keeps trying)")
                 self._failed = True

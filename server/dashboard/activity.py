@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from igym.records import EventRecord, ParticipantRecord
 
@@ -56,7 +57,7 @@ class Activity:
                 if record.status == "started" and record.condition:
                     text += f", condition {record.condition}"
                 self._add(record.status if record.status != "started" else "joined", record.participant_id, text)
-        except Exception:  # noqa: BLE001
+        except Exception:
             if not self._failed:
                 self._failed = True
                 log.exception("dashboard: describing a record failed (reported once)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from websockets.datastructures import Headers
 

@@ -21,7 +21,8 @@ from __future__ import annotations
 import http
 import json
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers

@@ -35,7 +35,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
 
 from .activity import KEPT
 
@@ -57,7 +58,7 @@ def scene_order(experiment: Any) -> list[dict[str, str]]:
     return [{"scene": name, "kind": kind} for name, kind in seen.items()]
 
 
-def snapshot(server: "IgymServer", activity: "Activity", history: "History", *, worker: dict[str, Any],
+def snapshot(server: IgymServer, activity: Activity, history: History, *, worker: dict[str, Any],
              clock_offset: float, data_bytes: int | None = None,
              overview: dict[str, Any] | None = None) -> dict[str, Any]:
     """The study as this worker sees it now (see the module's docstring for the shape).
@@ -139,7 +140,7 @@ def snapshot(server: "IgymServer", activity: "Activity", history: "History", *, 
     }
 
 
-def _participant(participant: Any, activity: "Activity", offset: float) -> dict[str, Any]:
+def _participant(participant: Any, activity: Activity, offset: float) -> dict[str, Any]:
     run = participant.run
     visit = run.current if run is not None else None
     scene = kind = None
@@ -190,7 +191,7 @@ def _lobby(lobby: Any, offset: float) -> dict[str, Any]:
                         for w in list(lobby.waiting) if w.result is None or not w.result.done()]}
 
 
-def _room(room: Any, activity: "Activity", offset: float) -> dict[str, Any]:
+def _room(room: Any, activity: Activity, offset: float) -> dict[str, Any]:
     status = room.status()
     status.pop("age_s", None)
     status["started"] = round(offset + room.created, 1)

@@ -17,11 +17,11 @@ from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-from igym.sqlite_sink import SqliteSink  # noqa: E402
-from igym.loader import load_experiment  # noqa: E402
-from igym.renderers.app import Pacer, autopilot_for, run_session  # noqa: E402
-from igym.renderers.window import Window  # noqa: E402
-from igym.session import Session  # noqa: E402
+from igym.sqlite_sink import SqliteSink
+from igym.loader import load_experiment
+from igym.renderers.app import Pacer, autopilot_for, run_session
+from igym.renderers.window import Window
+from igym.session import Session
 
 EXPERIMENT = Path(__file__).resolve().parents[2] / "examples" / "slime_volleyball" / "human_ai.py"
 

@@ -20,13 +20,13 @@ import os
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-import pygame  # noqa: E402
+import pygame
 
-from igym import render as r  # noqa: E402
-from igym.experiment import HudInfo  # noqa: E402
-from igym.renderers.assets import Assets  # noqa: E402
-from igym.renderers.draw import FrameRenderer  # noqa: E402
-from tests.bench.bench_render import _timeit  # noqa: E402
+from igym import render as r
+from igym.experiment import HudInfo
+from igym.renderers.assets import Assets
+from igym.renderers.draw import FrameRenderer
+from tests.bench.bench_render import _timeit
 
 LAYOUT = "asymmetric_advantages"
 

@@ -25,7 +25,7 @@ import onnxruntime
 if __package__ in (None, ""):  # run as a script: make the repo importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from igym.policy import OnnxPolicy  # noqa: E402
+from igym.policy import OnnxPolicy
 
 SHIPPED = Path(__file__).resolve().parents[2] / "policies" / "slime_volleyball.onnx"
 CALLS = 10000

@@ -19,11 +19,11 @@ import time
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
-import pygame  # noqa: E402
+import pygame
 
-from igym import render as r  # noqa: E402
-from igym.renderers.assets import Assets  # noqa: E402
-from igym.renderers.draw import FrameRenderer  # noqa: E402
+from igym import render as r
+from igym.renderers.assets import Assets
+from igym.renderers.draw import FrameRenderer
 
 SIZE = (800, 600)
 COLORS = [(200, 60, 60), (60, 200, 60), (60, 60, 200), (200, 200, 60), (60, 200, 200), (200, 60, 200)]

@@ -49,7 +49,7 @@ async def _client(url: str, pid: str, stop_at: float, counters: dict) -> None:
         while time.monotonic() < stop_at:
             try:
                 data = await asyncio.wait_for(connection.recv(), timeout=max(0.01, stop_at - time.monotonic()))
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 break
             message = wire.unpack(data)
             kind = message["t"]

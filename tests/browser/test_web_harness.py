@@ -131,7 +131,8 @@ def test_web_units_in_the_browser(web):
     assert result["participant"] == "prolific-1"
     assert result["facts"] == {"study_id": "st", "session_id": "se", "condition": "fast"}
     assert result["storage_get"] == {"x": [1, 2.5, None, "é"]}
-    assert result["storage_keys"] == ["igym:test:a", "igym:test:b"] and result["storage_after_remove"] == ["igym:test:a"]
+    assert result["storage_keys"] == ["igym:test:a", "igym:test:b"]
+    assert result["storage_after_remove"] == ["igym:test:a"]
     assert json.loads(result["storage_raw"]) == {"x": [1, 2.5, None, "é"]}
     assert result["wait"] == 42 and result["can_run_sync"] and result["run_sync_in_task"] == "sync ok"
     assert result["modules"] == [], "the page must not import numpy, pygame, onnxruntime or websockets"
@@ -164,10 +165,10 @@ def _stored_steps(server, participant):
             "SELECT s.episode_id, s.step, s.agent, s.t_ns, s.action, s.source, s.reward, s.terminated, s.truncated, "
             "s.keys, s.key_t_ns, s.fingerprint FROM steps s JOIN episodes e USING (episode_id) "
             "WHERE e.participant_id=? ORDER BY e.started_at, s.step, s.agent", (participant,)).fetchall()
-        episodes = db.execute("SELECT episode_id, steps, returns, outcome, visit_id FROM episodes WHERE participant_id=? "
-                              "ORDER BY started_at", (participant,)).fetchall()
-        events = db.execute("SELECT episode_id, t_ns, kind, data FROM events WHERE participant_id=? AND kind LIKE 'key_%' "
-                            "ORDER BY rowid", (participant,)).fetchall()
+        episodes = db.execute("SELECT episode_id, steps, returns, outcome, visit_id FROM episodes "
+                              "WHERE participant_id=? ORDER BY started_at", (participant,)).fetchall()
+        events = db.execute("SELECT episode_id, t_ns, kind, data FROM events "
+                            "WHERE participant_id=? AND kind LIKE 'key_%' ORDER BY rowid", (participant,)).fetchall()
     finally:
         db.close()
     return rows, episodes, events

@@ -44,7 +44,8 @@ experiment = Experiment(
     scenes=[
         Consent(name="consent", text="Do you agree?"),
         Repeat(Survey(name="mood", questions=[Likert("mood", "I feel good.", points=5),
-                                              MultiChoice("colours", "Colours you like", options=["red", "blue", "green"])]),
+                                              MultiChoice("colours", "Colours you like",
+                                                          options=["red", "blue", "green"])]),
                times=2),
         RandomOrder([game("game_a", on_episode_end=harder_after_two_wins), game("game_b")], name="games"),
         Survey(name="final", questions=[Choice("side", "Which side?", options=["left", "right"])]),

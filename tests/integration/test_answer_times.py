@@ -224,8 +224,8 @@ def test_a_networked_survey_stores_the_clients_times_and_focus_with_its_visit(tm
             await stop(server, task)
 
     visit = asyncio.run(main())
-    assert dict((q, (f, l, c)) for q, f, l, c in rows(path, "SELECT question, first_s, last_s, changes FROM answers")) \
-        == {"ready": (2.5, 7.25, 3), "hand": (9.0, 9.0, 0)}
+    times = rows(path, "SELECT question, first_s, last_s, changes FROM answers")
+    assert dict((q, (f, last, c)) for q, f, last, c in times) == {"ready": (2.5, 7.25, 3), "hand": (9.0, 9.0, 0)}
     focus = rows(path, "SELECT kind, data FROM events WHERE kind LIKE 'focus%' ORDER BY event_id")
     assert [(k, json.loads(d)) for k, d in focus] == [("focus_lost", {"visit": visit}),
                                                       ("focus_gained", {"visit": visit})]

@@ -41,7 +41,8 @@ def play(experiment, path, players, timeout_s, delay_ms=None):
 
 def episodes(path):
     db = sqlite3.connect(path)
-    return db.execute("SELECT episode_id, episode_index, steps, outcome FROM episodes ORDER BY episode_index").fetchall()
+    return db.execute("SELECT episode_id, episode_index, steps, outcome FROM episodes "
+                      "ORDER BY episode_index").fetchall()
 
 
 def steps(path, episode_id):

@@ -27,7 +27,8 @@ def flow_rows(path: Path) -> dict:
     db = sqlite3.connect(path)
     try:
         return {
-            "participant": db.execute("SELECT status, condition, completion_code IS NOT NULL FROM participants").fetchall(),
+            "participant": db.execute("SELECT status, condition, completion_code IS NOT NULL "
+                                      "FROM participants").fetchall(),
             "visits": db.execute("SELECT position, scene, kind, outcome FROM visits ORDER BY position").fetchall(),
             "questions": sorted(r[0] for r in db.execute("SELECT question FROM answers")),
             "episodes": db.execute("SELECT e.scene, e.ended_at IS NOT NULL, count(s.step) FROM episodes e "

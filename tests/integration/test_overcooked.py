@@ -116,7 +116,8 @@ def test_golden_pixels_at_tile_centres(screen):
     x0, y0 = draw.origin(4, 5)
 
     def centre(r, c, dx=0, dy=0):
-        return tuple(screen.get_at((x0 + c * draw.TILE + draw.TILE // 2 + dx, y0 + r * draw.TILE + draw.TILE // 2 + dy)))
+        half = draw.TILE // 2
+        return tuple(screen.get_at((x0 + c * draw.TILE + half + dx, y0 + r * draw.TILE + half + dy)))
 
     expected = {
         (2, 1): CENTRES["floor"], (2, 0): CENTRES["counter"], (3, 3): CENTRES["serve"],

@@ -7,7 +7,6 @@ one new database per test.
 import asyncio
 import json
 import multiprocessing
-import os
 import signal
 import sqlite3
 import subprocess
@@ -27,7 +26,6 @@ from igym.records import EpisodeRecord, EventRecord, ParticipantRecord, StepReco
 from igym.sink_rows import COLUMNS, SCHEMA_VERSION, TABLES
 from igym.sinks import open_sink
 from igym.sqlite_sink import SqliteSink
-from tests.pg_service import pg_server, pg_url  # noqa: F401 — fixtures
 from tests.pg_writer import AGENTS, condition_of, participant_ids, work
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +159,7 @@ def test_the_sink_contract(target):
     db = open_reader(kind, where)
     tables = dump(db)
     good_steps = {(r.episode_id, r.step): r for r in records
-                  if type(r) is StepRecord and not (r.episode_id, r.step) in (("e1", 7), ("e2", 31))}
+                  if type(r) is StepRecord and (r.episode_id, r.step) not in (("e1", 7), ("e2", 31))}
     assert len(tables["steps"]) == sum(len(r.agents) for r in good_steps.values()) + 1  # + the upload's step
     stored_steps = {(e, s, a): (action, reward) for e, s, a, _t, action, _src, reward, *_ in tables["steps"]}
     last = good_steps[("e1", 6)]

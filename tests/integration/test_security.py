@@ -373,7 +373,7 @@ class Forger:
                             autopilot = Autopilot(sorted(player.own.keymap.keys), 5)
                         elif message["t"] == "end":
                             self.end = message
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
                 if player is not None:
                     autopilot.play(player, time.monotonic())
@@ -531,7 +531,8 @@ def test_a_non_ascii_authorization_header_is_refused_not_a_crash(tmp_path):
     async def scenario(url, port):
         def fetch():
             request = urllib.request.Request(f"http://127.0.0.1:{port}/status",
-                                             headers={"Authorization": "Bearer \u00e9t\u00e9".encode().decode("latin-1")})
+                                             headers={"Authorization":
+                                                      "Bearer \u00e9t\u00e9".encode().decode("latin-1")})
             try:
                 urllib.request.urlopen(request, timeout=5)
             except urllib.error.HTTPError as error:

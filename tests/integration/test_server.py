@@ -19,7 +19,7 @@ from websockets.asyncio.client import connect
 
 from igym import wire
 from igym.sqlite_sink import SqliteSink
-from igym.loader import import_file, load_experiment
+from igym.loader import load_experiment
 from igym.server.app import IgymServer, serve_forever
 from tests.serving import RawClient, load, start, stop
 
@@ -51,10 +51,10 @@ def test_two_desktop_clients_finish_and_every_step_is_stored(tmp_path, monkeypat
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE) for pid in ("A", "B")]
         try:
             outputs = await asyncio.wait_for(asyncio.gather(*(c.communicate() for c in clients)), 60)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             for client in clients:
                 client.kill()
-            raise AssertionError(f"clients did not finish; server status: {server.status()}")
+            raise AssertionError(f"clients did not finish; server status: {server.status()}") from None
         states = [(c.returncode, out.decode()) for c, (out, _err) in zip(clients, outputs)]
         fetch = lambda token: urllib.request.urlopen(f"http://127.0.0.1:{port}/status?token={token}", timeout=5)  # noqa: E731
         status = json.loads((await asyncio.to_thread(fetch, "secret")).read())  # the loop must keep serving
@@ -66,7 +66,8 @@ def test_two_desktop_clients_finish_and_every_step_is_stored(tmp_path, monkeypat
     states, status = asyncio.run(main())
     assert all(code == 0 and "outcome: played" in text for code, text in states), states
     assert steps_by_agent(path) == {"agent_left": list(range(1, 91)), "agent_right": list(range(1, 91))}
-    sources = dict(sqlite3.connect(path).execute("SELECT agent, group_concat(DISTINCT source) FROM steps GROUP BY agent"))
+    sources = dict(sqlite3.connect(path).execute("SELECT agent, group_concat(DISTINCT source) FROM steps "
+                                                 "GROUP BY agent"))
     assert all("human" in s for s in sources.values())  # both people's keys reached their own seats
     assert outcomes(path) == {"A": "played", "B": "played"}
     assert status["participants"]["finished"] == 2 and status["tick_lateness"]["samples"] >= 90
@@ -364,7 +365,8 @@ def test_a_whole_study_over_the_network_pages_answers_and_the_shared_game(tmp_pa
     people = dict(db.execute("SELECT participant_id, status || ':' || (completion_code IS NOT NULL) FROM participants"))
     assert people == {"A": "completed:1", "B": "completed:1"}
     for pid in ("A", "B"):
-        visits = db.execute("SELECT scene, outcome FROM visits WHERE participant_id=? ORDER BY position", (pid,)).fetchall()
+        visits = db.execute("SELECT scene, outcome FROM visits WHERE participant_id=? ORDER BY position",
+                            (pid,)).fetchall()
         assert visits == [("consent", "agreed"), ("intro", "continued"), ("before", "continued"), ("match", "played"),
                           ("end", "closed")]
         answers = dict(db.execute("SELECT question, value FROM answers WHERE participant_id=?", (pid,)))

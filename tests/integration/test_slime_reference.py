@@ -6,7 +6,6 @@ math and numpy). Both games start from the same state and get the same button pr
 at every re-serve the original's random serve is copied into ours (the two RNGs differ).
 """
 
-import importlib.util
 import os
 import random
 import subprocess
@@ -71,8 +70,8 @@ def _copy_serve(theirs, ours):
 
 
 def _state(game):
-    b, l, r = game.ball, game.agent_left, game.agent_right
-    return [b.x, b.y, b.vx, b.vy, l.x, l.y, l.vx, l.vy, r.x, r.y, r.vx, r.vy]
+    b, left, right = game.ball, game.agent_left, game.agent_right
+    return [b.x, b.y, b.vx, b.vy, left.x, left.y, left.vx, left.vy, right.x, right.y, right.vx, right.vy]
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -67,7 +67,8 @@ def test_slime_study_records_every_visit_answer_and_step(slime_study):
     assert all(v[5] is not None and v[5] >= 0 for v in visits)
     survey = json.loads(next(v[4] for v in visits if v[1] == "survey_weak"))
     assert set(survey) == {"skill", "enjoy", "effort", "again"}
-    assert 1 <= survey["skill"] <= 7 and isinstance(survey["effort"], int) and survey["again"] in ("yes", "no", "not sure")
+    assert 1 <= survey["skill"] <= 7 and isinstance(survey["effort"], int)
+    assert survey["again"] in ("yes", "no", "not sure")
     answers = rows(data, "SELECT scene, question, value FROM answers")
     assert len(answers) == 4 + 4 + 3
     age = json.loads(next(a[2] for a in answers if a[1] == "age"))
@@ -122,7 +123,8 @@ def test_summary_export_and_replay_on_the_study_file(slime_study, tmp_path):
     assert "ball_x" in header and "ball_y" in header  # the hook's custom columns, one per key
     episode = rows(data, "SELECT episode_id FROM episodes WHERE scene='practice'")[0][0]
     replay = subprocess.run([sys.executable, "-m", "igym.data", "replay", str(data), "--episode", episode[:8],
-                             "--verify", "--headless", "--trust", str(ROOT)], capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)
+                             "--verify", "--headless", "--trust", str(ROOT)],
+                            capture_output=True, text=True, cwd=ROOT, env=ENV, timeout=300)
     assert replay.returncode == 0, replay.stdout + replay.stderr
     assert "verified" in replay.stdout
 
@@ -421,7 +423,8 @@ def test_a_run_resumes_from_its_snapshot_without_repeating_visits():
     first_records = run.take_records()
     again = StudyRun.restore(experiment, saved)
     resumed = again.next_visit()
-    assert (resumed.visit_id, resumed.name, resumed.position) == (open_visit.visit_id, open_visit.name, open_visit.position)
+    assert (resumed.visit_id, resumed.name, resumed.position) \
+        == (open_visit.visit_id, open_visit.name, open_visit.position)
     assert again.condition == "fast" and again.state["note"] == "kept" and again.plan == run.plan
     again.finish_visit("continued", {"mood": 4, "colours": []})
     rest = []

@@ -148,7 +148,6 @@ def test_a_staged_page_plays_a_lockstep_room_with_a_desktop_client(tmp_path):
     """A page of an experiment where people play together plays through the server: here the
     staged main.py (natively, from the staged files only) and a desktop client share a room."""
     import socket
-    import time
 
     done = build_web("examples/slime_volleyball/lockstep.py", "--staging", str(tmp_path / "stage"), "--stage-only")
     assert done.returncode == 0, done.stderr

@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg_service import pg_server, pg_url  # noqa: F401 — fixtures
-from tests.redis_service import free_port, redis_server  # noqa: F401 — fixture
+from tests.redis_service import free_port
+
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDY = ROOT / "tests" / "experiments" / "cluster_study.py"
@@ -226,8 +226,8 @@ async def _participant(url: str, pid: str, timeout: float = 180) -> dict | None:
                             continue
                         if message["t"] == "page":
                             kind = message["page"].get("kind")
-                            await ws.send(wire.pack({"t": "page", "v": message["v"],
-                                                     "o": {"consent": "agreed", "end": "closed"}.get(kind, "continued")}))
+                            outcome = {"consent": "agreed", "end": "closed"}.get(kind, "continued")
+                            await ws.send(wire.pack({"t": "page", "v": message["v"], "o": outcome}))
                         elif message["t"] == "end":
                             return message
                 except websockets.ConnectionClosed:

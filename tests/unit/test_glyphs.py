@@ -16,7 +16,6 @@ import re
 from pathlib import Path
 
 import pygame
-import pytest
 
 from igym.experiment import Game, HudInfo, default_hud
 from igym.loader import load_experiment

@@ -62,7 +62,7 @@ def test_a_stick_drives_mountain_car_continuous_and_its_raw_values_are_recorded(
     steps = rows(tmp_path / "pad.sqlite")
     assert len(steps) == 40
     by_raw = {}
-    for step, action, source, keys, extra in steps:
+    for _step, action, source, keys, extra in steps:
         raw = json.loads(extra)["axis.0"]
         by_raw.setdefault(raw, set()).add((action, source, keys))
     assert set(by_raw) == {None, -0.8, 0.05, 1.0}  # before the first move: no value yet
@@ -78,7 +78,8 @@ def test_pointer_clicks_become_actions_in_canvas_coordinates(tmp_path):
     def right_half(x, y, buttons):
         return 1 if buttons & 1 and x >= 300 else None
 
-    game = Game(env=lambda: LineRace(goal=1000), seats={"a": "human", "b": "random"}, canvas=(600, 400), fps=30, max_steps=30, seeds=2,
+    game = Game(env=lambda: LineRace(goal=1000), seats={"a": "human", "b": "random"}, canvas=(600, 400), fps=30,
+                max_steps=30, seeds=2,
                 keys=KeyMap({"left": 2}, default_action=0, pointer=right_half), fingerprints=False,
                 render=lambda env: [Rect("floor", 0, 0, 600, 400, (40, 40, 40))])
     window = Window((1000, 1000), headless=True)  # letterboxed: the canvas is scaled and moved

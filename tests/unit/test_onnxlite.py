@@ -28,7 +28,8 @@ def ort_scores(path, obs):
 def lite_scores(path, obs):
     backend = LiteBackend(str(path))
     obs = np.asarray(obs, np.float32)
-    out = backend.run([backend.model.outputs[0][0]], {backend.input_names[0]: _Flat(obs.ravel().tolist(), list(obs.shape))})
+    out = backend.run([backend.model.outputs[0][0]],
+                      {backend.input_names[0]: _Flat(obs.ravel().tolist(), list(obs.shape))})
     return np.asarray(out[0].values).reshape(out[0].shape)
 
 
@@ -107,4 +108,4 @@ def test_onnx_policy_falls_back_to_it_without_onnxruntime():
     from igym.policy import OnnxPolicy
     native = OnnxPolicy(SHIPPED[0])
     assert native.backend.name == "onnxruntime"
-    assert eval(actions) == [native.act(o) for o in eval(observations)]  # noqa: S307 — our own output
+    assert eval(actions) == [native.act(o) for o in eval(observations)]  # our own output

@@ -108,7 +108,8 @@ def test_out_dir_writes_a_png_per_step_or_every_kth(study, tmp_path, capsys):
     assert main(["replay", str(study), "--episode", episode, "--out", str(tmp_path / "all"), *TRUST]) == 0
     images = sorted((tmp_path / "all").glob("*.png"))
     assert len(images) == 90 and images[0].name == "step_0001.png"
-    assert main(["replay", str(study), "--episode", episode, "--out", str(tmp_path / "some"), "--every", "20", *TRUST]) == 0
+    some = str(tmp_path / "some")
+    assert main(["replay", str(study), "--episode", episode, "--out", some, "--every", "20", *TRUST]) == 0
     assert len(list((tmp_path / "some").glob("*.png"))) == math.ceil(90 / 20)
     assert "wrote 5 images" in capsys.readouterr().out
     image = pygame.image.load(str(images[-1]))

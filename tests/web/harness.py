@@ -109,7 +109,7 @@ async def main() -> None:
         else:
             raise ValueError(f"unknown scenario {scenario!r}")
         await report("done", result)
-    except BaseException as error:  # noqa: BLE001 — everything goes back to the test
+    except BaseException as error:  # everything goes back to the test
         import traceback
         await report("error", traceback.format_exc())
         raise error
@@ -168,10 +168,12 @@ def typical_batch(n_steps: int = 30) -> dict[str, Any]:
                                   ("agent_left", "agent_right"), {"agent_left": rng.randrange(6), "agent_right": 3},
                                   ["human", "policy"], {"agent_left": 0.0, "agent_right": 0.0},
                                   {"agent_left": False, "agent_right": False},
-                                  {"agent_left": False, "agent_right": False}, ["left", ""], [1_700_000_000_000_000_000, None],
-                                  False, None, "%016x" % rng.getrandbits(64)))
+                                  {"agent_left": False, "agent_right": False}, ["left", ""],
+                                  [1_700_000_000_000_000_000, None],
+                                  False, None, f"{rng.getrandbits(64):016x}"))
         if step % 10 == 0:
-            records.append(EventRecord("p1", 1_700_000_000_000_000_000 + step, "key_down", {"key": "left", "agent": "agent_left"}, "e" * 32))
+            records.append(EventRecord("p1", 1_700_000_000_000_000_000 + step, "key_down",
+                                       {"key": "left", "agent": "agent_left"}, "e" * 32))
     return {"t": "records", "b": "f" * 32 + "-1", "r": [to_wire(r) for r in records]}
 
 

@@ -149,7 +149,7 @@ class HarnessServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def __enter__(self) -> "HarnessServer":
+    def __enter__(self) -> HarnessServer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
