@@ -32,6 +32,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from igym.errors import IgymError
+from igym.pg_sink import redact  # any URL's password, hidden
 
 RESTART_PAUSE_S = 1.0
 REDIS_START_S = 10.0
@@ -123,7 +124,7 @@ def run_workers(argv: list[str], workers: int, port: int, redis_url: str | None)
     signal.signal(signal.SIGINT, stop)
     processes = {i: subprocess.Popen(worker_command(argv, i, port, redis_url)) for i in range(workers)}
     print(f"igym server: {workers} workers on port {port} (each also on {port + 1}..{port + workers}); "
-          f"coordinated by {redis_url}", flush=True)
+          f"coordinated by {redact(redis_url)}", flush=True)
     try:
         while not stopping:
             time.sleep(0.2)
