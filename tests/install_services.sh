@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the tests need beyond Python packages, installed once before `pytest` (the README's test
 # command runs this; tests never install anything themselves):
-#   - Debian packages: chromium (browser tests), redis-server and postgresql (scale-out tests), npm;
+#   - Debian packages: chromium (browser tests), redis-server and postgresql (scale-out tests), npm,
+#     caddy, nginx, openssl and systemd (the shipped deployment files, tried for real);
 #   - the browser-side npm packages of tests/web/package.json (Pyodide, onnxruntime-web, msgpack)
 #     in ${IGYM_WEB_CACHE:-~/.cache/igym-web}.
 # Whatever is present already is left alone; without root/apt-get it says what is missing.
@@ -13,6 +14,10 @@ command -v chromium >/dev/null || [ -x /usr/bin/chromium ] || missing+=(chromium
 command -v redis-server >/dev/null || missing+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v npm >/dev/null || missing+=(npm)
+command -v caddy >/dev/null || missing+=(caddy)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "install_services: apt-get install ${missing[*]}"
@@ -37,4 +42,5 @@ for file in "${needed[@]}"; do
     break
   fi
 done
-echo "install_services: chromium, redis-server, postgresql and the browser packages are ready"
+# apt may start system nginx/caddy services on ports 80/443; the tests use their own free ports.
+echo "install_services: chromium, redis-server, postgresql, caddy, nginx and the browser packages are ready"
