@@ -255,6 +255,48 @@ def test_clicks_out_of_turn_are_dropped_and_the_right_button_puts_a_piece_down()
     assert player.moves("player_0")[1:] == [(chess_action(12, 28), "e2-e4")]
 
 
+def test_clicks_through_the_real_window_letterboxed_with_the_hud(tmp_path):
+    """The mouse's window pixels → canvas → squares, through the window loop and the SQLite sink."""
+    import asyncio
+    import json
+    import sqlite3
+
+    import pygame
+
+    from igym.renderers.app import VirtualClock, run_session
+    from igym.renderers.draw import FrameRenderer
+    from igym.renderers.window import Window
+    from igym.sqlite_sink import SqliteSink
+
+    game = board_game(Referee(chess_env), {"player_0": "human", "player_1": "random"}, keymap_for("chess_v6"),
+                      canvas=(800, 800))
+    window = Window((1000, 700), headless=True)  # smaller than the canvas, and wider: scaled and moved
+    try:
+        layout = FrameRenderer(window.surface, game.canvas, hud=True)
+        timeline = []
+        for at, name in ((0.3, "e2"), (0.6, "e4")):
+            spot = tuple(map(round, layout.to_screen(*square(name))))
+            timeline += [(at, pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=spot, button=1)),
+                         (at + 0.05, pygame.event.Event(pygame.MOUSEBUTTONUP, pos=spot, button=1))]
+
+        class Mouse:
+            def play(self, session, now):
+                while timeline and timeline[0][0] <= now:
+                    pygame.event.post(timeline.pop(0)[1])
+
+        session = Session(game, "mouse", max_total_steps=2)
+        with SqliteSink(tmp_path / "mouse.sqlite") as sink:
+            asyncio.run(run_session(window, session, sink, VirtualClock(60.0), autopilot=Mouse()))
+    finally:
+        window.close()
+    db = sqlite3.connect(tmp_path / "mouse.sqlite")
+    assert db.execute("SELECT action, source, keys FROM steps WHERE agent='player_0' AND step=1").fetchone() == \
+        ("2421", "human", "e2-e4")
+    clicks = [json.loads(d) for (d,) in db.execute("SELECT data FROM events WHERE kind='click' ORDER BY t_ns")]
+    assert [c["what"] for c in clicks] == ["e2", "e2-e4"]
+    assert clicks[1]["x"] == pytest.approx(450, abs=2) and clicks[1]["y"] == pytest.approx(450, abs=2)
+
+
 # --- go by clicks --------------------------------------------------------------------------------
 
 def test_a_click_on_an_intersection_places_the_stone_there_and_p_passes():
