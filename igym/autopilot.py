@@ -10,8 +10,8 @@ autopilot run is reproducible.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
-from collections.abc import Iterable, Mapping
 
 
 class Autopilot:
@@ -20,14 +20,20 @@ class Autopilot:
     With ``axes`` (axis number → its rest value: 0 for a stick, -1 for a trigger) it also
     pushes them to random positions (at rest half of the time) at each change; with ``pointer``
     (the canvas' width and height) it moves the pointer to a random spot with random buttons.
+    With ``aim`` (``rng -> (x, y) or None``: a board pointer's idea of where a person would
+    click, :mod:`igym.boards`) it clicks there instead — the left button down at one change,
+    up at the next — and only points at random when ``aim`` has nothing to say.
     """
 
     def __init__(self, keys: Iterable[str], seed: int | None = 0, *, min_hold_s: float = 0.1,
                  max_hold_s: float = 0.6, axes: Mapping[int, float] | None = None,
-                 pointer: tuple[float, float] | None = None) -> None:
+                 pointer: tuple[float, float] | None = None,
+                 aim: Callable[[random.Random], tuple[float, float] | None] | None = None) -> None:
         self.keys = sorted(keys)
         self.axes = dict(sorted((axes or {}).items()))
         self.pointer = pointer
+        self.aim = aim
+        self._down: tuple[float, float] | None = None  # aiming: where the button is held down
         self.rng = random.Random(seed)
         self.min_hold_s = min_hold_s
         self.max_hold_s = max_hold_s
@@ -59,5 +65,16 @@ class Autopilot:
             for axis, rest in self.axes.items():
                 target.axis(axis, rest if rng.random() < 0.5 else round(rng.uniform(-1.0, 1.0), 4), now)
             if self.pointer:
-                width, height = self.pointer
-                target.point(rng.uniform(0, width), rng.uniform(0, height), rng.choice((0, 0, 1, 4)), now)
+                spot = None
+                if self.aim is not None:
+                    if self._down is not None:
+                        spot, self._down = self._down, None
+                        target.point(spot[0], spot[1], 0, now)  # a click is a press and a release
+                        return
+                    spot = self.aim(rng)
+                if spot is not None:
+                    self._down = spot
+                    target.point(spot[0], spot[1], 1, now)
+                else:
+                    width, height = self.pointer
+                    target.point(rng.uniform(0, width), rng.uniform(0, height), rng.choice((0, 0, 1, 4)), now)

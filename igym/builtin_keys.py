@@ -13,7 +13,8 @@ x/y, 4/5 left/right trigger), which is what Xbox and PlayStation pads report on 
 macOS (on Linux some drivers number the triggers 2 and 5 — give your own ``axes=`` then).
 
 The grid worlds, Blackjack and the board games act once per key press (``keystroke``) and
-step only when the player moves (``pace="on_input"``): nothing happens by itself.
+step only when the player moves (``pace="on_input"``): nothing happens by itself. Chess and
+go are played with the mouse (a board pointer, :mod:`igym.boards`): a click is a keystroke.
 """
 
 from __future__ import annotations
@@ -21,22 +22,27 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from typing import Any
+from collections.abc import Callable
 
+from .boards import ChessPointer, GoPointer
 from .controls import Axis, KeyMap
 
 
 @dataclass(frozen=True)
 class Builtin:
-    """One family's keys (``{key or (keys): action}``), default action, mode and axes."""
+    """One family's keys (``{key or (keys): action}``), default action, mode, axes and pointer
+    (a factory: each key map gets its own)."""
 
     keys: dict[Any, Any]
     default: Any
     mode: str = "held"
     axes: tuple[Axis, ...] = ()
     help: str = field(default="", compare=False)
+    pointer: Callable[[], Any] | None = None
 
     def keymap(self) -> KeyMap:
-        return KeyMap(self.keys, default_action=self.default, mode=self.mode, axes=self.axes)
+        return KeyMap(self.keys, default_action=self.default, mode=self.mode, axes=self.axes,
+                      pointer=self.pointer() if self.pointer is not None else None)
 
     @property
     def pace(self) -> str:
@@ -96,6 +102,11 @@ BUILTIN: dict[str, Builtin] = {
     "tictactoe": Builtin({str(k + 1): (k % 3) * 3 + k // 3 for k in range(9)}, 0, mode="keystroke",
                          help="1-9 mark a square: 1 2 3 the top row, 4 5 6 the middle, 7 8 9 the bottom"),
     "connect_four": Builtin({str(i + 1): i for i in range(7)}, 0, mode="keystroke", help="1-7 drop into a column"),
+    # The mouse on the env's picture (igym.boards); go's default 19×19 board: P passes (action 361).
+    "chess": Builtin({}, 0, mode="keystroke", pointer=ChessPointer,
+                     help="click a piece, then the square it moves to (a pawn on the last rank becomes a queen)"),
+    "go": Builtin({"p": 361}, 361, mode="keystroke", pointer=GoPointer,
+                  help="click a point to place a stone, P passes"),
 }
 
 

@@ -168,6 +168,7 @@ def _seats(session: Any) -> str:
             keymap = session.inputs[agent].keymap
             space = session._space(agent)
             axes = f", {len(keymap.axes)} axes" if keymap.axes else ""
+            axes += f", pointer {keymap.describe()['pointer']}" if keymap.pointer is not None else ""
             parts.append(f"{name}: human, {read_space(space).text}, {len(keymap.keys)} keys{axes}")
         else:
             kind = seat.get("kind", "policy") if isinstance(seat, dict) else str(seat)

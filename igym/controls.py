@@ -19,9 +19,12 @@ Two modes, because games differ:
 
 ``axes`` (:class:`Axis`) let gamepad sticks and triggers drive ``Box`` components
 continuously; ``pointer`` (a function ``(x, y, buttons) -> action or None``, canvas
-coordinates) lets the mouse choose actions. When nothing applies the seat falls back to
-``default_action`` (``fallback="default"``) or repeats its previous action (``fallback=
-"previous"``). The source of each action (human / default / previous) is recorded.
+coordinates) lets the mouse choose actions: in a ``held`` map from where it is and the
+buttons held at each step, in a ``keystroke`` map once per button press (a click is one
+keystroke; a pointer with a ``click`` method returns a :class:`Click`, naming the click for
+the records, and one with ``for_seat`` is bound to each seat: :mod:`igym.boards`). When
+nothing applies the seat falls back to ``default_action`` (``fallback="default"``) or repeats
+its previous action (``fallback="previous"``). The source of each action (human / default / previous) is recorded.
 
 A map is checked against the seat's action space when the session starts (before the
 first frame): every value, the default and every axis, with a message naming the key, the
@@ -43,6 +46,29 @@ from .errors import ExperimentError
 MODES = ("held", "keystroke")
 FALLBACKS = ("default", "previous")
 _UNSET: Any = object()
+
+
+@dataclass(frozen=True)
+class Click:
+    """What one click of a ``keystroke`` map's pointer makes: an action (None: no move, e.g. a
+    chess piece picked up), its name for the records (the step's ``keys``: ``"e2-e4"``), and
+    whether it is an attempt the action space cannot even name (recorded as ``illegal_action``)."""
+
+    action: Any
+    label: str = ""
+    illegal: bool = False
+
+
+@dataclass(frozen=True)
+class PointerSeat:
+    """Where a seat's pointer acts (given to a pointer's ``for_seat``): the seat's agent, its
+    player number (its place in the env's agents: PettingZoo's ``player``), the canvas, and
+    ``legal()``, the seat's action mask now (None when the env has none or it is not its turn)."""
+
+    agent: str
+    player: int
+    canvas: tuple[float, float]
+    legal: Callable[[], Any] = lambda: None
 
 
 @dataclass(frozen=True)
@@ -182,7 +208,7 @@ class KeyMap:
                                   "dead_zone": a.dead_zone, "invert": a.invert, "trigger": a.trigger}
                                  for a in self.axes]
         if self.pointer is not None:
-            described["pointer"] = getattr(self.pointer, "__name__", "function")
+            described["pointer"] = getattr(self.pointer, "__name__", None) or type(self.pointer).__name__
         return described
 
 
@@ -323,13 +349,16 @@ class SeatInput:
     """The live input state of one human seat: held keys, queued keystrokes, axes, pointer, last change."""
 
     __slots__ = ("keymap", "binding", "held", "presses", "changed_ns", "previous_action", "axes", "pointer",
-                 "keys_used", "decided_ns", "_counter", "_default", "_axis_ids")
+                 "keys_used", "decided_ns", "clicked", "_counter", "_default", "_axis_ids")
 
-    def __init__(self, keymap: KeyMap, space: Any = None, where: str = "KeyMap") -> None:
+    def __init__(self, keymap: KeyMap, space: Any = None, where: str = "KeyMap",
+                 seat: PointerSeat | None = None) -> None:
         self.keymap = keymap
         self.binding: Binding | None = keymap.bind(space, where) if space is not None else None
         self.held: dict[str, int] = {}
-        self.presses: deque[tuple[dict[str, int], int]] = deque()  # keystrokes: (keys held, when pressed)
+        # keystrokes: (keys held, when pressed, None) or a click's (label, when, (action,))
+        self.presses: deque[tuple[Any, int, Any]] = deque()
+        self.clicked: Click | None = None  # what the latest point() made of a button press, if it was one
         self.changed_ns: int | None = None
         self.keys_used = ""  # the keys that made the latest action (keystroke: the press; held: those held)
         self.decided_ns: int | None = None  # when they were pressed: the action's reaction time
@@ -346,6 +375,12 @@ class SeatInput:
             self.binding = None  # the Discrete fast path; the checked default stays
         elif binding is None and (keymap.axes or keymap.pointer is not None):
             raise ExperimentError(f"{where}: axes and pointer need the seat's action space (a Box for axes)")
+        for_seat = getattr(keymap.pointer, "for_seat", None)
+        if for_seat is not None and self.binding is not None:
+            if keymap.mode != "keystroke":
+                raise ExperimentError(f"{where}: this pointer makes one move per click — give it a keystroke map "
+                                      f"(KeyMap(..., mode='keystroke'))")
+            self.binding.pointer = for_seat(seat, self.binding.info, where)  # the seat's own (its selection)
 
     def press(self, key: str, t_ns: int, queue: bool = True) -> bool:
         """Note a key going down; False if this seat's map does not use the key. ``queue=False``
@@ -358,7 +393,7 @@ class SeatInput:
         self.held[key] = self._counter
         self.changed_ns = t_ns
         if queue and self.keymap.mode == "keystroke":
-            self.presses.append((dict(self.held), t_ns))
+            self.presses.append((dict(self.held), t_ns, None))
         return True
 
     def pending(self) -> bool:
@@ -371,11 +406,18 @@ class SeatInput:
         if before_ns is None:
             count = len(self.presses)
             self.presses.clear()
+            self._reset_pointer()  # a half-made move (a chess piece picked up) is not carried into the next game
             return count
         kept = [press for press in self.presses if press[1] >= before_ns]
         count = len(self.presses) - len(kept)
         self.presses = deque(kept)
         return count
+
+    def _reset_pointer(self) -> None:
+        bound = self.binding.pointer if self.binding is not None else None
+        reset = getattr(bound, "reset", None) if bound is not self.keymap.pointer else None
+        if reset is not None:
+            reset()
 
     def release(self, key: str, t_ns: int) -> bool:
         """Note a key going up; False if it was not held."""
@@ -408,21 +450,55 @@ class SeatInput:
             return False
         return any(axis.axis == index and axis.offset(raw, low, high) for axis, _, low, high in self.binding.axes)
 
-    def point(self, x: float, y: float, buttons: int, t_ns: int) -> bool:
-        """The pointer moved or a button changed (canvas coordinates); False if the map has no pointer."""
+    def point(self, x: float, y: float, buttons: int, t_ns: int, queue: bool = True) -> bool:
+        """The pointer moved or a button changed (canvas coordinates); False if the map has no pointer.
+
+        In a ``keystroke`` map a button going down is a click: the pointer function is asked
+        once, and the action it makes is queued like a key press (``queue=False``: the game takes
+        no input now — the click is noted in ``clicked`` but asks nothing and plays nothing)."""
         if self.keymap.pointer is None:
             return False
-        if self.pointer is None or self.pointer[2] != buttons:
+        before = self.pointer[2] if self.pointer is not None else 0
+        if self.pointer is None or before != buttons:
             self.changed_ns = t_ns
         self.pointer = (float(x), float(y), int(buttons))
+        self.clicked = None
+        if buttons & ~before and self.keymap.mode == "keystroke":
+            self.clicked = self._click(float(x), float(y), int(buttons), t_ns) if queue else Click(None)
         return True
+
+    def _click(self, x: float, y: float, buttons: int, t_ns: int) -> Click:
+        binding = self.binding
+        pointer = binding.pointer if binding is not None else self.keymap.pointer
+        assert pointer is not None  # point() reaches here only for a map with a pointer
+        clicker = getattr(pointer, "click", None)
+        made = (clicker(x, y, buttons) if clicker is not None
+                else Click(pointer(x, y, buttons), f"click {x:.0f},{y:.0f}"))
+        if not isinstance(made, Click):
+            raise ExperimentError(f"{self.keymap.describe().get('pointer')}: click() must return an "
+                                  f"igym.controls.Click")
+        if made.action is not None and not made.illegal:
+            action = made.action
+            if binding is not None and binding.info.kind != "other":
+                try:
+                    action = check(binding.info, action)
+                except ActionValueError as error:
+                    raise binding._fail("the pointer function's action", action, str(error)) from None
+            self.presses.append((made.label, t_ns, (action,)))
+        return made
+
+    def aim(self, rng: Any) -> tuple[float, float] | None:
+        """Where an autopilot clicks next, if this seat's pointer can say (:mod:`igym.boards`)."""
+        pointer = self.binding.pointer if self.binding is not None else None
+        aim = getattr(pointer, "aim", None)
+        return aim(rng) if aim is not None else None
 
     def next_action(self) -> tuple[Any, str]:
         """The action for this step and who chose it: human, default or previous."""
         keymap = self.keymap
         binding = self.binding
         action = None
-        pressed: tuple[dict[str, int], int] | None = None
+        pressed: tuple[Any, ...] | None = None  # (keys or label, press time, (action,) of a click or None)
         if binding is None:
             if keymap.mode == "held":
                 action = keymap.resolve_held(self.held)
@@ -433,17 +509,20 @@ class SeatInput:
         else:
             if keymap.mode == "held":
                 action = binding.resolve(self.held, self.axes, self.pointer)
-            else:
+            else:  # the pointer plays by its clicks, queued with the key presses
                 while self.presses and action is None:
                     pressed = self.presses.popleft()
-                    action = binding.resolve(pressed[0], self.axes, self.pointer)
+                    action = pressed[2][0] if pressed[2] is not None else binding.resolve(pressed[0], self.axes, None)
                 if action is None:
                     pressed = None
-                    action = binding.resolve({}, self.axes, self.pointer)
+                    action = binding.resolve({}, self.axes, None)
             if action is not None:
                 action = binding.native(action)
-        if pressed is not None and action is not None:  # a keystroke: its keys and its moment
-            self.keys_used, self.decided_ns = "+".join(pressed[0]), pressed[1]
+        if pressed is not None and action is not None:  # a keystroke: its keys (or click) and its moment
+            keys = pressed[0]
+            self.keys_used, self.decided_ns = keys if isinstance(keys, str) else "+".join(keys), pressed[1]
+            if keymap.pointer is not None:
+                self._reset_pointer()  # the move is made: its turn's clicks are over
         else:
             self.keys_used, self.decided_ns = "+".join(self.held), self.changed_ns
         if action is not None:

@@ -21,7 +21,7 @@ from typing import Any
 from collections.abc import Callable, Mapping
 
 from .clock import SYSTEM_CLOCK, Clock
-from .controls import SeatInput
+from .controls import PointerSeat, SeatInput
 from .envs import EnvAdapter
 from .errors import ExperimentError
 from .experiment import Game, HudInfo
@@ -111,8 +111,10 @@ class Session:
         game, name = self.game, str(agent)
         if seat == "human":
             # Checked against the seat's action space here, before the first frame.
+            place = PointerSeat(name, self.env.agents.index(agent), (float(game.canvas[0]), float(game.canvas[1])),
+                                lambda: self.env.action_mask(agent))  # where its pointer acts (igym.boards)
             self.inputs[agent] = SeatInput(game.keymaps[name], self._space(agent),
-                                           f"Game {game.name!r}, seat {name}, keys")
+                                           f"Game {game.name!r}, seat {name}, keys", place)
             self.seats[name] = "human"
             return
         policy: Policy
@@ -190,13 +192,30 @@ class Session:
 
     def point(self, x: float, y: float, buttons: int, now: float, agent: Any = None) -> None:
         """The pointer is at (x, y) in canvas coordinates with ``buttons`` held (bits: 1 left,
-        2 middle, 4 right)."""
+        2 middle, 4 right). In a keystroke map a button press is a click, recorded (``click``)
+        and played like a key press — only in the seat's turn, while the game takes input."""
         self._pointer = (float(x), float(y), int(buttons))
         t_ns = int(now * 1e9)
-        for _, seat in self._seats_for(agent):
+        taking = self.taking_input
+        turns = self.env.active() if taking and self.env.turn_based else None
+        for mover, seat in self._seats_for(agent):
             point = getattr(seat, "point", None)
-            if point is not None:
-                point(x, y, buttons, t_ns)
+            queue = taking and (turns is None or mover in turns)  # like press(): clicks play in the mover's turn
+            if point is not None and point(x, y, buttons, t_ns, queue) and getattr(seat, "clicked", None) is not None:
+                self._click(mover, seat.clicked, x, y, t_ns, None if queue else
+                            self._not_taking() if not taking else "not their turn")
+
+    def _click(self, agent: Any, click: Any, x: float, y: float, t_ns: int, dropped: str | None) -> None:
+        """A click of a keystroke map's pointer: a ``click`` event (what it made of it, or why it
+        was dropped); an attempt the action space cannot name is an ``illegal_action`` too."""
+        data = {"agent": str(agent), "x": round(float(x), 1), "y": round(float(y), 1), "what": click.label}
+        if dropped is not None:
+            data["dropped"] = dropped
+        self._records.append(EventRecord(self.participant_id, t_ns, "click", data, self._episode_id()))
+        if click.illegal and dropped is None:
+            self._records.append(EventRecord(self.participant_id, t_ns, "illegal_action",
+                                             {"agent": str(agent), "action": None, "keys": click.label},
+                                             self._episode_id()))
 
     def _input_columns(self) -> dict[str, Any]:
         """The raw axis values and pointer state of this step (``steps.extra``)."""

@@ -164,4 +164,10 @@ def autopilot_for(session: Session, seed: int | None = 0) -> Autopilot:
     maps = [seat.keymap for seat in session.inputs.values()]
     axes = {axis.axis: -1.0 if axis.trigger else 0.0 for axis in all_axes(maps)}
     pointed = any(m.pointer is not None for m in maps)
-    return Autopilot(all_keys(maps), seed, axes=axes, pointer=tuple(session.game.canvas) if pointed else None)
+    aims = [seat.aim for seat in session.inputs.values() if callable(getattr(seat, "aim", None))]
+
+    def aim(rng: Any) -> Any:  # the first seat whose pointer knows where to click (the one to move)
+        return next((spot for spot in (a(rng) for a in aims) if spot is not None), None)
+
+    return Autopilot(all_keys(maps), seed, axes=axes, pointer=tuple(session.game.canvas) if pointed else None,
+                     aim=aim if pointed and aims else None)
