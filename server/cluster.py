@@ -31,8 +31,9 @@ import logging
 import re
 import secrets
 import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Mapping, NoReturn, Sequence, TypeVar
+from typing import Any, NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import redis.asyncio as aioredis
@@ -48,7 +49,10 @@ WORKER_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _UNREACHABLE = (rexc.ConnectionError, rexc.TimeoutError, OSError, TimeoutError)
 
 
-from .cluster_errors import ClusterUnavailable  # noqa: E402 — importable without redis (the app catches it)
+# Redis could not be reached, or did not answer within ``op_timeout_s``. After a timeout the call
+# may still have been done: every call is safe to repeat (``docs/cluster.md``). Defined where the
+# server can catch it without importing redis (the one-worker server never loads this module).
+from .cluster_errors import ClusterUnavailable  # noqa: E402
 
 
 class WorkerIdInUse(Exception):
@@ -102,6 +106,15 @@ def rank(worker: WorkerInfo) -> tuple[int, int, float, str]:
 
 
 @dataclass(frozen=True)
+class Joined:
+    """The answer to :meth:`Cluster.join`."""
+
+    since: float | None  # arrival in line (Redis clock, epoch seconds); None when seated
+    new: bool  # False: they were already waiting (their place kept)
+    room: str | None  # the room they are seated in (not put in line): their mailbox has it
+
+
+@dataclass(frozen=True)
 class Seat:
     """One member's seat in a newly formed room: its index, the reservation token, the wait."""
 
@@ -149,7 +162,7 @@ class RoomInfo:
     created: float
 
     @classmethod
-    def from_hash(cls, h: Mapping[str, Any]) -> "RoomInfo":
+    def from_hash(cls, h: Mapping[str, Any]) -> RoomInfo:
         return cls(h["room"], h["study"], h["scene"], h["worker"], h["url"], tuple(json.loads(h["members"])),
                    int(h["size"]), h["reason"], int(h["created_ms"]) / 1000)
 
@@ -201,18 +214,24 @@ class Cluster:
         self.incarnation = ""
         self._load = Load()
         self._p = f"{esc(prefix)}:"
-        # One retry, no back-off: a pooled connection Redis closed (a restart) is replaced at
-        # once; a Redis that is down fails in about connect_timeout_s, never hangs.
-        self._redis = aioredis.Redis.from_url(
+        # One retry, at once, and only when the connection broke (a pooled connection to a
+        # Redis that restarted fails on first use): never after a timeout, when a stuck Redis
+        # may still run the command. A Redis that is down fails in about connect_timeout_s;
+        # every call is bounded by op_timeout_s. The scripts are safe to run twice (FORM with
+        # the same room id returns the same room), so the retry cannot seat anyone twice.
+        # Any: redis-py's types do not know decode_responses=True (every reply here is str).
+        self._redis: Any = aioredis.Redis.from_url(
             url, decode_responses=True, socket_connect_timeout=connect_timeout_s, socket_timeout=op_timeout_s,
-            retry=Retry(NoBackoff(), 1), retry_on_error=[rexc.ConnectionError, rexc.TimeoutError],
-            health_check_interval=0)
+            retry=Retry(NoBackoff(), 1, supported_errors=(rexc.ConnectionError,)),
+            retry_on_error=[rexc.ConnectionError], health_check_interval=0)
         self._scripts = {name: self._redis.register_script(getattr(lua, name)) for name in (
             "HEARTBEAT", "UNREGISTER", "WORKERS", "JOIN", "MARK_ABSENT", "BACK", "FORM", "EXPIRE_ABSENT", "LOBBY",
             "CLAIM_RESERVATION", "CLAIM_PARTICIPANT", "RELEASE_PARTICIPANT", "ASSIGN_CONDITION",
             "UNASSIGN_CONDITION", "SET_TOKEN", "END_ROOM", "DEAD_ROOMS")}
         self._mail_waiters: dict[str, set[asyncio.Event]] = {}
         self._listener: asyncio.Task[None] | None = None
+        self._pubsub: Any = None  # the mail listener's current redis.asyncio.client.PubSub
+        self._closing = False
 
     @property
     def where(self) -> str:
@@ -223,14 +242,26 @@ class Cluster:
         return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
     async def close(self) -> None:
-        """Stop listening for mail and close the connections (presence is left to expire)."""
-        if self._listener is not None:
-            self._listener.cancel()
-            try:
-                await self._listener
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001 — closing: only stop it
-                pass
-            self._listener = None
+        """Stop listening for mail and close the connections (presence is left to expire).
+
+        The mail listener is stopped by a flag and by closing its connection under it, not
+        only by cancelling: a cancellation that lands inside redis-py's own read timeout can
+        be lost, leaving the read blocked — so closing is bounded either way."""
+        self._closing = True
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            pubsub = self._pubsub
+            if pubsub is not None and pubsub.connection is not None:
+                try:
+                    await pubsub.connection.disconnect(nowait=True)
+                except Exception as error:  # noqa: BLE001 — closing: the connection may be broken already
+                    log.debug("closing the mail connection: %r", error)
+            done, _ = await asyncio.wait({listener}, timeout=self.poll_s + self.op_timeout_s)
+            if not done:
+                listener.cancel()
+                await asyncio.wait({listener}, timeout=self.op_timeout_s)
+            if listener.done() and not listener.cancelled() and listener.exception() is not None:
+                log.debug("mail listener ended with %r", listener.exception())
         await self._redis.aclose()
 
     async def _do(self, call: Awaitable[T]) -> T:
@@ -240,8 +271,18 @@ class Cluster:
             async with asyncio.timeout(self.op_timeout_s):
                 return await call
         except _UNREACHABLE as error:
+            await self._drop_idle_connections()
             raise ClusterUnavailable(f"Redis at {self.where} is unavailable: {error or type(error).__name__}") \
                 from error
+
+    async def _drop_idle_connections(self) -> None:
+        """After a failure, forget the pooled connections: they may lead to a Redis that is
+        gone (killed, restarted), and the first call after it is back should not find out."""
+        try:
+            async with asyncio.timeout(self.op_timeout_s):
+                await self._redis.connection_pool.disconnect(inuse_connections=False)
+        except Exception as error:  # noqa: BLE001 — broken connections may fail to close: they are dropped anyway
+            log.debug("dropping pooled connections: %r", error)
 
     async def _run(self, script: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         return await self._do(self._scripts[script](keys=list(keys), args=list(args)))
@@ -291,12 +332,15 @@ class Cluster:
         """Heartbeat forever (cancel to stop), every ``worker_ttl_s / 3`` by default. Redis
         being away is logged, not fatal: the next heartbeat after it is back re-registers."""
         every = every_s if every_s is not None else self.worker_ttl_s / 3
+        task = asyncio.current_task()
         while True:
             try:
                 if await self.heartbeat(load() if load is not None else None) == 0:
                     log.warning("worker %s: presence had lapsed; registered again", self.worker_id)
             except ClusterUnavailable as error:
                 log.warning("worker %s: heartbeat failed: %s", self.worker_id, error)
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError  # asked to stop while redis-py was reading (it can lose that)
             await asyncio.sleep(every)
 
     async def unregister(self) -> None:
@@ -318,13 +362,16 @@ class Cluster:
 
     # --- lobbies ------------------------------------------------------------------------------
 
-    async def join(self, study: str, scene: str, participant: str, worker_id: str) -> float:
+    async def join(self, study: str, scene: str, participant: str, worker_id: str) -> Joined:
         """``participant`` waits in the lobby of ``scene``, their connection on ``worker_id``.
-        Idempotent: someone already waiting keeps their place (and is present again). Returns
-        when they arrived (Redis clock, epoch seconds)."""
-        keys = self._lobby_keys(study, scene)
-        _, since = await self._run("JOIN", keys, [participant, worker_id, self._s(study) + "lobbies", scene])
-        return int(since) / 1000
+        Idempotent: someone already waiting keeps their place (and is present again), so a
+        worker may re-assert its waiters (after Redis restarted empty). Someone seated in a
+        room that has not ended is not put in line again (``Joined.room``)."""
+        keys = [*self._lobby_keys(study, scene), self._s(study) + "seated"]
+        state, value = await self._run("JOIN", keys, [participant, worker_id, self._s(study) + "lobbies", scene])
+        if int(state) < 0:
+            return Joined(None, False, value)
+        return Joined(int(value) / 1000, bool(int(state)), None)
 
     async def leave(self, study: str, scene: str, participant: str) -> bool:
         """Take a waiter out of line (timed out, gone); False if they were not waiting — maybe
@@ -357,11 +404,12 @@ class Cluster:
         absent."""
         return await self._form(study, scene, group_size, 1, participant)
 
-    async def _form(self, study: str, scene: str, size: int, least: int, include: str) -> Placement | None:
+    async def _form(self, study: str, scene: str, size: int, least: int, include: str, room_id: str | None = None,
+                    tokens: Sequence[str] | None = None) -> Placement | None:
         if size < 1:
             raise ValueError("a group has at least one seat")
-        tokens = [secrets.token_urlsafe(24) for _ in range(size)]
-        room_id = uuid.uuid4().hex
+        tokens = list(tokens) if tokens is not None else [secrets.token_urlsafe(24) for _ in range(size)]
+        room_id = room_id or uuid.uuid4().hex
         args: list[Any] = [self._p, self._s(study), study, scene, size, least, include, room_id,
                            int(self.reservation_ttl_s * 1000), int(self.reservation_ttl_s * 1000)]
         for token in tokens:
@@ -373,7 +421,8 @@ class Cluster:
         if data.get("error") == "no_worker":
             log.warning("lobby %s/%s: a group is ready but no worker is alive to host it", study, scene)
             return None
-        seats = tuple(Seat(pid, index, token, waited / 1000) for index, (pid, token, waited) in enumerate(data["seats"]))
+        seats = tuple(Seat(pid, index, tokens[index], waited / 1000)
+                      for index, (pid, waited) in enumerate(data["seats"]))
         return Placement(data["room"], study, scene, data["worker"], data["url"], int(data["size"]), seats,
                          data["reason"], data["created_ms"] / 1000)
 
@@ -437,32 +486,40 @@ class Cluster:
                     del self._mail_waiters[box]
 
     def _listen(self) -> None:
+        if self._closing:
+            raise RuntimeError("this Cluster is closed")
         if self._listener is None or self._listener.done():
             self._listener = asyncio.get_running_loop().create_task(self._listen_forever(), name="cluster mail")
 
     async def _listen_forever(self) -> None:
         """Wake local waiters when a mailbox of theirs gets mail; survives Redis going away."""
         channel = f"{self._p}mail"
-        while True:
-            pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        task = asyncio.current_task()
+        while not self._closing:
+            pubsub = self._pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
             try:
                 await self._do(pubsub.subscribe(channel))
-                while True:
+                while not self._closing:
                     message = await pubsub.get_message(timeout=self.poll_s)
+                    if task is not None and task.cancelling():
+                        raise asyncio.CancelledError  # a cancellation redis-py's read lost
                     if message is not None and message.get("type") == "message":
                         for event in self._mail_waiters.get(message["data"], ()):
                             event.set()
             except (ClusterUnavailable, rexc.RedisError, OSError) as error:
+                if self._closing:
+                    return
                 log.debug("mail listener: %s; again shortly", error)
                 for waiters in self._mail_waiters.values():  # they poll; let them look now
                     for event in waiters:
                         event.set()
                 await asyncio.sleep(min(self.poll_s, 0.5))
             finally:
+                self._pubsub = None
                 try:
                     await asyncio.wait_for(pubsub.aclose(), self.op_timeout_s)
-                except Exception:  # noqa: BLE001 — a broken connection cannot close cleanly
-                    pass
+                except Exception as error:  # noqa: BLE001 — a broken connection cannot close cleanly
+                    log.debug("closing the mail subscription: %r", error)
 
     # --- reservations and rooms ---------------------------------------------------------------------
 

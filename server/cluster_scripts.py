@@ -97,11 +97,15 @@ return cjson.encode({now = now, workers = out})
 # participant → arrival ms), worker (participant → worker holding the connection), absent
 # (participant → ms the connection closed), and for JOIN the arrival counter.
 
-# ARGV: participant, worker, lobbies set key, scene. Idempotent: already waiting → the place
-# is kept (the worker updated, marked present). Returns {1 if new, arrival ms}.
+# KEYS[6]: the study's seated hash. ARGV: participant, worker, lobbies set key, scene.
+# Idempotent: already waiting → the place is kept (the worker updated, marked present).
+# Returns {1 if new else 0, arrival ms}, or {-1, room} for someone seated in a room that has
+# not ended (placed meanwhile: joining again must not seat them twice).
 JOIN = COMMON + r"""
 local q, since, worker, absent, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local pid = ARGV[1]
+local room = redis.call('HGET', KEYS[6], pid)
+if room then return {-1, room} end
 if redis.call('ZSCORE', q, pid) then
   redis.call('HSET', worker, pid, ARGV[2])
   redis.call('HDEL', absent, pid)
@@ -159,6 +163,9 @@ local q, since, worker, absent = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local P, S, study, scene = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local size, least, include, room_id = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
 local resv_ttl, mail_ttl = tonumber(ARGV[9]), tonumber(ARGV[10])
+local room_key = P .. 'room:' .. room_id
+local done = redis.call('HGET', room_key, 'placement')
+if done then return done end  -- this very call ran already (a retry after a broken connection)
 local now = now_ms()
 local cache = {}
 local others_cap = size
@@ -180,8 +187,6 @@ if include ~= '' and not found then return false end
 if #group == 0 or #group < least then return false end
 local w = pick_worker(P)
 if not w then return cjson.encode({error = 'no_worker'}) end
-local room_key = P .. 'room:' .. room_id
-if redis.call('EXISTS', room_key) == 1 then return redis.error_reply('room id already taken') end
 local reason = 'matched'
 if #group < size then reason = 'filled' end
 redis.call('HSET', room_key, 'room', room_id, 'study', study, 'scene', scene, 'worker', w[1], 'url', w[2],
@@ -207,10 +212,12 @@ for i, pid in ipairs(group) do
                                          reason = reason, waited_ms = waited}))
   redis.call('PEXPIRE', mk, mail_ttl)
   redis.call('PUBLISH', P .. 'mail', mk)
-  seats[i] = {pid, token, waited}
+  seats[i] = {pid, waited}  -- the caller made the tokens: none kept here
 end
-return cjson.encode({room = room_id, worker = w[1], url = w[2], members = group, size = size, reason = reason,
-                     created_ms = now, seats = seats})
+local placement = cjson.encode({room = room_id, worker = w[1], url = w[2], members = group, size = size,
+                                reason = reason, created_ms = now, seats = seats})
+redis.call('HSET', room_key, 'placement', placement)
+return placement
 """
 
 # ARGV: P, grace ms. Removes waiters absent for at least the grace window; returns

@@ -12,13 +12,13 @@ import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
-
-import pytest
-import redis
 
 import igym.server
+import pytest
+import redis
 
 START_TIMEOUT_S = 10.0
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,11 +55,10 @@ class RedisServer:
     def start(self) -> None:
         """Start (or restart) and wait until it answers PING."""
         self.folder.mkdir(parents=True, exist_ok=True)
-        log = open(self.folder / "redis.log", "ab")
-        self.process = subprocess.Popen(
-            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder), "--protected-mode", "yes"], stdout=log, stderr=subprocess.STDOUT)
-        log.close()
+        with open(self.folder / "redis.log", "ab") as log:
+            self.process = subprocess.Popen(
+                [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                 "--dir", str(self.folder), "--protected-mode", "yes"], stdout=log, stderr=subprocess.STDOUT)
         client = redis.Redis(host="127.0.0.1", port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
         deadline = time.monotonic() + START_TIMEOUT_S
         try:
@@ -96,10 +95,10 @@ class RedisServer:
         self.process = None
 
 
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    """A fresh redis-server for one test."""
-    server = RedisServer(tmp_path / "redis")
+@contextmanager
+def running_redis(folder: Path) -> Iterator[RedisServer]:
+    """A redis-server running in ``folder`` for the ``with`` block."""
+    server = RedisServer(folder)
     for attempt in range(3):  # the free port can be taken between probing and binding
         try:
             server.start()
@@ -113,3 +112,10 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A fresh redis-server for one test (import it into a test module to use it)."""
+    with running_redis(tmp_path / "redis") as server:
+        yield server

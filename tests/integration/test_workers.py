@@ -131,7 +131,9 @@ def test_two_workers_serve_one_study_with_balanced_conditions_and_every_step_onc
     try:
         clients = {f"P{i}": cluster.client(f"P{i}", tmp_path / f"P{i}.log") for i in range(8)}
         _finish(clients, tmp_path)
-        status = cluster.status()
+        deadline = time.monotonic() + 15  # the cluster's view is refreshed every second
+        while (status := cluster.status())["cluster"].get("completed") != 8 and time.monotonic() < deadline:
+            time.sleep(0.3)
     finally:
         cluster.stop()
     people = _rows("SELECT participant_id, status, condition FROM participants", **where)
