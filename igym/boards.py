@@ -101,6 +101,7 @@ class BoardPointer:
     def __init__(self, area: tuple[float, float, float, float] | None = None) -> None:
         self.area = area
         self.seat: PointerSeat | None = None
+        self.reset()
 
     # --- binding ----------------------------------------------------------------------------
 

@@ -24,7 +24,8 @@ buttons held at each step, in a ``keystroke`` map once per button press (a click
 keystroke; a pointer with a ``click`` method returns a :class:`Click`, naming the click for
 the records, and one with ``for_seat`` is bound to each seat: :mod:`igym.boards`). When
 nothing applies the seat falls back to ``default_action`` (``fallback="default"``) or repeats
-its previous action (``fallback="previous"``). The source of each action (human / default / previous) is recorded.
+its previous action (``fallback="previous"``). The source of each action (human / default /
+previous) is recorded.
 
 A map is checked against the seat's action space when the session starts (before the
 first frame): every value, the default and every axis, with a message naming the key, the

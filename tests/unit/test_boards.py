@@ -16,7 +16,7 @@ import pytest
 from igym import Game
 from igym.boards import ChessPointer, GoPointer, chess_action, chess_keymap, chess_move, go_keymap
 from igym.builtin_keys import keymap_for, pace_for
-from igym.controls import PointerSeat, SeatInput
+from igym.controls import Click, KeyMap, PointerSeat, SeatInput
 from igym.errors import ExperimentError
 from igym.records import EpisodeRecord, EventRecord, StepRecord
 from igym.session import Session
@@ -150,6 +150,38 @@ def test_built_in_maps_are_board_pointers_that_wait_for_the_player():
     assert keymap_for("chess_v6").pointer is not chess.pointer  # each map its own pointer
     assert pace_for("pettingzoo.classic.chess_v6") == pace_for("pettingzoo.classic.go_v5") == "on_input"
     assert go.describe()["pointer"] == "GoPointer"
+
+
+def test_in_a_keystroke_map_a_click_is_one_keystroke():
+    """Any pointer function: asked once per button press, its action queued like a key press."""
+    from gymnasium import spaces
+
+    asked = []
+
+    def cell(x, y, buttons):
+        asked.append((x, y, buttons))
+        return int(x // 100) if buttons & 1 else None
+
+    seat = SeatInput(KeyMap({"space": 3}, mode="keystroke", pointer=cell), spaces.Discrete(4), "cells")
+    seat.point(250.0, 40.0, 0, 1)
+    assert not seat.pending() and asked == []  # moving is no click
+    seat.point(250.0, 40.0, 1, 2)
+    seat.point(150.0, 40.0, 1, 3)  # dragged with the button down: still the one click
+    seat.press("space", 4)
+    assert asked == [(250.0, 40.0, 1)] and seat.clicked is None
+    assert seat.next_action() == (2, "human") and (seat.keys_used, seat.decided_ns) == ("click 250,40", 2)
+    assert seat.next_action() == (3, "human") and seat.keys_used == "space"
+    assert seat.next_action() == (0, "default")  # nothing queued: a held button plays nothing more
+    seat.point(150.0, 40.0, 0, 5)
+    seat.point(150.0, 40.0, 4, 6)  # the right button: asked, no action
+    assert seat.clicked == Click(None, "click 150,40") and not seat.pending()
+    seat.point(350.0, 40.0, 5, 7)  # left pressed while the right is held
+    seat.point(350.0, 40.0, 0, 8)
+    seat.point(350.0, 40.0, 1, 9, queue=False)  # the game takes no input: not asked
+    assert len(asked) == 3 and seat.next_action() == (3, "human") and not seat.pending()
+    seat.point(950.0, 40.0, 0, 10)
+    with pytest.raises(ExperimentError, match="pointer function's action = 9"):
+        seat.point(950.0, 40.0, 1, 11)
 
 
 def test_a_board_pointer_is_checked_against_the_seats_space():
