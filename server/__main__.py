@@ -115,7 +115,9 @@ def command(argv: Sequence[str] | None = None) -> int:
         print(f"igym server: {experiment.id} on ws://{args.host}:{port}"
               + (f" as worker {worker[0]} ({worker[1]}, pid {os.getpid()})" if worker else ""), flush=True)
         print(f"status: http://{args.host}:{port}/status?token={server.admin_token}", flush=True)
-        print(f"dashboard: http://{args.host}:{port}/ (log in with the admin token)", flush=True)
+        # One worker of many: the dashboard's login lives in that worker, so it is opened at the
+        # worker's own port (it shows the whole study, merged from every worker's view).
+        print(f"dashboard: http://{args.host}:{args.own_port or port}/ (log in with the admin token)", flush=True)
         print(f"data: {describe(data)}", flush=True)
 
     try:

@@ -615,6 +615,22 @@ class Cluster:
         """Whose reconnect token has this sha256."""
         return await self._do(self._redis.hget(self._s(study) + "token_pids", sha256))
 
+    async def publish_view(self, study: str, view: Mapping[str, Any], ttl_s: float = 3.0) -> None:
+        """This worker's picture of the study (its dashboard snapshot) for the others to merge;
+        it expires with ``ttl_s`` so a dead worker's view goes away by itself."""
+        if self.worker_id is None:
+            raise RuntimeError("register() the worker first")
+        await self._do(self._redis.set(f"{self._s(study)}view:{esc(self.worker_id)}", json.dumps(dict(view)),
+                                       px=int(ttl_s * 1000)))
+
+    async def views(self, study: str) -> list[dict[str, Any]]:
+        """The published pictures of every live worker but this one."""
+        others = [w.worker_id for w in await self.workers() if w.worker_id != self.worker_id]
+        if not others:
+            return []
+        raw = await self._do(self._redis.mget([f"{self._s(study)}view:{esc(w)}" for w in others]))
+        return [json.loads(r) for r in raw if r is not None]
+
     async def save_snapshot(self, study: str, participant: str, snapshot: Mapping[str, Any]) -> None:
         """Keep ``participant``'s :meth:`igym.study.StudyRun.snapshot` (JSON), after every
         scene change, so whichever worker serves them next resumes where they were."""

@@ -91,6 +91,15 @@ class WorkerCluster:
         return {"room": info.room_id, "seat": info.members.index(participant_id), "members": list(info.members),
                 "size": info.size}
 
+    async def share_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
+        """Publish this worker's dashboard snapshot and return the other live workers' (the
+        dashboard merges them into the whole study's); nothing from the others while Redis is away."""
+        try:
+            await self.cluster.publish_view(self.study, view)
+            return await self.cluster.views(self.study)
+        except ClusterUnavailable:
+            return []
+
     def release(self, participant_id: str, completed: bool) -> None:
         """This worker no longer holds ``participant_id`` (their study ended, or they are parked)."""
         async def release() -> None:

@@ -33,7 +33,7 @@ from .auth import AdminSessions
 from .history import History
 from .live import LiveFeed
 from .pages import Pages
-from .snapshot import snapshot
+from .snapshot import merge, snapshot
 
 if TYPE_CHECKING:
     from ..app import IgymServer
@@ -57,6 +57,7 @@ class Dashboard:
         self.worker = {"id": f"{socket.gethostname()}:{os.getpid()}", "started": round(time.time(), 1)}
         self.data_bytes: int | None = None
         self.overview: dict[str, Any] | None = None  # the whole study as the data has it (every 2 s)
+        self.others: list[dict[str, Any]] = []  # the other workers' views, when the study has many
         self._failed = False
         server.storage.watch = self.activity.observe
 
@@ -83,9 +84,21 @@ class Dashboard:
         await self.feed.serve(connection, self.snapshot, self.history.series())
 
     def snapshot(self) -> dict[str, Any]:
-        """This worker's view of the study now (plain JSON; see :mod:`.snapshot`)."""
+        """The study now (plain JSON; see :mod:`.snapshot`): this worker's view, merged with the
+        other workers' latest when the study is served by many (:meth:`share`)."""
+        own = self.own_snapshot()
+        return merge([own, *self.others]) if self.others else own
+
+    def own_snapshot(self) -> dict[str, Any]:
+        """This worker's view of the study alone."""
         return snapshot(self.server, self.activity, self.history, worker=self.worker,
                         clock_offset=self.clock_offset, data_bytes=self.data_bytes, overview=self.overview)
+
+    async def share(self) -> None:
+        """One worker of many: publish this worker's view and take the others' (once a second)."""
+        cluster = self.server.cluster
+        if cluster is not None:
+            self.others = await cluster.share_view(self.own_snapshot())
 
     async def refresh(self) -> None:
         """Read the whole study's counts from the data (on the storage thread)."""
@@ -105,8 +118,9 @@ class Dashboard:
             try:
                 if path is not None:
                     self.data_bytes = await asyncio.to_thread(data_size, Path(path))
-                if self.feed.viewers or self.overview is None:
+                if self.feed.viewers or self.overview is None or self.server.cluster is not None:
                     await self.refresh()
+                await self.share()
                 connected = sum(p.present for p in list(self.server.participants.values()))
                 point = self.history.sample(time.time(), connected)
                 if self.feed.viewers:

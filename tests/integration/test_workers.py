@@ -312,3 +312,40 @@ def test_lockstep_pairs_meet_across_workers(tmp_path):
     rooms = _rows("SELECT episode_id, count(DISTINCT agent), count(DISTINCT step) FROM steps GROUP BY episode_id",
                   data=data)
     assert len(rooms) == 2 and all(r[1:] == (2, 60) for r in rooms), rooms
+
+
+def test_the_dashboard_of_one_worker_shows_the_whole_study(tmp_path):
+    """Each worker publishes its dashboard snapshot; the one the experimenter opens (at a
+    worker's own port, where its login lives) merges them: participants and rooms of both."""
+    import asyncio
+    import urllib.request
+
+    data = tmp_path / "study.sqlite"
+    cluster = Cluster(tmp_path, 2, "--data", str(data), steps=900)
+    try:
+        one, two = (f"ws://127.0.0.1:{cluster.port + i}" for i in (1, 2))  # each worker's own address
+        clients = [subprocess.Popen([sys.executable, "-m", "igym.play", "--connect", url, "--headless", "--autopilot",
+                                     "--participant", pid], cwd=ROOT, env=cluster.env,
+                                    stdout=open(tmp_path / f"{pid}.log", "w"), stderr=subprocess.STDOUT)
+                   for pid, url in (("V1", one), ("V2", two))]
+        request = urllib.request.Request(f"http://127.0.0.1:{cluster.port + 1}/login",
+                                         headers={"Authorization": f"Bearer {TOKEN}"})
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            cookie = reply.headers["Set-Cookie"].split(";")[0]
+        deadline = time.monotonic() + 60
+        while True:
+            with urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{cluster.port + 1}/dashboard/snapshot", headers={"Cookie": cookie}),
+                    timeout=10) as reply:
+                view = json.loads(reply.read())
+            rooms = {m["participant"] for room in view["rooms"] for m in room["members"]}
+            if rooms == {"V1", "V2"}:
+                break
+            assert time.monotonic() < deadline, view
+            asyncio.run(asyncio.sleep(0.5))
+        assert view["worker"]["id"] == "all" and len(view["worker"]["workers"]) == 2
+        assert {"V1", "V2"} <= set(view["participants"]) and view["counts"]["rooms"] == 2
+    finally:
+        for client in clients:
+            client.kill()
+        cluster.stop()
