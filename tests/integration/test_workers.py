@@ -245,17 +245,23 @@ async def _participant(url: str, pid: str, timeout: float = 180) -> dict | None:
     return None
 
 
-def test_twenty_pairs_arriving_at_three_workers_form_twenty_rooms_nobody_seated_twice(tmp_path):
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_twenty_pairs_arriving_at_three_workers_form_twenty_rooms_nobody_seated_twice(tmp_path, database, request):
     import asyncio
 
-    data = tmp_path / "pairs.sqlite"
+    if database == "postgres":
+        url = request.getfixturevalue("pg_url")
+        target, where = ["--database", url], {"url": url}
+    else:
+        data = tmp_path / "pairs.sqlite"
+        target, where = ["--data", str(data)], {"data": data}
     cluster = Cluster.__new__(Cluster)
     cluster.port = _free_ports(4)
     cluster.env = {**ENV, "CLUSTER_STEPS": "60"}
     cluster.log = tmp_path / "server.log"
     cluster.process = subprocess.Popen(
         [sys.executable, "-m", "igym.server", str(PAIRS), "--workers", "3", "--port", str(cluster.port),
-         "--admin-token", TOKEN, "--data", str(data)], cwd=ROOT, env=cluster.env, stdout=open(cluster.log, "w"),
+         "--admin-token", TOKEN, *target], cwd=ROOT, env=cluster.env, stdout=open(cluster.log, "w"),
         stderr=subprocess.STDOUT)
     cluster.url = f"ws://127.0.0.1:{cluster.port}"
     try:
@@ -271,14 +277,14 @@ def test_twenty_pairs_arriving_at_three_workers_form_twenty_rooms_nobody_seated_
     finally:
         cluster.stop()
     assert [e and e["outcome"] for e in ends] == ["played"] * 40, ends
-    duels = _rows("SELECT participant_id, outcome FROM visits WHERE scene = 'duel'", data=data)
+    duels = _rows("SELECT participant_id, outcome FROM visits WHERE scene = 'duel'", **where)
     assert sorted(d[0] for d in duels) == [f"D{i:02d}" for i in range(40)] and {d[1] for d in duels} == {"played"}
     rooms = _rows("SELECT episode_id, count(DISTINCT agent), count(DISTINCT step) FROM steps GROUP BY episode_id",
-                  data=data)
+                  **where)
     assert len(rooms) == 20 and all(r[1:] == (2, 60) for r in rooms), rooms
-    left = [json.loads(d[0]) for d in _rows("SELECT data FROM events WHERE kind = 'lobby_left'", data=data)]
+    left = [json.loads(d[0]) for d in _rows("SELECT data FROM events WHERE kind = 'lobby_left'", **where)]
     assert len(left) == 40 and {x["reason"] for x in left} == {"matched"}
-    handed = _rows("SELECT count(DISTINCT participant_id) FROM events WHERE kind = 'resumed'", data=data)[0][0]
+    handed = _rows("SELECT count(DISTINCT participant_id) FROM events WHERE kind = 'resumed'", **where)[0][0]
     print(f"20 pairs on 3 workers: {handed} participants were handed over to their room's worker")
 
 
