@@ -480,7 +480,11 @@ async def _through_the_proxy(kind: str, cluster: Cluster, tls: ssl.SSLContext) -
     assert code == 200 and "Secure" in cookie and "HttpOnly" in cookie, cookie
     session = cookie.split(";", 1)[0]
     code, _, body = get(https, ADMIN, "/dashboard/snapshot", tls, {"Cookie": session})
-    assert code == 200 and json.loads(body)["worker"]["id"].endswith(f":{cluster.pids()['w1']}"), body[:300]
+    # the admin name reaches w1 (its login lives there), whose dashboard merges every worker's view
+    # once the others have published theirs (each second): w1's own, or a merge that has it
+    shown = json.loads(body)["worker"]
+    w1 = f":{cluster.pids()['w1']}"
+    assert code == 200 and (shown["id"].endswith(w1) or any(w["id"].endswith(w1) for w in shown["workers"])), shown
     live = await open_ws(f"wss://{ADMIN}:{https}/dashboard/live", tls, origin=f"https://{ADMIN}:{https}",
                          additional_headers={"Cookie": session})
     try:
