@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator, Sequence
 from .actions import SpaceInfo, from_plain, read_space
 from .envs import EnvAdapter, StepResult
 from .errors import IgymError
+from .studydb import decode_json
 
 
 @dataclass
@@ -101,7 +102,7 @@ def load_episode(db: sqlite3.Connection, episode_id: str) -> EpisodeInfo:
                      f"ON p.participant_id = e.participant_id WHERE e.episode_id = ?", (episode_id,)).fetchone()
     if row is None:
         raise IgymError(f"no episode {episode_id!r} in the data file")
-    meta = _decode(row[8])
+    meta = decode_json(row[8])
     meta = meta if isinstance(meta, dict) else {}
     experiment_file = meta.get("experiment_file")
     return EpisodeInfo(row[0], row[1], row[2], row[3], row[4], row[5] or 0, row[6], row[7],
@@ -126,15 +127,6 @@ def recorded_steps(db: sqlite3.Connection, episode_id: str) -> list[RecordedStep
         if fingerprint is not None and current.fingerprint is None:
             current.fingerprint = fingerprint
     return steps
-
-
-def _decode(text: Any) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError):
-        return text
 
 
 # --- rebuilding the env -----------------------------------------------------------------
