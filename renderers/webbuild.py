@@ -161,10 +161,14 @@ out["onnx"] = onnx
 places = {os.path.realpath(p) for p in site.getsitepackages() + [site.getusersitepackages(),
           sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]}
 stdlib = {os.path.realpath(sysconfig.get_paths()[k]) for k in ("stdlib", "platstdlib")}
+import importlib.metadata
+# Top-level names of installed distributions are packages wherever their folder is (a .pth can
+# add site folders that site.getsitepackages() does not list): never the study's own modules.
+installed = set(importlib.metadata.packages_distributions())
 local = []
 for name in sorted(set(sys.modules) - before):
     file = getattr(sys.modules.get(name), "__file__", None)
-    if not file or name.split(".")[0] == "igym":
+    if not file or name.split(".")[0] == "igym" or name.split(".")[0] in installed:
         continue
     real = os.path.realpath(file)
     if not any(real.startswith(p + os.sep) for p in places | stdlib) and os.path.isfile(real):
