@@ -35,6 +35,24 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def free_port_run(count: int) -> int:
+    """A free port whose next ``count - 1`` ports are free too (a study's and its workers' own)."""
+    for _ in range(50):
+        port = free_port()
+        if port + count < 65535 and all(_free(port + i) for i in range(1, count)):
+            return port
+    raise RuntimeError("no run of free ports")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 class RedisServer:
     """One redis-server process (restartable on the same port)."""
 

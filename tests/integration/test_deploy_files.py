@@ -44,6 +44,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+
+from tests.redis_service import free_port_run
 import yaml
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -75,24 +77,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def free_run(count: int) -> int:
-    """A free port whose next ``count - 1`` ports are free too (the study's and the workers' own)."""
-    for _ in range(50):
-        port = free_port()
-        if port + count < 65535 and all(_free(port + i) for i in range(1, count)):
-            return port
-    raise RuntimeError("no run of free ports")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def wait_listening(port: int, process: subprocess.Popen, log: Path, what: str) -> None:
@@ -298,7 +282,7 @@ class Cluster:
     def __init__(self, folder: Path) -> None:
         needs("redis-server", "redis-server")  # --workers without --redis starts a private one
         self.folder = folder
-        self.study_port = free_run(3)
+        self.study_port = free_port_run(3)
         self.http_port, self.https_port = free_port(), free_port()
         boot = folder / "boot"
         boot.mkdir()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_service import free_port
+from tests.redis_service import free_port_run
 
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,7 +42,7 @@ class Cluster:
     """``python -m igym.server STUDY --workers N`` on free ports, stopped (SIGTERM) at the end."""
 
     def __init__(self, tmp_path: Path, workers: int, *extra: str, steps: int = 60) -> None:
-        self.port = _free_ports(workers + 1)
+        self.port = free_port_run(workers + 1)
         self.env = {**ENV, "CLUSTER_STEPS": str(steps)}
         self.log = tmp_path / "server.log"
         self.process = subprocess.Popen(
@@ -75,25 +75,6 @@ class Cluster:
                 self.process.wait(60)
             except subprocess.TimeoutExpired:
                 self.process.kill()
-
-
-def _free_ports(count: int) -> int:
-    """A port whose next ``count - 1`` ports are free too (the workers' own ports)."""
-    for _ in range(50):
-        port = free_port()
-        if port + count < 65535 and all(_free(port + i) for i in range(1, count)):
-            return port
-    raise RuntimeError("no run of free ports")
-
-
-def _free(port: int) -> bool:
-    import socket
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
 
 
 def _finish(clients: dict[str, subprocess.Popen], logs: Path, timeout: float = 240) -> None:
@@ -256,7 +237,7 @@ def test_twenty_pairs_arriving_at_three_workers_form_twenty_rooms_nobody_seated_
         data = tmp_path / "pairs.sqlite"
         target, where = ["--data", str(data)], {"data": data}
     cluster = Cluster.__new__(Cluster)
-    cluster.port = _free_ports(4)
+    cluster.port = free_port_run(4)
     cluster.env = {**ENV, "CLUSTER_STEPS": "60"}
     cluster.log = tmp_path / "server.log"
     cluster.process = subprocess.Popen(
@@ -293,7 +274,7 @@ def test_lockstep_pairs_meet_across_workers(tmp_path):
     experiment file; the room's worker relays their inputs, wherever they first arrived."""
     data = tmp_path / "lockstep.sqlite"
     cluster = Cluster.__new__(Cluster)
-    cluster.port = _free_ports(3)
+    cluster.port = free_port_run(3)
     cluster.env = {**ENV, "CLUSTER_STEPS": "60", "CLUSTER_NET": "lockstep"}
     cluster.log = tmp_path / "server.log"
     cluster.process = subprocess.Popen(
