@@ -292,14 +292,27 @@ class StudySink:
         return [row[0] for row in rows]
 
     def end_open_episodes(self, visit_id: str, outcome: str) -> int:
-        """Episodes of a visit left open (their server went away) end with ``outcome``."""
+        """Episodes of a visit left open (their server went away) end with ``outcome`` and with
+        what their stored steps say: the step count, each agent's return, and the time of the
+        last stored step as the end (the end the participant saw, not the moment someone
+        noticed). An episode without stored steps ends where it started."""
         with self._db_lock:
             self.flush()
             self._begin()
-            count: int = self._exec("UPDATE episodes SET outcome=?, ended_at=? WHERE visit_id=? AND outcome IS NULL",
-                               (outcome, time.time(), visit_id)).rowcount
+            opened = self._exec("SELECT episode_id, started_at, started_ns FROM episodes WHERE visit_id=? AND "
+                                "outcome IS NULL", (visit_id,)).fetchall()
+            for episode_id, started_at, started_ns in opened:
+                steps, last_ns = self._exec("SELECT count(DISTINCT step), max(t_ns) FROM steps WHERE episode_id=?",
+                                            (episode_id,)).fetchone()
+                returns = {agent: float(total) for agent, total in self._exec(
+                    "SELECT agent, sum(reward) FROM steps WHERE episode_id=? GROUP BY agent", (episode_id,)).fetchall()}
+                ended_ns = int(last_ns) if last_ns is not None else int(started_ns)
+                ended_at = float(started_at) + (ended_ns - int(started_ns)) / 1e9
+                self._exec("UPDATE episodes SET outcome=?, ended_at=?, ended_ns=?, steps=?, returns=? WHERE "
+                           "episode_id=? AND outcome IS NULL",
+                           (outcome, ended_at, ended_ns, int(steps or 0), json_text(returns), episode_id))
             self.commit()
-        return count
+        return len(opened)
 
     def study_overview(self, experiment: str, recent: int = 300) -> dict[str, Any]:
         """The whole study as the data has it (every participant, also from before a restart):

@@ -280,6 +280,7 @@ class IgymServer:
             if uploading and not self.collect:
                 raise wire.ProtocolError("this server does not collect uploads — start it with --collect")
             if self.cluster is not None and hello["pid"] not in self.participants:
+                await self._check_token(hello)  # before any claim: a stranger must not move anyone
                 if await self._elsewhere(hello["pid"], connection):
                     return
             participant = await self._attach(hello, connection)
@@ -328,6 +329,21 @@ class IgymServer:
                     participant.lobby.absent(participant)
                 if participant.uploading or participant.finished:
                     self.forget(participant)  # an uploader's place is in its page; a finished one has none
+
+    async def _check_token(self, hello: dict[str, Any]) -> None:
+        """One worker of many, a participant not in memory here: refuse a hello that is not theirs
+        (a known participant without their token, or one who took part already) from the shared
+        database, before the cluster is asked to hand them to this worker — during a hand-over
+        the participant belongs to nobody for a moment, and only the token's holder may take
+        the seat."""
+        pid, token = hello["pid"], hello.get("token")
+        status, point = await self.storage.call(self.sink.resume_point, pid)
+        if point is not None:
+            if token is None or token_sha256(token) != point[0]:
+                raise wire.ProtocolError(f"participant {pid} is known: reconnect with its token")
+        elif status not in (None, "started"):
+            raise wire.ProtocolError(f"participant {pid} already took part in this study ({status})",
+                                     wire.CLOSE_TOOK_PART)
 
     async def _elsewhere(self, pid: str, connection: ServerConnection) -> bool:
         """One worker of many: is ``pid`` served by another live worker? Then send them there."""

@@ -91,6 +91,7 @@ class WorkerInfo:
     placed_rooms: int  # rooms placed on it that have not ended (counted the moment they are placed)
     beat_age_s: float  # since its last heartbeat
     up_s: float  # since this registration of it
+    incarnation: str = ""  # this registration of it (the fencing token of what it owns)
 
     def as_dict(self) -> dict[str, Any]:
         return {"worker": self.worker_id, "url": self.url, "rooms": self.load.rooms,
@@ -137,6 +138,7 @@ class Placement:
     seats: tuple[Seat, ...]
     reason: str  # "matched" (every seat a waiter) or "filled" (the rest for the scene's fill)
     created: float  # Redis clock, seconds since the epoch
+    incarnation: str = ""  # the registration of the worker the room lives on (its fencing token)
 
     @property
     def members(self) -> list[str]:
@@ -160,11 +162,12 @@ class RoomInfo:
     size: int
     reason: str
     created: float
+    incarnation: str = ""  # the registration of the worker the room was placed on
 
     @classmethod
     def from_hash(cls, h: Mapping[str, Any]) -> RoomInfo:
         return cls(h["room"], h["study"], h["scene"], h["worker"], h["url"], tuple(json.loads(h["members"])),
-                   int(h["size"]), h["reason"], int(h["created_ms"]) / 1000)
+                   int(h["size"]), h["reason"], int(h["created_ms"]) / 1000, h.get("incarnation", ""))
 
 
 @dataclass(frozen=True)
@@ -185,8 +188,9 @@ class OwnerClaim:
 
     ok: bool
     owner: str
-    owner_url: str | None = None  # when not ok: where the participant's live worker is
+    owner_url: str | None = None  # when not ok: where the participant's live worker (or their room's) is
     previous: str | None = None  # when ok: the worker that served them before (dead, or none)
+    took_over: bool = False  # when ok: taken from a dead registration (an earlier run of this id too)
 
 
 # --- the coordination layer ---------------------------------------------------------------
@@ -299,18 +303,31 @@ class Cluster:
 
     # --- presence ---------------------------------------------------------------------------
 
-    async def register(self, worker_id: str, public_url: str, load: Load | None = None) -> None:
+    async def register(self, worker_id: str, public_url: str, load: Load | None = None,
+                       wait_s: float | None = None) -> None:
         """Announce this worker (``public_url``: where clients reach it); a new registration
-        (incarnation), so rooms of an earlier run under the same id count as lost."""
+        (incarnation), so rooms and participants of an earlier run under the same id count as
+        a dead worker's.
+
+        A worker restarted after it died (killed, crashed) finds its predecessor's presence
+        still there for up to ``worker_ttl_s``: it waits that out (``wait_s``, default
+        ``worker_ttl_s`` and a heartbeat more) instead of failing, since a dead process cannot
+        heartbeat. An id still held after that belongs to a live worker: :class:`WorkerIdInUse`."""
         if not WORKER_ID.match(worker_id):
             raise ValueError(f"worker id {worker_id!r}: use 1–64 of A-Z a-z 0-9 . _ -")
         self.worker_id, self.public_url, self.incarnation = worker_id, public_url, uuid.uuid4().hex
-        try:
-            await self.heartbeat(load)
-        except WorkerIdInUse:
-            self.worker_id = None
-            raise WorkerIdInUse(f"worker id {worker_id!r} belongs to a live worker: give each worker its own id") \
-                from None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.worker_ttl_s * 4 / 3 if wait_s is None else wait_s)
+        while True:
+            try:
+                await self.heartbeat(load)
+                return
+            except WorkerIdInUse:
+                if loop.time() >= deadline:
+                    self.worker_id = None
+                    raise WorkerIdInUse(f"worker id {worker_id!r} belongs to a live worker: give each worker its "
+                                        f"own id") from None
+                await asyncio.sleep(min(0.2, self.worker_ttl_s / 10))
 
     async def heartbeat(self, load: Load | None = None) -> int:
         """Say this worker is alive, with its load: 1 = it was, 0 = its presence had lapsed
@@ -352,8 +369,9 @@ class Cluster:
         """The live workers, least loaded first."""
         data = json.loads(await self._run("WORKERS", [], [self._p]))
         return sorted((WorkerInfo(w, url, Load(int(rooms), int(people), float(p99) if p99 else None),
-                                  int(placed), beat / 1000, up / 1000)
-                       for w, url, rooms, people, p99, placed, beat, up in data["workers"] or []), key=rank)
+                                  int(placed), beat / 1000, up / 1000, incarnation)
+                       for w, url, rooms, people, p99, placed, beat, up, incarnation in data["workers"] or []),
+                      key=rank)
 
     async def least_loaded(self) -> WorkerInfo | None:
         """Where the next room would be placed (None: no live worker)."""
@@ -362,13 +380,16 @@ class Cluster:
 
     # --- lobbies ------------------------------------------------------------------------------
 
-    async def join(self, study: str, scene: str, participant: str, worker_id: str) -> Joined:
+    async def join(self, study: str, scene: str, participant: str, worker_id: str, present: bool = True) -> Joined:
         """``participant`` waits in the lobby of ``scene``, their connection on ``worker_id``.
-        Idempotent: someone already waiting keeps their place (and is present again), so a
+        ``present=False``: their connection is closed already — they keep a place for the grace
+        window but nobody is matched with them until they are :meth:`back`.
+        Idempotent: someone already waiting keeps their place (present as said), so a
         worker may re-assert its waiters (after Redis restarted empty). Someone seated in a
         room that has not ended is not put in line again (``Joined.room``)."""
         keys = [*self._lobby_keys(study, scene), self._s(study) + "seated"]
-        state, value = await self._run("JOIN", keys, [participant, worker_id, self._s(study) + "lobbies", scene])
+        state, value = await self._run("JOIN", keys, [participant, worker_id, self._s(study) + "lobbies", scene,
+                                                      "1" if present else "0"])
         if int(state) < 0:
             return Joined(None, False, value)
         return Joined(int(value) / 1000, bool(int(state)), None)
@@ -424,7 +445,7 @@ class Cluster:
         seats = tuple(Seat(pid, index, tokens[index], waited / 1000)
                       for index, (pid, waited) in enumerate(data["seats"]))
         return Placement(data["room"], study, scene, data["worker"], data["url"], int(data["size"]), seats,
-                         data["reason"], data["created_ms"] / 1000)
+                         data["reason"], data["created_ms"] / 1000, data.get("incarnation", ""))
 
     async def expire_absent(self, study: str, scene: str, grace_s: float) -> list[tuple[str, float]]:
         """Waiters absent for ``grace_s`` or more leave the line (outcome ``disconnected``):
@@ -523,12 +544,15 @@ class Cluster:
 
     # --- reservations and rooms ---------------------------------------------------------------------
 
-    async def claim_reservation(self, token: str, worker_id: str) -> Reservation | None:
-        """The member's client presented ``token`` to ``worker_id``: their seat, once, and
-        only on the worker the room lives on (elsewhere the reservation stays claimable);
-        the participant is that worker's from now on. None: unknown, used, expired or wrong
-        worker."""
-        raw = await self._run("CLAIM_RESERVATION", [f"{self._p}resv:{token_sha256(token)}"], [worker_id, self._p])
+    async def claim_reservation(self, token: str, worker_id: str, incarnation: str | None = None) -> Reservation | None:
+        """The member's client presented ``token`` to ``worker_id`` (its registration
+        ``incarnation``, this object's own by default): their seat, once, and only on the
+        registration of the worker the room was placed on (elsewhere the reservation stays
+        claimable); the participant is that worker's from now on. None: unknown, used,
+        expired or wrong worker."""
+        incarnation = self.incarnation if incarnation is None else incarnation
+        raw = await self._run("CLAIM_RESERVATION", [f"{self._p}resv:{token_sha256(token)}"],
+                              [worker_id, incarnation, self._p])
         if raw is None:
             return None
         data = json.loads(raw)
@@ -547,7 +571,8 @@ class Cluster:
         return await self._do(self._redis.hget(self._s(study) + "seated", participant))
 
     async def room_ended(self, room_id: str, worker_id: str) -> RoomInfo | None:
-        """The hosting worker ends its room: it no longer counts toward its load."""
+        """The hosting worker (this registration of it) ends its room: it no longer counts
+        toward its load."""
         return await self._end_room(room_id, "end", worker_id)
 
     async def rooms_of_dead_workers(self) -> list[RoomInfo]:
@@ -561,7 +586,8 @@ class Cluster:
         return await self._end_room(room_id, "reap", "")
 
     async def _end_room(self, room_id: str, mode: str, worker_id: str) -> RoomInfo | None:
-        raw = await self._run("END_ROOM", [f"{self._p}room:{room_id}"], [self._p, room_id, mode, worker_id])
+        raw = await self._run("END_ROOM", [f"{self._p}room:{room_id}"],
+                              [self._p, room_id, mode, worker_id, self.incarnation])
         return RoomInfo.from_hash(json.loads(raw)) if raw is not None else None
 
     # --- study-wide state -------------------------------------------------------------------------------
@@ -645,18 +671,23 @@ class Cluster:
         await self._do(self._redis.hdel(self._s(study) + "snapshots", participant))
 
     async def claim_participant(self, study: str, participant: str, worker_id: str) -> OwnerClaim:
-        """Serve ``participant`` on ``worker_id`` — if nobody does, or their worker is dead.
-        While another live worker serves them the claim fails with its id and URL (send the
-        client there). One participant, one worker at a time."""
-        reply = await self._run("CLAIM_PARTICIPANT", [self._s(study) + "owners"], [participant, worker_id, self._p])
+        """Serve ``participant`` on ``worker_id`` (this registration of it) — if nobody does, or
+        their worker is dead (a predecessor under the same id included). While another live
+        worker serves them, or their room lives on another live worker, the claim fails with
+        that worker's id and URL (send the client there). One participant, one worker at a time."""
+        s = self._s(study)
+        reply = await self._run("CLAIM_PARTICIPANT", [s + "owners", s + "owner_incs", s + "seated"],
+                                [participant, worker_id, self.incarnation, self._p])
         if int(reply[0]) == 1:
-            return OwnerClaim(True, worker_id, previous=reply[1] or None)
+            return OwnerClaim(True, worker_id, previous=reply[1] or None, took_over=int(reply[2]) == 1)
         return OwnerClaim(False, reply[1], owner_url=reply[2] or None)
 
     async def release_participant(self, study: str, participant: str, worker_id: str) -> bool:
-        """``worker_id`` no longer serves ``participant`` (ended, parked, moved); only the owner
-        can release."""
-        return bool(await self._run("RELEASE_PARTICIPANT", [self._s(study) + "owners"], [participant, worker_id]))
+        """``worker_id`` (this registration of it) no longer serves ``participant`` (ended,
+        parked, moved); only the owner can release."""
+        s = self._s(study)
+        return bool(await self._run("RELEASE_PARTICIPANT", [s + "owners", s + "owner_incs"],
+                                    [participant, worker_id, self.incarnation]))
 
     async def owner_of(self, study: str, participant: str) -> str | None:
         return await self._do(self._redis.hget(self._s(study) + "owners", participant))
@@ -669,15 +700,16 @@ class Cluster:
         of dead workers, conditions and completions."""
         s = self._s(study)
         live = await self.workers()
-        alive = {w.worker_id for w in live}
+        alive = {w.worker_id: w.incarnation for w in live}
         pipe = self._redis.pipeline(transaction=False)
-        pipe.hgetall(s + "owners").smembers(s + "lobbies").smembers(s + "rooms").hgetall(s + "cond_n")
-        pipe.scard(s + "completed")
-        owners, scenes, room_ids, counts, completed = await self._do(pipe.execute())
+        pipe.hgetall(s + "owners").hgetall(s + "owner_incs").smembers(s + "lobbies").smembers(s + "rooms")
+        pipe.hgetall(s + "cond_n").scard(s + "completed")
+        owners, owner_incs, scenes, room_ids, counts, completed = await self._do(pipe.execute())
         by_worker: dict[str, list[str]] = {w.worker_id: [] for w in live}
         orphaned: list[str] = []
         for pid, worker in sorted(owners.items()):
-            (by_worker[worker] if worker in alive else orphaned).append(pid)
+            served = worker in alive and owner_incs.get(pid, alive[worker]) == alive[worker]
+            (by_worker[worker] if served else orphaned).append(pid)
         lobbies = {}
         for scene in sorted(scenes):
             waiting = await self.lobby(study, scene)

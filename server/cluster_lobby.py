@@ -78,7 +78,7 @@ class ClusterLobby:
         self.waiting.append(waiter)
         participant.enter_lobby(self)  # type: ignore[arg-type]
         try:
-            await self._retry(lambda: self.cluster.join(self.study, game.name, pid, worker), participant)
+            await self._join(participant, worker)
             while True:
                 now = time.monotonic()
                 elapsed = now - joined
@@ -88,6 +88,9 @@ class ClusterLobby:
                     message = await self.cluster.next_message(self.study, pid, max(0.05, min(
                         1.0, game.lobby_timeout_s - elapsed)))
                     if message is not None and message.get("t") == "room":
+                        if not await self._room_lives(message):
+                            await self._join(participant, worker)  # placed on a worker that died: in line again
+                            continue
                         self._record(pid, joined, message.get("reason", "matched"))
                         return await self._placed(participant, scene_index, visit_id, message)
                     away = now - participant.gone_since if not participant.present and participant.gone_since else 0
@@ -116,11 +119,32 @@ class ClusterLobby:
             if participant.lobby is self:
                 participant.leave_lobby()
 
+    async def _join(self, participant: Participant, worker: str) -> None:
+        """Put the participant in the shared line — as absent if their connection closed on the
+        way here (they keep a place for the grace window, but nobody is matched with a ghost).
+        Asked again after the join, since the close may have come while it ran."""
+        game, pid = self.game, participant.pid
+        await self._retry(lambda: self.cluster.join(self.study, game.name, pid, worker, participant.present),
+                          participant)
+        if not participant.present:
+            await self._retry(lambda: self.cluster.mark_absent(self.study, game.name, pid), participant)
+
+    async def _room_lives(self, message: dict[str, Any]) -> bool:
+        """Is the room in this mailbox message on a live worker (the registration it was placed
+        on)? A room placed on a worker that died before its members arrived is reaped here (its
+        members are unseated) and they go back in line, rather than into a lost game."""
+        try:
+            if await self.cluster.reap_room(message["room"]) is not None:
+                return False
+            return await self.cluster.room(message["room"]) is not None
+        except ClusterUnavailable:
+            return True  # cannot tell: go on; a dead room's members resume as server_lost
+
     async def _placed(self, participant: Participant, scene_index: int, visit_id: str | None,
                       message: dict[str, Any]) -> GameRoom | str:
         server = self.server
         assert server.cluster is not None
-        if message["worker"] == server.cluster.worker_id:
+        if server.cluster.hosts(message["worker"], message.get("incarnation", "")):
             gathering = server.gathering(message["room"], self.game, scene_index, list(message["members"]),
                                          int(message["size"]))
             return await gathering.arrive(participant, int(message["seat"]), visit_id)

@@ -87,7 +87,7 @@ for _, w in ipairs(redis.call('SMEMBERS', P .. 'workers')) do
   if h[5] then
     out[#out + 1] = {w, h[1], tonumber(h[2]) or 0, tonumber(h[3]) or 0, h[4],
                      redis.call('SCARD', P .. 'w:' .. w .. ':rooms'), now - (tonumber(h[6]) or now),
-                     now - (tonumber(h[7]) or now)}
+                     now - (tonumber(h[7]) or now), h[5]}
   end
 end
 return cjson.encode({now = now, workers = out})
@@ -97,25 +97,30 @@ return cjson.encode({now = now, workers = out})
 # participant → arrival ms), worker (participant → worker holding the connection), absent
 # (participant → ms the connection closed), and for JOIN the arrival counter.
 
-# KEYS[6]: the study's seated hash. ARGV: participant, worker, lobbies set key, scene.
-# Idempotent: already waiting → the place is kept (the worker updated, marked present).
+# KEYS[6]: the study's seated hash. ARGV: participant, worker, lobbies set key, scene,
+# present ('1', or '0': their connection is closed — they keep a place for the grace window
+# but are matched with nobody, exactly as if MARK_ABSENT came right after).
+# Idempotent: already waiting → the place is kept (the worker updated, present as said).
 # Returns {1 if new else 0, arrival ms}, or {-1, room} for someone seated in a room that has
 # not ended (placed meanwhile: joining again must not seat them twice).
 JOIN = COMMON + r"""
 local q, since, worker, absent, seq = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local pid = ARGV[1]
+local pid, present = ARGV[1], ARGV[5] ~= '0'
 local room = redis.call('HGET', KEYS[6], pid)
 if room then return {-1, room} end
+local now = now_ms()
+local function presence()
+  if present then redis.call('HDEL', absent, pid) else redis.call('HSETNX', absent, pid, now) end
+end
 if redis.call('ZSCORE', q, pid) then
   redis.call('HSET', worker, pid, ARGV[2])
-  redis.call('HDEL', absent, pid)
+  presence()
   return {0, redis.call('HGET', since, pid)}
 end
-local now = now_ms()
 redis.call('ZADD', q, redis.call('INCR', seq), pid)
 redis.call('HSET', since, pid, now)
 redis.call('HSET', worker, pid, ARGV[2])
-redis.call('HDEL', absent, pid)
+presence()
 redis.call('SADD', ARGV[3], ARGV[4])
 return {1, tostring(now)}
 """
@@ -203,19 +208,19 @@ for i, pid in ipairs(group) do
   redis.call('HDEL', absent, pid)
   redis.call('HSET', S .. 'seated', pid, room_id)
   local rk = P .. 'resv:' .. sha
-  redis.call('HSET', rk, 'room', room_id, 'worker', w[1], 'participant', pid, 'seat', i - 1, 'study', study,
-             'scene', scene)
+  redis.call('HSET', rk, 'room', room_id, 'worker', w[1], 'incarnation', w[3], 'participant', pid, 'seat', i - 1,
+             'study', study, 'scene', scene)
   redis.call('PEXPIRE', rk, resv_ttl)
   local mk = S .. 'mail:' .. esc(pid)
   redis.call('RPUSH', mk, cjson.encode({t = 'room', room = room_id, study = study, scene = scene, worker = w[1],
-                                         url = w[2], token = token, seat = i - 1, members = group, size = size,
-                                         reason = reason, waited_ms = waited}))
+                                         incarnation = w[3], url = w[2], token = token, seat = i - 1,
+                                         members = group, size = size, reason = reason, waited_ms = waited}))
   redis.call('PEXPIRE', mk, mail_ttl)
   redis.call('PUBLISH', P .. 'mail', mk)
   seats[i] = {pid, waited}  -- the caller made the tokens: none kept here
 end
-local placement = cjson.encode({room = room_id, worker = w[1], url = w[2], members = group, size = size,
-                                reason = reason, created_ms = now, seats = seats})
+local placement = cjson.encode({room = room_id, worker = w[1], incarnation = w[3], url = w[2], members = group,
+                                size = size, reason = reason, created_ms = now, seats = seats})
 redis.call('HSET', room_key, 'placement', placement)
 return placement
 """
@@ -257,34 +262,61 @@ end
 return cjson.encode({now = now, waiting = out})
 """
 
-# KEYS: reservation key. ARGV: worker, P. One-time, and only on the worker it names; the
-# claim makes that worker the participant's owner (the client moved there).
+# Ownership of participants is fenced by the worker's incarnation: the owners hash names the
+# worker, owner_incs the registration of it. A worker restarted under the same id is a new
+# incarnation, so it never inherits its predecessor's participants, rooms or reservations as
+# if they were its own: it takes them over as a dead worker's (their open game is lost).
+
+# KEYS: reservation key. ARGV: worker, incarnation, P. One-time, and only on the registration of
+# the worker it names; the claim makes that worker the participant's owner (the client moved there).
 CLAIM_RESERVATION = COMMON + r"""
 local flat = redis.call('HGETALL', KEYS[1])
 if #flat == 0 then return false end
 local r = {}
 for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
-if r.worker ~= ARGV[1] then return cjson.encode({error = 'wrong_worker', worker = r.worker}) end
+if r.worker ~= ARGV[1] or r.incarnation ~= ARGV[2] then
+  return cjson.encode({error = 'wrong_worker', worker = r.worker})
+end
 redis.call('DEL', KEYS[1])
-redis.call('HSET', ARGV[2] .. 's:' .. esc(r.study) .. ':owners', r.participant, ARGV[1])
+local S = ARGV[3] .. 's:' .. esc(r.study) .. ':'
+redis.call('HSET', S .. 'owners', r.participant, ARGV[1])
+redis.call('HSET', S .. 'owner_incs', r.participant, ARGV[2])
 return cjson.encode(r)
 """
 
-# KEYS: owners hash. ARGV: participant, worker, P. {1, previous owner or ''} when the
-# participant is now this worker's (unowned, already its, or the owner is dead);
-# {0, owner, owner's url} when a live worker serves them.
+# KEYS: owners hash, owner_incs hash, seated hash. ARGV: participant, worker, incarnation, P.
+# {1, previous owner or '', 1 if taken from a dead registration else 0} when the participant
+# is now this registration's (unowned, already its, or its owner is dead); {0, worker, url}
+# when a live worker must serve them: their live owner, or — while they are seated in a room
+# on another live worker — that room's worker (a client at the wrong worker is sent on).
 CLAIM_PARTICIPANT = COMMON + r"""
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-if cur and cur ~= ARGV[2] and alive(ARGV[3], cur, nil) then
-  return {0, cur, redis.call('HGET', ARGV[3] .. 'w:' .. cur, 'url') or ''}
+local owners, incs, seated = KEYS[1], KEYS[2], KEYS[3]
+local pid, me, inc, P = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local cur, cur_inc = redis.call('HGET', owners, pid), redis.call('HGET', incs, pid)
+local mine = cur == me and cur_inc == inc
+if cur and not mine and alive(P, cur, cur_inc or '') then
+  return {0, cur, redis.call('HGET', P .. 'w:' .. cur, 'url') or ''}
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return {1, cur or ''}
+local room = redis.call('HGET', seated, pid)
+if room then
+  local r = redis.call('HMGET', P .. 'room:' .. room, 'worker', 'incarnation', 'url')
+  if r[1] and not (r[1] == me and r[2] == inc) and alive(P, r[1], r[2] or '') then
+    return {0, r[1], r[3] or ''}
+  end
+end
+redis.call('HSET', owners, pid, me)
+redis.call('HSET', incs, pid, inc)
+if cur and not mine then return {1, cur, 1} end
+return {1, cur or '', 0}
 """
 
-# KEYS: owners hash. ARGV: participant, worker. Let go only of one's own participant.
+# KEYS: owners hash, owner_incs hash. ARGV: participant, worker, incarnation. Let go only of
+# one's own participant (this registration's).
 RELEASE_PARTICIPANT = r"""
-if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] and redis.call('HGET', KEYS[2], ARGV[1]) == ARGV[3] then
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  return redis.call('HDEL', KEYS[1], ARGV[1])
+end
 return 0
 """
 
@@ -324,16 +356,17 @@ redis.call('HSET', KEYS[2], ARGV[2], ARGV[1])
 return 1
 """
 
-# KEYS: room hash. ARGV: P, room id, mode, worker. mode 'end': the hosting worker ends its
-# room; mode 'reap': a survivor takes a room whose worker (that registration of it) is
-# dead — exactly one caller gets it. Returns the room (JSON) or nil.
+# KEYS: room hash. ARGV: P, room id, mode, worker, incarnation. mode 'end': the hosting worker
+# (the registration the room was placed on) ends its room; mode 'reap': a survivor takes a
+# room whose worker (that registration of it) is dead — exactly one caller gets it. Returns
+# the room (JSON) or nil.
 END_ROOM = COMMON + r"""
 local flat = redis.call('HGETALL', KEYS[1])
 if #flat == 0 then return false end
 local r = {}
 for i = 1, #flat, 2 do r[flat[i]] = flat[i + 1] end
 local P = ARGV[1]
-if ARGV[3] == 'end' and r.worker ~= ARGV[4] then return false end
+if ARGV[3] == 'end' and (r.worker ~= ARGV[4] or r.incarnation ~= ARGV[5]) then return false end
 if ARGV[3] == 'reap' and alive(P, r.worker, r.incarnation) then return false end
 local S = P .. 's:' .. esc(r.study) .. ':'
 redis.call('DEL', KEYS[1])

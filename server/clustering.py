@@ -6,9 +6,16 @@ participant) and a Redis (:class:`.cluster.Cluster`) for what they must agree on
 
 - **who serves whom**: a participant is served by one live worker at a time. A hello that
   reaches another worker (connections are spread by the kernel or a proxy) is answered with
-  ``move`` to the owner's URL; when the owner is dead (killed mid-study), the worker that
-  gets the reconnect claims the participant and resumes them from their last checkpoint —
-  a game that was running on the dead worker ends ``server_lost``, its committed steps kept;
+  ``move`` to the owner's URL — or, while their room lives, to the room's worker; when the
+  owner is dead (killed mid-study), the worker that gets the reconnect claims the
+  participant and resumes them from their last checkpoint — a game that was running on the
+  dead worker ends ``server_lost``, its committed steps kept and its episodes closed with
+  their true counts. Every claim, placement and room carries the worker's *incarnation*
+  (one per start of the process), so a worker restarted under the same id takes over its
+  predecessor's participants as a dead worker's and never replays their games;
+- **tokens first**: a hello is checked against the participant's reconnect token (their
+  checkpoint in the shared database) before anything is claimed, so a stranger who knows
+  an id cannot take a participant out of their room during a hand-over;
 - **balanced conditions**: atomic counters, so N workers still balance exactly;
 - **presence and load**: a heartbeat with rooms, participants and tick lateness, which
   ``/status`` on any worker reports for the whole study.
@@ -62,8 +69,8 @@ class WorkerCluster:
         Raises :class:`ClusterUnavailable` when Redis cannot say."""
         claim = await self.cluster.claim_participant(self.study, participant_id, self.worker_id)
         if claim.ok:
-            if claim.previous and claim.previous != self.worker_id:
-                log.info("worker %s takes over %s from %s", self.worker_id, participant_id, claim.previous)
+            if claim.took_over:
+                log.info("worker %s takes over %s from dead worker %s", self.worker_id, participant_id, claim.previous)
             return None
         return claim.owner_url or None
 
@@ -86,10 +93,26 @@ class WorkerCluster:
             info = await self.cluster.room(room_id) if room_id else None
         except ClusterUnavailable:
             return None
-        if info is None or info.worker_id != self.worker_id or participant_id not in info.members:
-            return None
+        if info is None or not self.hosts(info.worker_id, info.incarnation) or participant_id not in info.members:
+            return None  # not here — or placed on this id's dead predecessor: that game is lost
         return {"room": info.room_id, "seat": info.members.index(participant_id), "members": list(info.members),
                 "size": info.size}
+
+    def hosts(self, worker_id: str, incarnation: str) -> bool:
+        """Is this registration the one named? A worker restarted under the same id is not the
+        one its predecessor's rooms were placed on (the incarnation is the fencing token)."""
+        return worker_id == self.worker_id and incarnation == self.cluster.incarnation
+
+    async def reap_lost_room(self, participant_id: str) -> None:
+        """The participant's room lived on a worker that died: take it off the books (its
+        members are no longer seated; a later game's lobby takes them again). A room whose
+        worker is alive is left alone."""
+        try:
+            room_id = await self.cluster.room_of(self.study, participant_id)
+            if room_id is not None and await self.cluster.reap_room(room_id) is not None:
+                log.info("worker %s: room %s of a dead worker reaped", self.worker_id, room_id)
+        except ClusterUnavailable as error:
+            log.warning("cluster: reaping the room of %s failed: %s", participant_id, error)
 
     async def share_view(self, view: dict[str, Any]) -> list[dict[str, Any]]:
         """Publish this worker's dashboard snapshot and return the other live workers' (the

@@ -110,6 +110,8 @@ async def _study_run(server: IgymServer, participant: Participant) -> StudyRun:
                                                       "outcome": "server_lost", "episodes": lost})
         run.finish_visit("server_lost")
         storage.write(run.take_records())
+        if server.cluster is not None:
+            await server.cluster.reap_lost_room(participant.pid)
     return run
 
 

@@ -40,6 +40,7 @@ async def main(url: str, worker_id: str, study: str, scene: str, size: int, work
             await cluster.join(study, scene, pid, worker_id)
             while (placement := await cluster.try_form(study, scene, size)) is not None:
                 formed.append({"room": placement.room_id, "worker": placement.worker_id,
+                               "incarnation": placement.incarnation,
                                "seats": [[s.participant, s.seat, s.token] for s in placement.seats]})
             message = await cluster.next_message(study, pid, 30)
             if message is None:

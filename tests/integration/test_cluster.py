@@ -151,9 +151,10 @@ def test_200_participants_through_3_worker_processes(redis_server, summary):
         for room in formed:
             for pid, seat, token in room["seats"]:
                 elsewhere = next(w for w in shares if w != room["worker"])
-                outcomes.append((await cluster.claim_reservation(token, elsewhere),
-                                 await cluster.claim_reservation(token, room["worker"]),
-                                 await cluster.claim_reservation(token, room["worker"]), pid, seat, room))
+                outcomes.append((await cluster.claim_reservation(token, elsewhere, room["incarnation"]),
+                                 await cluster.claim_reservation(token, room["worker"], room["incarnation"]),
+                                 await cluster.claim_reservation(token, room["worker"], room["incarnation"]), pid,
+                                 seat, room))
         await cluster.close()
         return outcomes
 
@@ -342,8 +343,8 @@ def test_rooms_go_to_the_least_loaded_live_worker(redis_server):
         # the room counts on w3 at once (placed 1; it reported 1 room itself: the larger counts)
         after = [(w.worker_id, w.placed_rooms, rank(w)[0]) for w in await w2.workers()]
         twin = Cluster(redis_server.url)
-        with pytest.raises(WorkerIdInUse):
-            await twin.register("w2", "ws://elsewhere")
+        with pytest.raises(WorkerIdInUse):  # w2 heartbeat a moment ago: alive, whatever the wait
+            await twin.register("w2", "ws://elsewhere", wait_s=0.5)
         await twin.close()
         await w3.unregister()
         without_w3 = (await w1.least_loaded()).worker_id
@@ -444,6 +445,110 @@ def test_a_silent_worker_drops_out_and_its_rooms_are_reported(redis_server, summ
     assert placed.members == ["c", "d"] and placed.worker_id in ("w1", "w3")
     assert back == 0
     summary(f"cluster: a worker that stopped heartbeating (ttl 1.0 s) left workers() after {gone_after:.2f} s")
+
+
+def test_a_worker_restarted_under_its_id_owns_nothing_of_its_predecessor(redis_server):
+    """The incarnation is the fencing token: a worker that died and came back under the same id
+    registers at once (it waits out the dead one's presence instead of failing), and then holds
+    none of the dead registration's participants, rooms or reservations as its own — it takes
+    participants over as a dead worker's, cannot end or host the dead one's room, and the room
+    is reported as a dead worker's."""
+    async def main():
+        w1, old = await workers(redis_server.url, 2, worker_ttl_s=1.0)
+        beat = asyncio.create_task(w1.keep_alive())
+        await old.claim_participant(STUDY, "p", "w2")
+        await w1.heartbeat(Load(rooms=5))  # the room goes to w2
+        for pid in ("a", "b"):
+            await w1.join(STUDY, GAME, pid, "w1")
+        placement = await w1.try_form(STUDY, GAME, 2)
+        await old.close()  # killed: no unregister, no more heartbeats; its presence lasts 1 s more
+        new = Cluster(redis_server.url, worker_ttl_s=1.0)
+        started = time.monotonic()
+        await new.register("w2", "ws://127.0.0.1:9002")  # the supervisor restarts it at once
+        waited = time.monotonic() - started
+        claim = await new.claim_participant(STUDY, "p", "w2")
+        again = await new.claim_participant(STUDY, "p", "w2")
+        stale_reservation = await new.claim_reservation(placement.seats[0].token, "w2")
+        ended_by_new = await new.room_ended(placement.room_id, "w2")
+        dead = [room.room_id for room in await w1.rooms_of_dead_workers()]
+        member_at_w1 = await w1.claim_participant(STUDY, "a", "w1")  # seated in a dead room: w1 may serve
+        reaped = await new.reap_room(placement.room_id)
+        released_by_old_id = await old_release(redis_server.url, placement)
+        beat.cancel()
+        await close(w1, new)
+        return (placement, waited, claim, again, stale_reservation, ended_by_new, dead, member_at_w1, reaped,
+                new.incarnation, released_by_old_id)
+
+    (placement, waited, claim, again, stale_reservation, ended_by_new, dead, member_at_w1, reaped, incarnation,
+     released_by_old_id) = run(main)
+    assert placement.worker_id == "w2" and placement.incarnation and placement.incarnation != incarnation
+    assert 0 < waited < 5
+    assert claim.ok and claim.took_over and claim.previous == "w2"  # its own id, but a dead registration's
+    assert again.ok and not again.took_over
+    assert stale_reservation is None and ended_by_new is None
+    assert dead == [placement.room_id]
+    assert member_at_w1.ok
+    assert reaped is not None and reaped.incarnation == placement.incarnation
+    assert released_by_old_id is False
+
+
+async def old_release(url, placement):
+    """A stale registration (another incarnation of w2) cannot let go of a participant the new
+    w2 holds, nor end its rooms."""
+    stale = Cluster(url)
+    stale.worker_id, stale.incarnation = "w2", placement.incarnation
+    try:
+        return await stale.release_participant(STUDY, "p", "w2")
+    finally:
+        await stale.close()
+
+
+def test_a_participant_seated_in_a_live_room_is_sent_to_its_worker(redis_server):
+    """A client that reaches a worker other than its room's (the study's URL after a failed
+    move, a proxy's choice) is sent on to the room's worker, never claimed where it landed."""
+    async def main():
+        w1, w2 = await workers(redis_server.url, 2)
+        await w1.heartbeat(Load(rooms=5))  # the room goes to w2
+        for pid in ("a", "b"):
+            await w1.join(STUDY, GAME, pid, "w1")
+            await w1.claim_participant(STUDY, pid, "w1")
+        placement = await w1.try_form(STUDY, GAME, 2)
+        for pid in ("a", "b"):  # w1 hands them over: checkpoint, release, move
+            await w1.release_participant(STUDY, pid, "w1")
+        wrong = await w1.claim_participant(STUDY, "a", "w1")
+        right = await w2.claim_participant(STUDY, "a", "w2")
+        back_at_w1 = await w1.claim_participant(STUDY, "a", "w1")  # now its owner is w2
+        await w2.room_ended(placement.room_id, "w2")
+        after_the_game = await w2.release_participant(STUDY, "b", "w2"), await w1.claim_participant(STUDY, "b", "w1")
+        await close(w1, w2)
+        return placement, wrong, right, back_at_w1, after_the_game
+
+    placement, wrong, right, back_at_w1, (released, after) = run(main)
+    assert placement.worker_id == "w2"
+    assert not wrong.ok and (wrong.owner, wrong.owner_url) == ("w2", "ws://127.0.0.1:9002")
+    assert right.ok and not right.took_over
+    assert not back_at_w1.ok and back_at_w1.owner == "w2"
+    assert released is False and after.ok  # the room ended: b may be served anywhere
+
+
+def test_a_waiter_whose_connection_closed_joins_absent(redis_server):
+    """A participant whose connection closed before their flow reached the lobby keeps a place
+    for the grace window, but is never counted present nor matched."""
+    async def main():
+        w1, w2 = await workers(redis_server.url, 2)
+        await w1.join(STUDY, GAME, "ghost", "w1", present=False)
+        await w2.join(STUDY, GAME, "R", "w2")
+        alone = await w2.try_form(STUDY, GAME, 2)
+        line = await w2.lobby(STUDY, GAME)
+        await w2.join(STUDY, GAME, "R2", "w2")
+        pair = await w2.try_form(STUDY, GAME, 2)
+        await close(w1, w2)
+        return alone, line, pair
+
+    alone, line, pair = run(main)
+    assert alone is None
+    assert [(w["participant"], w["present"]) for w in line] == [("ghost", False), ("R", True)]
+    assert pair.members == ["R", "R2"]
 
 
 async def _without(cluster, worker_id):

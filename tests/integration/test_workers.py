@@ -14,11 +14,10 @@ one database: real ``python -m igym.server`` supervisors, real headless desktop 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
-import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,54 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_service import free_port_run
+from tests.study_cluster import PAIRS, ROOT, TOKEN, StudyCluster as Cluster, rows as _rows
 
-
-ROOT = Path(__file__).resolve().parents[2]
-STUDY = ROOT / "tests" / "experiments" / "cluster_study.py"
-ENV = {**os.environ, "SDL_VIDEODRIVER": "dummy", "SDL_AUDIODRIVER": "dummy", "PYGAME_HIDE_SUPPORT_PROMPT": "1"}
-TOKEN = "cluster-admin"
 
 pytestmark = pytest.mark.slow
-
-
-class Cluster:
-    """``python -m igym.server STUDY --workers N`` on free ports, stopped (SIGTERM) at the end."""
-
-    def __init__(self, tmp_path: Path, workers: int, *extra: str, steps: int = 60) -> None:
-        self.port = free_port_run(workers + 1)
-        self.env = {**ENV, "CLUSTER_STEPS": str(steps)}
-        self.log = tmp_path / "server.log"
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "igym.server", str(STUDY), "--workers", str(workers), "--port", str(self.port),
-             "--admin-token", TOKEN, *extra], cwd=ROOT, env=self.env, stdout=open(self.log, "w"),
-            stderr=subprocess.STDOUT)
-        self.url = f"ws://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 60
-        while len(self.workers()) < workers:
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
-            time.sleep(0.2)
-
-    def workers(self) -> dict[str, int]:
-        """Worker id → pid, of the workers that said they listen (restarts included: the last)."""
-        return {m[0]: int(m[1]) for m in re.findall(r"as worker (\S+) \(\S+, pid (\d+)\)", self.log.read_text())}
-
-    def status(self) -> dict:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/status?token={TOKEN}", timeout=10) as reply:
-            return json.loads(reply.read())
-
-    def client(self, pid: str, log: Path) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "igym.play", "--connect", self.url, "--headless", "--autopilot",
-                                 "--participant", pid], cwd=ROOT, env=self.env, stdout=open(log, "w"),
-                                stderr=subprocess.STDOUT)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
 
 
 def _finish(clients: dict[str, subprocess.Popen], logs: Path, timeout: float = 240) -> None:
@@ -86,18 +41,6 @@ def _finish(clients: dict[str, subprocess.Popen], logs: Path, timeout: float = 2
             process.kill()
         text = (logs / f"{pid}.log").read_text()
         assert process.returncode == 0 and "completion code:" in text, (pid, text[-1500:])
-
-
-def _rows(query: str, data: Path | None = None, url: str | None = None) -> list[tuple]:
-    if url is not None:
-        import psycopg
-        with psycopg.connect(url) as db:
-            return [tuple(r) for r in db.execute(query).fetchall()]
-    db = sqlite3.connect(data)
-    try:
-        return db.execute(query).fetchall()
-    finally:
-        db.close()
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
@@ -179,14 +122,9 @@ def test_without_redis_for_five_seconds_games_go_on_and_newcomers_wait(tmp_path,
         ("played",), ("played",)]  # R1's game went on through the outage
 
 
-PAIRS = ROOT / "tests" / "experiments" / "cluster_pairs.py"
-
-
 async def _participant(url: str, pid: str, timeout: float = 180) -> dict | None:
     """A light scripted participant (the one client protocol object, no window): agrees, waits
     for a partner, plays without keys, follows ``move`` to another worker, returns the end."""
-    import asyncio
-
     import websockets
     from websockets.asyncio.client import connect
 
@@ -228,29 +166,14 @@ async def _participant(url: str, pid: str, timeout: float = 180) -> dict | None:
 
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_twenty_pairs_arriving_at_three_workers_form_twenty_rooms_nobody_seated_twice(tmp_path, database, request):
-    import asyncio
-
     if database == "postgres":
         url = request.getfixturevalue("pg_url")
         target, where = ["--database", url], {"url": url}
     else:
         data = tmp_path / "pairs.sqlite"
         target, where = ["--data", str(data)], {"data": data}
-    cluster = Cluster.__new__(Cluster)
-    cluster.port = free_port_run(4)
-    cluster.env = {**ENV, "CLUSTER_STEPS": "60"}
-    cluster.log = tmp_path / "server.log"
-    cluster.process = subprocess.Popen(
-        [sys.executable, "-m", "igym.server", str(PAIRS), "--workers", "3", "--port", str(cluster.port),
-         "--admin-token", TOKEN, *target], cwd=ROOT, env=cluster.env, stdout=open(cluster.log, "w"),
-        stderr=subprocess.STDOUT)
-    cluster.url = f"ws://127.0.0.1:{cluster.port}"
+    cluster = Cluster(tmp_path, 3, *target, experiment=PAIRS)
     try:
-        deadline = time.monotonic() + 60
-        while len(cluster.workers()) < 3:
-            assert cluster.process.poll() is None and time.monotonic() < deadline, cluster.log.read_text()[-3000:]
-            time.sleep(0.2)
-
         async def everyone():
             return await asyncio.gather(*(_participant(cluster.url, f"D{i:02d}") for i in range(40)))
 
@@ -273,20 +196,8 @@ def test_lockstep_pairs_meet_across_workers(tmp_path):
     """Lockstep rooms the same: the desktop clients run the game from their copy of the
     experiment file; the room's worker relays their inputs, wherever they first arrived."""
     data = tmp_path / "lockstep.sqlite"
-    cluster = Cluster.__new__(Cluster)
-    cluster.port = free_port_run(3)
-    cluster.env = {**ENV, "CLUSTER_STEPS": "60", "CLUSTER_NET": "lockstep"}
-    cluster.log = tmp_path / "server.log"
-    cluster.process = subprocess.Popen(
-        [sys.executable, "-m", "igym.server", str(PAIRS), "--workers", "2", "--port", str(cluster.port),
-         "--admin-token", TOKEN, "--data", str(data)], cwd=ROOT, env=cluster.env, stdout=open(cluster.log, "w"),
-        stderr=subprocess.STDOUT)
-    cluster.url = f"ws://127.0.0.1:{cluster.port}"
+    cluster = Cluster(tmp_path, 2, "--data", str(data), experiment=PAIRS, env={"CLUSTER_NET": "lockstep"})
     try:
-        deadline = time.monotonic() + 60
-        while len(cluster.workers()) < 2:
-            assert cluster.process.poll() is None and time.monotonic() < deadline, cluster.log.read_text()[-3000:]
-            time.sleep(0.2)
         clients = {pid: subprocess.Popen([sys.executable, "-m", "igym.play", str(PAIRS), "--connect", cluster.url,
                                           "--headless", "--autopilot", "--participant", pid], cwd=ROOT,
                                          env=cluster.env, stdout=open(tmp_path / f"{pid}.log", "w"),
@@ -304,9 +215,6 @@ def test_lockstep_pairs_meet_across_workers(tmp_path):
 def test_the_dashboard_of_one_worker_shows_the_whole_study(tmp_path):
     """Each worker publishes its dashboard snapshot; the one the experimenter opens (at a
     worker's own port, where its login lives) merges them: participants and rooms of both."""
-    import asyncio
-    import urllib.request
-
     data = tmp_path / "study.sqlite"
     cluster = Cluster(tmp_path, 2, "--data", str(data), steps=900)
     try:
