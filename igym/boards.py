@@ -15,6 +15,11 @@ and how to read the seat's legal moves (for the autopilot's aim and for picking 
 
 Clicks are named in the records the way the picture shows the board: chess squares ``e2``,
 go points by column letter (A–T without I, left to right) and row number (bottom to top).
+Each ``click`` event names the click (``what``: a move ``e2-e4``/``C6`` — the step's ``keys``
+— or the place clicked, ``e2``, ``off the board``) and says what it did (``did``):
+``moved``, ``picked up``, ``put down``, ``illegal`` (the env's legal moves refuse it; an
+``illegal_action`` event follows) or ``ignored`` (nothing there that can move, off the
+board, the right button with nothing held, a click while it is not this seat's move).
 
 Pure Python: no pygame, numpy or python-chess here (the chess encoding is PettingZoo's,
 rewritten; ``tests/unit/test_boards.py`` checks it against ``chess_utils``).
@@ -36,6 +41,9 @@ CHESS_ACTIONS = 8 * 8 * 73
 # directions, the directions in this order), 8 knight jumps, 9 underpromotions.
 _QUEEN_DIRS = tuple((x, y) for x in (-1, 0, 1) for y in (-1, 0, 1) if (x, y) != (0, 0))
 _KNIGHT_DIRS = tuple((x, y) for x in range(-2, 3) for y in range(-2, 3) if abs(x) + abs(y) == 3)
+# What a click did (the click event's ``did``; igym.controls.CLICK_DID) and where an off-board click was.
+MOVED, PICKED_UP, PUT_DOWN, ILLEGAL, IGNORED = "moved", "picked up", "put down", "illegal", "ignored"
+OFF_BOARD = "off the board"
 _AIM_LEGAL = 0.85  # the autopilot clicks where a move is this often, anywhere on the board otherwise
 
 
@@ -195,13 +203,11 @@ class GoPointer(BoardPointer):
         return f"{GO_COLUMNS[i]}{self.size - j}"
 
     def click(self, x: float, y: float, buttons: int) -> Click:
-        if not buttons & 1:
-            return Click(None, "")
         found = self.point_at(x, y)
-        if found is None:
-            return Click(None, "off the board")
+        if found is None or not buttons & 1:
+            return Click(None, OFF_BOARD if found is None else self.label(*found), did=IGNORED)
         i, j = found
-        return Click(i * self.size + j, self.label(i, j))
+        return Click(i * self.size + j, self.label(i, j), did=MOVED)  # the session judges (and records) legality
 
     def aim(self, rng: random.Random) -> tuple[float, float] | None:
         legal = self.legal()
@@ -256,33 +262,35 @@ class ChessPointer(BoardPointer):
 
     def click(self, x: float, y: float, buttons: int) -> Click:
         selected = self.selected
-        if buttons & 6 and not buttons & 1:  # the right (or middle) button puts the piece down
-            self.selected = None
-            return Click(None, f"{square_name(selected)} put down" if selected is not None else "")
-        if not buttons & 1:
-            return Click(None, "")
         square = self.square_at(x, y)
+        where = OFF_BOARD if square is None else square_name(square)
+        if not buttons & 1:  # the right (or middle) button puts the piece down
+            self.selected = None
+            if selected is not None:
+                return Click(None, square_name(selected), did=PUT_DOWN)
+            return Click(None, where, did=IGNORED)
         if square is None:
-            return Click(None, "off the board")
+            return Click(None, where, did=IGNORED)
         moves = self._moves()
         movable = None if moves is None else {m[0] for m in moves}
         if selected is None:
-            if movable is None or square in movable:
-                self.selected = square  # picked up (a square nothing can move from is no pick)
-            return Click(None, square_name(square))
+            if movable is not None and square not in movable:
+                return Click(None, where, did=IGNORED)  # an empty square, or a piece that cannot move
+            self.selected = square
+            return Click(None, where, did=PICKED_UP)
         if square == selected:
             self.selected = None
-            return Click(None, f"{square_name(square)} put down")
+            return Click(None, where, did=PUT_DOWN)
         action = chess_action(selected, square, self.player)
         legal = moves is None or any(a == action for _, _, a in moves)
         if not legal and movable is not None and square in movable:
             self.selected = square  # another of one's own pieces: pick that one up instead
-            return Click(None, square_name(square))
+            return Click(None, where, did=PICKED_UP)
         self.selected = None
-        label = f"{square_name(selected)}-{square_name(square)}"
+        label = f"{square_name(selected)}-{where}"
         if action is None:
-            return Click(None, label, illegal=True)  # no piece moves so: no action to name it
-        return Click(action, label)  # an illegal one is judged (and recorded) by the session
+            return Click(None, label, illegal=True, did=ILLEGAL)  # no piece moves so: no action to name it
+        return Click(action, label, did=MOVED)  # the session judges (and records) its legality
 
     def aim(self, rng: random.Random) -> tuple[float, float] | None:
         moves = self._moves()

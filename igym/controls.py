@@ -52,12 +52,20 @@ _UNSET: Any = object()
 @dataclass(frozen=True)
 class Click:
     """What one click of a ``keystroke`` map's pointer makes: an action (None: no move, e.g. a
-    chess piece picked up), its name for the records (the step's ``keys``: ``"e2-e4"``), and
-    whether it is an attempt the action space cannot even name (recorded as ``illegal_action``)."""
+    chess piece picked up), its name for the records (the step's ``keys``: ``"e2-e4"``; else
+    the place clicked), whether it is an attempt the action space cannot even name (recorded
+    as ``illegal_action``), and what the click did (the click event's ``did``: one of
+    :data:`CLICK_DID`; the session judges a move's legality and says ``illegal`` for one the
+    env's action mask refuses)."""
 
     action: Any
     label: str = ""
     illegal: bool = False
+    did: str = ""
+
+
+# What a pointer's click did, as the ``click`` event's ``did`` says.
+CLICK_DID = ("moved", "picked up", "put down", "illegal", "ignored")
 
 
 @dataclass(frozen=True)
@@ -350,18 +358,19 @@ class SeatInput:
     """The live input state of one human seat: held keys, queued keystrokes, axes, pointer, last change."""
 
     __slots__ = ("keymap", "binding", "held", "presses", "changed_ns", "previous_action", "axes", "pointer",
-                 "keys_used", "decided_ns", "clicked", "_counter", "_default", "_axis_ids")
+                 "keys_used", "press_used", "decided_ns", "clicked", "_counter", "_default", "_axis_ids")
 
     def __init__(self, keymap: KeyMap, space: Any = None, where: str = "KeyMap",
                  seat: PointerSeat | None = None) -> None:
         self.keymap = keymap
         self.binding: Binding | None = keymap.bind(space, where) if space is not None else None
         self.held: dict[str, int] = {}
-        # keystrokes: (keys held, when pressed, None) or a click's (label, when, (action,))
-        self.presses: deque[tuple[Any, int, Any]] = deque()
+        # keystrokes: (keys held, when pressed, None, the key pressed) or a click's (label, when, (action,), label)
+        self.presses: deque[tuple[Any, int, Any, str]] = deque()
         self.clicked: Click | None = None  # what the latest point() made of a button press, if it was one
         self.changed_ns: int | None = None
-        self.keys_used = ""  # the keys that made the latest action (keystroke: the press; held: those held)
+        self.keys_used = ""  # the keys held for the latest action (keystroke: at its press; held: at the step)
+        self.press_used: str | None = None  # the key (or click) whose press made the latest action (keystroke)
         self.decided_ns: int | None = None  # when they were pressed: the action's reaction time
         self.previous_action: Any = None
         self.axes: dict[int, float] = {}
@@ -394,25 +403,26 @@ class SeatInput:
         self.held[key] = self._counter
         self.changed_ns = t_ns
         if queue and self.keymap.mode == "keystroke":
-            self.presses.append((dict(self.held), t_ns, None))
+            self.presses.append((dict(self.held), t_ns, None, key))
         return True
 
     def pending(self) -> bool:
         """A keystroke is waiting to be played (what a game that steps on input waits for)."""
         return bool(self.presses)
 
-    def drop_pending(self, before_ns: int | None = None) -> int:
+    def drop_pending(self, before_ns: int | None = None) -> list[tuple[str, int]]:
         """Forget keystrokes not played yet (all, or those pressed before ``before_ns``: a turn
-        that is over); how many."""
+        that is over); each one dropped as (the key or click, when it was pressed), so its record
+        keeps the moment of the press itself."""
         if before_ns is None:
-            count = len(self.presses)
+            dropped = [(press[3], press[1]) for press in self.presses]
             self.presses.clear()
             self._reset_pointer()  # a half-made move (a chess piece picked up) is not carried into the next game
-            return count
-        kept = [press for press in self.presses if press[1] >= before_ns]
-        count = len(self.presses) - len(kept)
-        self.presses = deque(kept)
-        return count
+            return dropped
+        dropped = [(press[3], press[1]) for press in self.presses if press[1] < before_ns]
+        if dropped:
+            self.presses = deque(press for press in self.presses if press[1] >= before_ns)
+        return dropped
 
     def _reset_pointer(self) -> None:
         bound = self.binding.pointer if self.binding is not None else None
@@ -485,7 +495,7 @@ class SeatInput:
                     action = check(binding.info, action)
                 except ActionValueError as error:
                     raise binding._fail("the pointer function's action", action, str(error)) from None
-            self.presses.append((made.label, t_ns, (action,)))
+            self.presses.append((made.label, t_ns, (action,), made.label))
         return made
 
     def aim(self, rng: Any) -> tuple[float, float] | None:
@@ -499,7 +509,7 @@ class SeatInput:
         keymap = self.keymap
         binding = self.binding
         action = None
-        pressed: tuple[Any, ...] | None = None  # (keys or label, press time, (action,) of a click or None)
+        pressed: tuple[Any, ...] | None = None  # (keys or label, press time, (action,) of a click or None, press)
         if binding is None:
             if keymap.mode == "held":
                 action = keymap.resolve_held(self.held)
@@ -519,13 +529,14 @@ class SeatInput:
                     action = binding.resolve({}, self.axes, None)
             if action is not None:
                 action = binding.native(action)
-        if pressed is not None and action is not None:  # a keystroke: its keys (or click) and its moment
+        if pressed is not None and action is not None:  # a keystroke: keys held at its press, its key, its time
             keys = pressed[0]
             self.keys_used, self.decided_ns = keys if isinstance(keys, str) else "+".join(keys), pressed[1]
+            self.press_used = pressed[3]
             if keymap.pointer is not None:
                 self._reset_pointer()  # the move is made: its turn's clicks are over
         else:
-            self.keys_used, self.decided_ns = "+".join(self.held), self.changed_ns
+            self.keys_used, self.decided_ns, self.press_used = "+".join(self.held), self.changed_ns, None
         if action is not None:
             self.previous_action = action
             return action, "human"

@@ -3,7 +3,7 @@
     python -m igym.data export STUDY.sqlite --to csv|parquet DIR [--participant ID]
     python -m igym.data export STUDY.sqlite --to minari DIR --agent NAME [--dataset-id ID] [--scene NAME]
     python -m igym.data summary STUDY.sqlite [--json]
-    python -m igym.data report STUDY.sqlite [--out report.html] [--pdf]
+    python -m igym.data report STUDY.sqlite [--out report.html] [--pdf] [--experiment FILE]
     python -m igym.data replay STUDY.sqlite --episode ID [--experiment FILE | --trust DIR] [--out DIR|file.gif]
                                [--every K] [--verify] [--headless]
     python -m igym.data pull postgresql://USER@HOST/DB STUDY.sqlite [--force]
@@ -57,6 +57,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     report.add_argument("--out", metavar="FILE.html",
                         help="where to write the page (default: beside the study, <study>-report.html)")
     report.add_argument("--pdf", action="store_true", help="also write the figures to <out without .html>.pdf")
+    report.add_argument("--experiment", metavar="FILE",
+                        help="the experiment file that recorded the data: the questions' scales for a file written "
+                             "before igym recorded them (it is run to read its scenes)")
 
     replay = commands.add_parser("replay", help="re-simulate a recorded episode: show, write images, verify")
     replay.add_argument("study", help="the study's SQLite file")
@@ -146,13 +149,23 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import require_matplotlib, write_report
 
     require_matplotlib()  # before reading anything: the one thing the researcher must install
+    experiment = None
+    if args.experiment:
+        import warnings
+
+        from .errors import ExperimentWarning
+        from .loader import load_experiment
+
+        with warnings.catch_warnings():  # its scenes' scales are all the report reads: no advice about titles
+            warnings.simplefilter("ignore", ExperimentWarning)
+            experiment = load_experiment(args.experiment)
     db = open_study(args.study)
     study = Path(args.study)
     out = Path(args.out) if args.out else study.with_name(f"{study.stem}-report.html")
     if not args.out and is_postgres_url(args.study):  # a database's report goes to the current folder
         out = Path(f"{urlsplit(args.study).path.strip('/') or 'study'}-report.html")
     try:
-        report, written = write_report(db, study, out, pdf=args.pdf)
+        report, written = write_report(db, study, out, pdf=args.pdf, experiment=experiment)
     finally:
         db.close()
     flagged = len({f.participant_id for f in report.flags})

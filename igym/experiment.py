@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from collections.abc import Callable, Iterator, Mapping
 
 from .controls import KeyMap
-from .errors import ExperimentError
+from .errors import ExperimentError, IgymError
 from .questions import Choice, FreeText, Likert, MultiChoice, Number, Slider  # noqa: F401 — one import for files
 from .scenes import PAGE_TYPES, Consent, End, Info, Survey  # noqa: F401
 
@@ -471,6 +471,29 @@ class Experiment:
     def games(self) -> list[Game]:
         return [scene for scene in self.all_scenes() if isinstance(scene, Game)]
 
+    def check_seats(self, runs_here: Callable[[Game], bool] = lambda game: True) -> None:
+        """Make each Game's env once and check that the scene's seats (in every condition) name
+        exactly its agents. The commands run this before they record anything: a mismatch is
+        then one line naming ``seats``, not a participant recorded as failed at their first
+        game (the session checks the same again when a game starts). ``runs_here``: the games
+        whose env this process makes (the server never makes a lockstep game's: its players'
+        computers do)."""
+        made: list[tuple[Any, set[str]]] = []
+        for condition in (None, *(self.conditions or {})):
+            for scene in self.games():
+                game = self._with_condition(scene, condition)
+                if not runs_here(game):
+                    continue
+                agents = next((names for make, names in made if make is game.env), None)
+                if agents is None:
+                    agents = _agent_names(game)
+                    made.append((game.env, agents))
+                declared = {str(agent) for agent in game.seats or {}}
+                if declared != agents:
+                    where = f" in condition {condition!r}" if game is not scene else ""
+                    raise ExperimentError(f"Game {game.name!r}{where}: seats name {sorted(declared)} but the env's "
+                                          f"agents are {sorted(agents)} — give one seat per agent")
+
     def scene(self, name: str, condition: str | None = None) -> Any:
         """The scene called ``name``, with ``condition``'s changes applied."""
         for scene in self.all_scenes():
@@ -549,6 +572,26 @@ class Experiment:
         """The scenes one participant visits, in order, with random orders drawn from ``seed``."""
         rng = random.Random(seed)
         return list(_expand(self.scenes, rng))
+
+
+def _agent_names(game: Game) -> set[str]:
+    """The agents of a freshly made env of ``game`` (the env closed again)."""
+    from .envs import EnvAdapter
+
+    assert game.env is not None  # Game.__post_init__ refuses a game without one
+    try:
+        env = EnvAdapter(game.env())
+    except IgymError:
+        raise
+    except Exception as error:  # noqa: BLE001 — whatever the researcher's env raises is the one line
+        raise ExperimentError(f"Game {game.name!r}: making its env failed: {type(error).__name__}: {error}") from None
+    try:
+        return set(env.agent_names)
+    finally:
+        try:
+            env.close()
+        except Exception:  # noqa: BLE001 — a probe: an env that fails to close is found when played
+            pass
 
 
 def with_changes(scene: Any, changes: Mapping[str, Any]) -> Any:

@@ -3,8 +3,10 @@
 Tidy tables (one file per table): ``steps`` (one row per agent per step, with the
 episode's participant, scene, visit, index and seed joined in and the ``extra`` JSON
 spread into one column per key), ``episodes`` (returns and timing spread into columns),
-``participants``, ``visits``, ``answers`` (values decoded, with when each was given) and ``events``. CSV is written
-with the standard library and streamed; Parquet needs pyarrow.
+``participants``, ``visits``, ``answers`` (values decoded, with when each was given), ``questions``
+(each survey visit's questions as shown: kind, text, scale, labels and options in their order,
+the whole definition as JSON) and ``events``. CSV is written with the standard library and
+streamed; Parquet needs pyarrow.
 
 Minari: observations are not in the data file, so each episode is re-simulated from its
 seed and the recorded actions of every agent (see :mod:`igym.replay`) and the chosen
@@ -30,7 +32,7 @@ from .actions import from_plain, read_space
 from .replay import (EpisodeInfo, Replayer, episode_game, experiment_path, load_episode, recorded_steps,
                      table_columns)
 
-TABLES = ("steps", "episodes", "participants", "visits", "answers", "events")
+TABLES = ("steps", "episodes", "participants", "visits", "answers", "questions", "events")
 EXPORT_HINT = "pip install 'igym[export]'"
 
 
@@ -87,7 +89,7 @@ def steps_table(db: sqlite3.Connection, participant: str | None = None) -> Table
                 found.update(value)
         keys = sorted(found)
     base = [c for c in ("step", "agent", "t_ns", "action", "source", "reward", "terminated", "truncated",
-                        "keys", "key_t_ns", "fingerprint") if c in scols]
+                        "keys", "press", "key_t_ns", "fingerprint") if c in scols]
     joined = ["participant_id", "scene", "visit_id", "episode_index", "seed"]
     joined_sql = [f"e.{c}" if c in ecols else "NULL" for c in joined]
     names = ["episode_id", *joined, *base]
@@ -171,6 +173,7 @@ def tables(db: sqlite3.Connection, participant: str | None = None) -> list[Table
              _plain_table(db, "participants", participant, "created_at, participant_id"),
              _plain_table(db, "visits", participant, "participant_id, position, started_at"),
              answers_table(db, participant),
+             _plain_table(db, "questions", participant, "participant_id, visit_id, position"),
              _plain_table(db, "events", participant, "event_id" if "event_id" in table_columns(db, "events")
                           else "participant_id, t_ns")]
     return [t for t in found if t is not None]

@@ -1,4 +1,5 @@
-"""Loading an experiment file, with errors a researcher can act on.
+"""Loading an experiment file (or a Gymnasium id's one-game experiment), with errors a
+researcher can act on.
 
 An experiment file is imported as a module of its package when it lives in one (so
 ``examples/slime_volleyball/human_ai.py`` can import ``.slime`` beside it), else as a
@@ -15,6 +16,7 @@ import traceback
 import warnings
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from .errors import ExperimentError, ExperimentWarning, IgymError
 from .experiment import Experiment
@@ -60,6 +62,18 @@ def import_file(path: str | Path) -> ModuleType:
     except Exception as error:  # noqa: BLE001 — anything the researcher's file raises
         raise ExperimentError(f"{path}{_line_in(file, error)}: {type(error).__name__}: {error}") from None
     return module
+
+
+def load_target(target: str, keys: Any = None) -> Experiment:
+    """What ``python -m igym.play`` and ``python -m igym.server`` take: an experiment file, or a
+    Gymnasium id (``MountainCar-v0``) — one person playing the env's own picture with ``keys``
+    (a :class:`~igym.controls.KeyMap`; None: the env's built-in map, :mod:`igym.gymenv`)."""
+    if target.endswith(".py") or Path(target).exists():
+        return load_experiment(target)
+    from .gymenv import gym_experiment
+
+    experiment: Experiment = gym_experiment(target, keys)
+    return experiment
 
 
 def load_experiment(path: str | Path) -> Experiment:

@@ -23,7 +23,8 @@ desktop client, a web page and :func:`run_headless` (bots, tests) drive the same
 
 Messages (see :mod:`igym.wire`):
   client → server  in    {t, e: episode, n?: step taken, f?: step of the input, a?: action,
-                          k?: keys held, s?: source 0 human / 1 default / 2 previous,
+                          k?: keys held, p?: the press that made a keystroke action,
+                          s?: source 0 human / 1 default / 2 previous,
                           kt?: ms since the keys changed (sent once per change),
                           r?: {agent: reward ≠ 0}, x?: episode end, h?: fingerprint,
                           w?: ms stalled before step n, c?: hook columns}
@@ -56,7 +57,7 @@ MAX_STEPS_PER_UPDATE = 8  # steps one update may take when its clock is behind (
 class LoggedInput:
     """A seat whose action for each step is the one the server relayed (what Session asks)."""
 
-    __slots__ = ("action", "source", "keys", "changed_ns", "keys_used", "decided_ns")
+    __slots__ = ("action", "source", "keys", "changed_ns", "keys_used", "decided_ns", "press_used")
 
     def __init__(self, action: Any) -> None:
         self.action = action
@@ -65,6 +66,7 @@ class LoggedInput:
         self.changed_ns: int | None = None
         self.keys_used = ""
         self.decided_ns: int | None = None
+        self.press_used: str | None = None  # the server records each seat's press from its inputs
 
     def next_action(self) -> tuple[Any, str]:
         self.keys_used, self.decided_ns = self.keys, self.changed_ns
@@ -277,6 +279,9 @@ class LockstepPlayer:
             keys = self.own.keys_used
             if keys:
                 message["k"] = keys
+            press = self.own.press_used
+            if press:
+                message["p"] = press
             changed = self.own.decided_ns
             if changed is not None and changed != self._key_change_sent:
                 # How long ago the keys changed: the server dates the change on its own clock.

@@ -29,8 +29,9 @@ from .sink_rows import COLUMNS, SCHEMA_VERSION, TABLES
 
 # The order rows are read in: each table's key, so the file is the same for the same data.
 ORDER = {"participants": "participant_id", "visits": "visit_id", "answers": "visit_id, question",
-         "episodes": "episode_id", "steps": "episode_id, step, agent", "events": "event_id",
-         "uploads": "participant_id, batch_id", "resume": "participant_id", "quarantine": "quarantine_id"}
+         "questions": "visit_id, question", "episodes": "episode_id", "steps": "episode_id, step, agent",
+         "events": "event_id", "uploads": "participant_id, batch_id", "resume": "participant_id",
+         "quarantine": "quarantine_id"}
 BATCH = 5000
 
 
@@ -90,8 +91,12 @@ def pull(url: str, path: str | Path, *, force: bool = False) -> dict[str, int]:
 
 
 def _copy_table(db: Any, lite: sqlite3.Connection, table: str) -> int:
-    """Stream one table's rows from PostgreSQL into the file (a server-side cursor: steps can be millions)."""
+    """Stream one table's rows from PostgreSQL into the file (a server-side cursor: steps can be millions).
+    A table the database's older schema version lacks (its workers never opened it since) copies nothing."""
     with db.cursor() as probe:
+        probe.execute("SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = %s", (table,))
+        if probe.fetchone() is None:
+            return 0
         probe.execute(f"SELECT * FROM {table} WHERE false")
         have = {d.name for d in probe.description}
     wanted = [c for c in COLUMNS[table] if c in have]

@@ -35,13 +35,14 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import DataError
 from .records import Record
 from .sink_base import COMMIT_EVERY_S, StudySink
-from .sink_rows import COLUMNS, Row, SCHEMA_VERSION, STEP_SQL, postgres_schema, pyformat, statements
+from .sink_rows import ADDED_COLUMNS, COLUMNS, Row, SCHEMA_VERSION, STEP_SQL, postgres_schema, pyformat, statements
 
 log = logging.getLogger("igym.data")
 
 SCHEMES = ("postgresql://", "postgres://")
 SCHEMA_LOCK = 0x6967796D  # "igym": the advisory lock held while a worker opens the schema
 CONNECT_TIMEOUT_S = 10
+FIRST_MIGRATED = 3  # the oldest schema version a database is migrated from (the first PostgreSQL one)
 COPY_FROM_ROWS = 64  # a batch of at least this many step rows travels by COPY, a smaller one by executemany
 
 
@@ -140,23 +141,35 @@ class PostgresSink(StudySink):
         self._setup(commit_every_s)
 
     def _open_schema(self) -> None:
-        """Create the schema once, however many workers open the database at the same moment."""
+        """Create the schema once, however many workers open the database at the same moment; a
+        database of an older version (3 on) is migrated in place, as SQLite files are."""
         try:
             with self.db.transaction():
                 self.db.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
                 version = schema_version(self.db, self.where)
-                if version is not None and version != SCHEMA_VERSION:
+                if version is not None and not FIRST_MIGRATED <= version <= SCHEMA_VERSION:
                     newer = version > SCHEMA_VERSION
                     raise DataError(f"{self.where} has schema version {version}, "
                                     f"{'newer' if newer else 'older'} than this igym's {SCHEMA_VERSION} — use the "
                                     f"igym version that wrote it, or a new database")
                 for statement in statements(postgres_schema()):
-                    self.db.execute(statement)
+                    self.db.execute(statement)  # creates the tables a version added
                 if version is None:
                     self.db.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
+                elif version < SCHEMA_VERSION:
+                    self._migrate(version)
         except self._psycopg.Error as error:
             raise DataError(f"{self.where}: cannot set up igym's tables ({first_line(error)}) — the user needs "
                             f"CREATE rights on the database's schema") from None
+
+    def _migrate(self, version: int) -> None:
+        """Add the columns the versions after ``version`` added (a version 3 database also gets
+        version 3's own: those of answers' times came while the number stayed 3)."""
+        for added in range(max(version, FIRST_MIGRATED), SCHEMA_VERSION + 1):
+            for table, columns in ADDED_COLUMNS.get(added, {}).items():
+                for column in columns:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {postgres_schema(column)}")
+        self.db.execute("UPDATE schema_version SET version = %s", (SCHEMA_VERSION,))
 
     # --- statements -----------------------------------------------------------------------------
 

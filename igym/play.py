@@ -25,7 +25,7 @@ from .cli import Parser, cli_main, positive_float, positive_int
 from .controls import KeyMap
 from .errors import ExperimentError, UsageError, warnings_as_lines
 from .experiment import Experiment, Game, with_changes
-from .gymenv import gym_experiment
+from . import loader
 from .loader import load_experiment
 
 
@@ -97,17 +97,34 @@ def apply_overrides(experiment: Experiment, args: argparse.Namespace, keys: KeyM
 def load_target(args: argparse.Namespace) -> tuple[Experiment, str | None, KeyMap | None]:
     """The experiment of TARGET (a file, or a Gymnasium id), its file path, and the --keys map."""
     keys = KeyMap.parse(args.keys, mode="keystroke" if args.keystroke else "held") if args.keys else None
-    if args.target.endswith(".py") or os.path.exists(args.target):
-        return load_experiment(args.target), str(Path(args.target).resolve()), keys
-    return gym_experiment(args.target, keys), None, keys
+    experiment = loader.load_target(args.target, keys)
+    return experiment, str(experiment.source_file) if experiment.source_file else None, keys
+
+
+def check_outputs(args: argparse.Namespace) -> None:
+    """Refuse at once a picture the run could write only at its end: a --screenshot whose folder
+    is missing failed after the whole game, with the participant recorded as failed."""
+    if args.screenshot:
+        folder = Path(args.screenshot).absolute().parent
+        if not folder.is_dir():
+            raise UsageError(f"--screenshot {args.screenshot}: there is no folder {folder} — create it, or give a "
+                             f"path in a folder that exists")
+        if not os.access(folder, os.W_OK):
+            raise UsageError(f"--screenshot {args.screenshot}: the folder {folder} cannot be written — give a path "
+                             f"in a folder you can write")
+    if args.screenshots and Path(args.screenshots).exists() and not Path(args.screenshots).is_dir():
+        raise UsageError(f"--screenshots {args.screenshots}: this is a file — give a folder (it is created if "
+                         f"missing)")
 
 
 def default_data_path(experiment: Experiment) -> Path:
     return Path("igym-data") / f"{experiment.id}.sqlite"
 
 
-async def run(args: argparse.Namespace) -> Path:
-    """Run the target (one participant, or a lab session of several); returns the data file's path."""
+async def run(args: argparse.Namespace) -> tuple[Path, bool]:
+    """Run the target (one participant, or a lab session of several); returns the data file's
+    path and whether Ctrl+C ended it (the run then ended as if the window was closed:
+    :class:`igym.renderers.window.CtrlC`)."""
     if args.headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
         os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -116,12 +133,13 @@ async def run(args: argparse.Namespace) -> Path:
     if args.condition is not None and args.condition not in (experiment.conditions or {}):
         known = ", ".join(experiment.conditions or ()) or "none"
         raise ExperimentError(f"--condition {args.condition!r}: the experiment's conditions are {known}")
+    experiment.check_seats()  # before the data file: a mistake here records nobody
 
     from igym.sqlite_sink import SqliteSink
     from igym.renderers.app import Pacer, VirtualClock
     from igym.renderers.pages import start_screen
     from igym.renderers.study import StudyOptions, lab_quit, new_participant_id, run_study
-    from igym.renderers.window import Window, fit_window
+    from igym.renderers.window import CtrlC, Window, fit_window
 
     data_path = Path(args.data) if args.data else default_data_path(experiment)
     sink = SqliteSink(data_path)
@@ -135,42 +153,45 @@ async def run(args: argparse.Namespace) -> Path:
     window = Window(fit_window(first, hud=hud), fullscreen=args.fullscreen or (args.lab and not args.headless),
                     title=experiment.id, headless=args.headless)
     clock = VirtualClock(args.display_fps) if args.headless else Pacer(args.display_fps)
-    try:
-        if not args.lab:
-            participant = args.participant or new_participant_id()
-            if sink.participant_status(participant) == "completed" and not args.rerun:
-                raise ExperimentError(f"participant {participant} already completed {experiment.id} in {data_path} "
-                                      f"— give another --participant, or --rerun to run them again")
-            result = await run_study(window, experiment, sink, clock, participant, options=options,
-                                     condition=args.condition)
-            _report(result)
-        else:
-            done = 0
-            message = ""
-            while args.max_participants is None or done < args.max_participants:
-                window.resize(fit_window((1280, 720)))
-                shot = None
-                if args.screenshots and done == 0:
-                    Path(args.screenshots).mkdir(parents=True, exist_ok=True)
-                    shot = str(Path(args.screenshots) / "start.png")
-                choice = await start_screen(window, clock, experiment.id, list(experiment.conditions or ()),
-                                            sink.participant_status, new_id=new_participant_id,
-                                            theme=dict(experiment.theme) if experiment.theme else None,
-                                            autopilot=args.autopilot, quit_check=lab_quit, screenshot=shot,
-                                            message=message)
-                if choice.participant_id is None:
-                    break
-                result = await run_study(window, experiment, sink, clock, choice.participant_id, options=options,
-                                         condition=choice.condition or args.condition)
+    with CtrlC() as ctrl_c:
+        try:
+            if not args.lab:
+                participant = args.participant or new_participant_id()
+                if sink.participant_status(participant) == "completed" and not args.rerun:
+                    raise ExperimentError(f"participant {participant} already completed {experiment.id} in {data_path} "
+                                          f"— give another --participant, or --rerun to run them again")
+                result = await run_study(window, experiment, sink, clock, participant, options=options,
+                                         condition=args.condition)
                 _report(result)
-                done += 1
-                message = f"{result.participant_id}: {result.status}"
-        if args.screenshot and not Path(args.screenshot).exists():
-            window.screenshot(args.screenshot)  # no game was shown: the last page
-    finally:
-        sink.close()
-        window.close()
-    return data_path
+            else:
+                done = 0
+                message = ""
+                while args.max_participants is None or done < args.max_participants:
+                    window.resize(fit_window((1280, 720)))
+                    shot = None
+                    if args.screenshots and done == 0:
+                        Path(args.screenshots).mkdir(parents=True, exist_ok=True)
+                        shot = str(Path(args.screenshots) / "start.png")
+                    choice = await start_screen(window, clock, experiment.id, list(experiment.conditions or ()),
+                                                sink.participant_status, new_id=new_participant_id,
+                                                theme=dict(experiment.theme) if experiment.theme else None,
+                                                autopilot=args.autopilot, quit_check=lab_quit, screenshot=shot,
+                                                message=message)
+                    if choice.participant_id is None:
+                        break
+                    result = await run_study(window, experiment, sink, clock, choice.participant_id, options=options,
+                                             condition=choice.condition or args.condition)
+                    _report(result)
+                    if ctrl_c.count:
+                        break  # Ctrl+C ends the lab session, not only this participant's run
+                    done += 1
+                    message = f"{result.participant_id}: {result.status}"
+            if args.screenshot and not Path(args.screenshot).exists():
+                window.screenshot(args.screenshot)  # no game was shown: the last page
+        finally:
+            sink.close()
+            window.close()
+    return data_path, ctrl_c.count > 0
 
 
 def _has_pages(experiment: Experiment) -> bool:
@@ -249,6 +270,7 @@ def command(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     if not args.target and not args.connect:
         raise UsageError("give a TARGET (experiment file or Gymnasium id) or --connect URL")
+    check_outputs(args)
     if args.connect:
         return connect(args)
     if args.check:
@@ -256,9 +278,9 @@ def command(argv: Sequence[str] | None = None) -> int:
 
         print(check(args), flush=True)
         return 0
-    data_path = asyncio.run(run(args))
+    data_path, interrupted = asyncio.run(run(args))
     print(f"data: {data_path.resolve()}")
-    return 0
+    return 130 if interrupted else 0
 
 
 if __name__ == "__main__":

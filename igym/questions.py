@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .errors import ExperimentError
 from .markup import unknown_colors
@@ -318,3 +318,31 @@ def _check_options(where: str, options: Any) -> None:
 
 Question = Likert | Slider | Choice | MultiChoice | FreeText | Number
 QUESTION_TYPES = (Likert, Slider, Choice, MultiChoice, FreeText, Number)
+KINDS: dict[str, type[Question]] = {"likert": Likert, "slider": Slider, "choice": Choice, "multichoice": MultiChoice,
+                                    "text": FreeText, "number": Number}  # each class's ``kind``
+
+
+def definition(question: Question) -> dict[str, Any]:
+    """A question as plain JSON-safe data: its ``kind`` and every field it was built with, after
+    the defaults were filled in (a Likert's labels, a slider's start), lists for tuples.
+
+    This is what travels to a remote page and what the data file keeps of each question shown
+    (the ``questions`` table), so the scale, the labels and the options in their order are
+    known to an analysis even where nobody chose them. :func:`from_definition` rebuilds it."""
+    data: dict[str, Any] = {"kind": question.kind}
+    for f in fields(question):
+        if f.init:
+            value = getattr(question, f.name)
+            data[f.name] = list(value) if isinstance(value, tuple) else value
+    return data
+
+
+def from_definition(data: Mapping[str, Any]) -> Question:
+    """The question :func:`definition` describes, built — and so checked — again; a malformed
+    one raises :class:`ExperimentError` naming the problem."""
+    try:
+        fields_ = dict(data)
+        cls = KINDS[fields_.pop("kind")]
+        return cls(**fields_)
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise ExperimentError(f"question data is malformed ({type(error).__name__}: {error})") from None

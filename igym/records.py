@@ -40,6 +40,7 @@ class StepRecord(NamedTuple):
     extra: dict[str, Any] | None = None
     fingerprint: str | None = None
     turn_ns: int | None = None  # pace="on_input": when this move was asked for (key_t_ns - turn_ns: decision time)
+    press: list[str | None] | None = None  # per agent: the key (or click) whose press made a keystroke action
 
     def rows(self) -> list[tuple[str, Any, str, float, bool, bool, str, int | None]]:
         """(agent, action, source, reward, terminated, truncated, keys, key_t_ns) per agent."""
@@ -106,8 +107,11 @@ class VisitRecord:
     ``answers`` maps question ids to typed values (int, float, str, list, or None for a
     skipped optional question); ``timings`` maps them to when they were answered
     (``first_s``, ``last_s``: seconds since the page opened, ``changes``; see
-    :mod:`igym.answer_times`). ``timings`` is the last field, so records of pages built
-    before it existed still rebuild (:func:`from_wire` gives it None).
+    :mod:`igym.answer_times`). ``questions`` holds the page's question definitions as it was
+    shown (:func:`igym.questions.definition`: kind, text, scale, options in their order), on
+    the record of the visit's start, so an analysis — and the report — knows every question's
+    real scale, not only the answers given. ``timings`` and ``questions`` are the last fields,
+    so records of pages built before them still rebuild (:func:`from_wire` gives them None).
     """
 
     visit_id: str
@@ -121,6 +125,7 @@ class VisitRecord:
     answers: dict[str, Any] | None = None
     params: dict[str, Any] | None = None
     timings: dict[str, dict[str, Any]] | None = None
+    questions: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -170,14 +175,21 @@ def plain(value: Any) -> Any:
 
 
 def to_wire(record: Record) -> list[Any]:
-    """A list of plain values (msgpack/JSON-safe) that :func:`from_wire` turns back."""
+    """A list of plain values (msgpack/JSON-safe) that :func:`from_wire` turns back.
+
+    A field added at the end of a record (a step's ``press``, a visit's ``questions``) is
+    left out when it is None, so such a record has the form it had before the field existed."""
     if isinstance(record, StepRecord):
         names = [str(a) for a in record.agents]
         per_agent: list[Sequence[Any]] = list(zip(*record.rows())) if record.agents else [[]] * 8
-        return [1, record.episode_id, record.step, record.t_ns, names, list(per_agent[1]), list(per_agent[2]),
+        item = [1, record.episode_id, record.step, record.t_ns, names, list(per_agent[1]), list(per_agent[2]),
                 list(per_agent[3]), list(per_agent[4]), list(per_agent[5]), list(per_agent[6]),
                 list(per_agent[7]), record.extra, record.fingerprint, record.turn_ns]
-    return [_TAGS[type(record)], *astuple(record)]
+        return item if record.press is None else [*item, list(record.press)]
+    item = [_TAGS[type(record)], *astuple(record)]
+    if isinstance(record, VisitRecord) and record.questions is None:
+        item.pop()
+    return item
 
 
 def from_wire(item: list[Any]) -> Record:
@@ -189,5 +201,6 @@ def from_wire(item: list[Any]) -> Record:
         return StepRecord(episode_id, step, t_ns, tuple(names), dict(zip(names, actions)), list(sources),
                           dict(zip(names, rewards)), dict(zip(names, terms)), dict(zip(names, truncs)),
                           list(keys), list(key_times), False, extra, rest[0] if rest else None,
-                          rest[1] if len(rest) > 1 else None)
+                          rest[1] if len(rest) > 1 else None,
+                          list(rest[2]) if len(rest) > 2 and rest[2] is not None else None)
     return cls(*item[1:])

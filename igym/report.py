@@ -5,7 +5,8 @@ and flagged participants, with every figure embedded as a PNG, so it can be mail
 pasted into a lab meeting as one file; ``--pdf`` writes the same figures to a PDF.
 
 Numbers come from :mod:`igym.summary` (counts, pooled frame timing) and from the rows that
-:mod:`igym.studydb` reads with plain SQL; figures from :mod:`igym.report_plots`, which is
+:mod:`igym.studydb` reads with plain SQL; each question's answers are drawn on its declared
+scale (:mod:`igym.report_questions`); figures from :mod:`igym.report_plots`, which is
 imported only here, inside the functions: importing this module pulls in neither numpy
 nor matplotlib (the core package also runs in a browser).
 """
@@ -23,6 +24,8 @@ from collections.abc import Callable
 
 from . import report_html as h
 from .errors import IgymError
+from .report_questions import (FROM_ANSWERS, FROM_DATA, FROM_EXPERIMENT, Definition, QuestionChart, chart, from_data,
+                               from_experiment)
 from .report_flags import (FOCUS_EVENTS, FOCUS_LONGEST_S, FOCUS_TOTAL_S, IDLE_GAP_S, IDLE_HUMAN_SHARE,
                            IDLE_MIN_STEPS, MIN_SECONDS_PER_QUESTION, Flag, find_flags, focus_losses, seat_inputs)
 from .studydb import StudyData, count, human_seats, read_study
@@ -35,14 +38,6 @@ TIMING_EVENTS = ("clock_skip", "rtt", "stall")
 
 FRAME_SD_TARGET_MS = 1.0
 """The frame-interval SD igym aims for (README, Performance): drawn as a line to judge against."""
-
-CHOICE_MAX_LEVELS = 12
-"""A text question with at most this many different answers, some given more than once, is
-shown as counts (a choice); otherwise as a list of examples (free text)."""
-
-LIKERT_MAX_LEVELS = 11
-"""Whole-number answers spanning at most this many points are counted point by point (Likert
-scales have 2–11 points); wider ones (sliders, ages) are shown as dots."""
 
 FREE_TEXT_EXAMPLES = 8
 """Free-text answers shown per question (the rest is counted, the export has them all)."""
@@ -66,6 +61,7 @@ class Report:
     flags: list[Flag] = field(default_factory=list)
     participants: int = 0
     pdf_pages: list[Any] = field(default_factory=list)  # text pages leading the PDF
+    charts: list[QuestionChart] = field(default_factory=list)  # what each question's figure draws
 
 
 def require_matplotlib() -> None:
@@ -97,10 +93,15 @@ def _plural(n: int, word: str, many: str | None = None) -> str:
 class _Builder:
     """Collects one study's numbers and turns them into sections, figure by figure."""
 
-    def __init__(self, db: Any, path: str | Path, now: datetime.datetime | None) -> None:
+    def __init__(self, db: Any, path: str | Path, now: datetime.datetime | None, experiment: Any = None) -> None:
         from . import report_plots
 
         self.plots = report_plots
+        self.experiment = experiment  # an Experiment: the questions' scales for a file that lacks them
+        self.experiment_file = getattr(experiment, "source_file", None) or getattr(experiment, "id", "")
+        self.definitions: dict[tuple[str, str], Definition] = {}
+        self.missing_scenes: list[str] = []
+        self.charts: list[QuestionChart] = []
         self.db = db
         self.path = Path(path)
         self.now = now or datetime.datetime.now().astimezone()
@@ -334,7 +335,8 @@ class _Builder:
             values[(answer["scene"], answer["question"])].append((answer["participant_id"], answer["value"]))
         scene_rank = {s: i for i, s in enumerate(self.scene_order)}
         keys = sorted(values, key=lambda k: (scene_rank.get(k[0], len(scene_rank)), order.get(k, len(order)), k[1]))
-        parts, scene = [], None
+        self._find_definitions(keys)
+        parts, scene = [self._definitions_note(keys)], None
         for key in keys:
             if key[0] != scene:
                 if scene is not None:
@@ -345,6 +347,14 @@ class _Builder:
         assert scene is not None  # there are answers, so the loop saw a scene
         parts.append("</div>" + self._response_times(scene, [k for k in keys if k[0] == scene]))
         return "\n".join(parts)
+
+    def _find_definitions(self, keys: list[tuple[str, str]]) -> None:
+        """Each question's definition: the data file's, else the experiment file's (when given)."""
+        self.definitions = from_data(self.data)
+        lacking = [k for k in keys if k not in self.definitions]
+        if lacking and self.experiment is not None:
+            found, self.missing_scenes = from_experiment(self.data, self.experiment, lacking)
+            self.definitions.update(found)
 
     def _response_times(self, scene: str, keys: list[tuple[str, str]]) -> str:
         """When a survey's questions were answered (answers.first_s, last_s, changes), when its
@@ -387,51 +397,59 @@ class _Builder:
         alt = f"answers to {question}"
         if not given:
             return f"<div>{h.empty(f'{title}: every answer skipped.')}</div>"
-        values = [v for _, v in given]
-        if all(isinstance(v, bool) for v in values):  # a yes/no answer: counted, not averaged
-            fig = self._counts([True, False], given, title, "answer")
-            return f"<div>{self.figure('answers', fig, alt, line)}</div>"
-        if all(number(v) for v in values):
-            ints = all(isinstance(v, int) or float(v).is_integer() for v in values)
-            low, high = min(values), max(values)
-            if ints and high - low < LIKERT_MAX_LEVELS:
-                start = 1 if 1 <= low and high <= LIKERT_MAX_LEVELS else int(low)
-                points = list(range(start, int(high) + 1))
-                fig = self._counts(points, [(p, int(v)) for p, v in given], title, "answer")
-            else:
-                fig = self.plots.strips([(question, self.by_condition([(p, float(v)) for p, v in given]))],
-                                        self.colors, title=title, xlabel="answer", log=False,
-                                        width_in=self.plots.SMALL_IN)
-            return f"<div>{self.figure('answers', fig, alt, line)}</div>"
-        if all(isinstance(v, list) for v in values):
-            chosen = [(p, str(o)) for p, v in given for o in v]
-            levels = [o for o, _ in Counter(o for _, o in chosen).most_common()]
-            fig = self._counts(levels, chosen, title, "option", horizontal=True)
-            return f"<div>{self.figure('answers', fig, alt, line + ', several options each')}</div>"
+        made = chart(key, self.definitions.get(key), given, self._tally, self.by_condition)
+        self.charts.append(made)
+        line += ", several options each" if made.several else ""
+        line += f", scale from the {made.source}" if made.source != FROM_DATA and made.draw != "text" else ""
+        caption = "; ".join([line, *made.notes])
+        if made.text:
+            caption = f"“{made.text}” — {caption}"
+        if made.draw == "counts":
+            fig = self.plots.count_bars(made.levels, made.counts, self.colors, title=title, xlabel=made.xlabel,
+                                        horizontal=made.horizontal)
+            return f"<div>{self.figure('answers', fig, alt, caption)}</div>"
+        if made.draw == "dots":
+            fig = self.plots.strips([(question, made.values)], self.colors, title=title, xlabel=made.xlabel,
+                                    log=False, width_in=self.plots.SMALL_IN, limits=made.axis)
+            return f"<div>{self.figure('answers', fig, alt, caption)}</div>"
         texts = [(p, v if isinstance(v, str) else str(v)) for p, v in given]
-        distinct = Counter(t for _, t in texts)
-        if len(distinct) <= CHOICE_MAX_LEVELS and len(distinct) < len(texts):
-            levels = [t for t, _ in distinct.most_common()]
-            horizontal = max(len(t) for t in levels) > 12 or len(levels) > 6
-            fig = self._counts(levels, texts, title, "answer", horizontal=horizontal)
-            return f"<div>{self.figure('answers', fig, alt, line)}</div>"
         shown = texts[:FREE_TEXT_EXAMPLES]
         quotes = "".join(f"<blockquote>{h.text(t)} <small>— {h.text(p)}, {h.text(self.condition(p))}"
                          f"</small></blockquote>" for p, t in shown)
         more = f'<p class="note">and {len(texts) - len(shown)} more (the export has them all)</p>' \
             if len(texts) > len(shown) else ""
-        return f"<div><h4>{h.text(title)}</h4><p class=\"note\">{h.text(line)}, free text:</p>{quotes}{more}</div>"
+        return f"<div><h4>{h.text(title)}</h4><p class=\"note\">{h.text(caption)}, free text:</p>{quotes}{more}</div>"
 
-    def _counts(self, levels: list[Any], pairs: list[tuple[str, Any]], title: str, xlabel: str,
-                horizontal: bool = False) -> Any:
+    def _tally(self, levels: list[Any], pairs: list[tuple[str, Any]]) -> dict[str, list[int]]:
+        """Answers per level and condition, one count per level (zeros kept: a scale point or
+        option nobody chose is a bar of 0); conditions without any answer are left out."""
         counts: dict[str, list[int]] = {}
         tally = Counter((self.condition(p), v) for p, v in pairs)
         for condition in self.colors:
             row = [tally.get((condition, level), 0) for level in levels]
             if any(row):
                 counts[condition] = row
-        return self.plots.count_bars([str(level) for level in levels], counts, self.colors, title=title,
-                                     xlabel=xlabel, horizontal=horizontal)
+        return counts
+
+    def _definitions_note(self, keys: list[tuple[str, str]]) -> str:
+        """Where the questions' scales come from, said once above the answers."""
+        sources = Counter(self.definitions[k].source if k in self.definitions else FROM_ANSWERS for k in keys)
+        if set(sources) == {FROM_DATA}:
+            return ("<p class=\"note\">Every question is drawn on its own scale, as the survey declared it (the "
+                    "questions table): every point of a scale and every option, in the survey's order, answered or "
+                    "not; sliders and numbers on their declared range.</p>")
+        parts = []
+        if sources.get(FROM_EXPERIMENT):
+            parts.append(f"{_plural(sources[FROM_EXPERIMENT], 'question')} on the scales of the experiment file "
+                         f"{self.experiment_file}")
+        if sources.get(FROM_ANSWERS):
+            hint = "" if self.experiment is not None else " (give the experiment file: report --experiment FILE)"
+            parts.append(f"{_plural(sources[FROM_ANSWERS], 'question')} from the answers alone{hint} — there a "
+                         f"scale runs from the smallest answer to the largest, options nobody chose are missing and "
+                         f"options are in order of frequency")
+        missing = f" The experiment file has no scene {', '.join(self.missing_scenes)}." if self.missing_scenes else ""
+        return (f"<p class=\"note\">This file does not record every question's definition (files written before "
+                f"igym recorded them). Drawn: {'; '.join(h.text(p) for p in parts)}.{h.text(missing)}</p>")
 
     # --- 5. timing -------------------------------------------------------------------------
 
@@ -562,7 +580,7 @@ class _Builder:
         sections = [h.section(sid, title, LEADS[sid], makers[sid]()) for sid, title in SECTIONS]
         experiments = ", ".join(sorted(e for e in self.summary["participants"]["by_experiment"] if e != "(none)"))
         html = h.page(f"igym report: {experiments or self.path.name}", self.header(), sections)
-        report = Report(html, self.figures, self.flags, len(self.data.participants))
+        report = Report(html, self.figures, self.flags, len(self.data.participants), charts=self.charts)
         report.pdf_pages = self._pdf_front()
         return report
 
@@ -589,16 +607,20 @@ LEADS = {
     "funnel": "How many participants reached each position of the study, their status and completion codes.",
     "durations": "How long each visit of each scene took (visits.duration_s), scenes in plan order.",
     "returns": "Episode returns of the human players, per scene and condition.",
-    "answers": "Questionnaire answers, question by question, split by condition, and when each was answered.",
+    "answers": "Questionnaire answers, question by question on each question's own scale, split by condition, "
+               "and when each was answered.",
     "timing": "How evenly frames were shown, and clock skips, network round trips and lockstep stalls.",
     "flags": "Participants whose data deserves a look before analysis, with the rule and the numbers.",
 }
 
 
-def build_report(db: Any, path: str | Path, *, now: datetime.datetime | None = None) -> Report:
-    """The report of the study open on ``db`` (a DB-API connection), as HTML and figures."""
+def build_report(db: Any, path: str | Path, *, now: datetime.datetime | None = None,
+                 experiment: Any = None) -> Report:
+    """The report of the study open on ``db`` (a DB-API connection), as HTML and figures.
+    ``experiment`` (an :class:`~igym.experiment.Experiment`) gives the questions' scales where
+    the file does not record them (files written before schema 4)."""
     require_matplotlib()
-    return _Builder(db, path, now).build()
+    return _Builder(db, path, now, experiment).build()
 
 
 def check_writable(out: Path) -> None:
@@ -624,7 +646,8 @@ def _write_atomic(out: Path, write: Callable[[Path], object]) -> None:
         raise
 
 
-def write_report(db: Any, study: str | Path, out: str | Path, *, pdf: bool = False) -> tuple[Report, list[Path]]:
+def write_report(db: Any, study: str | Path, out: str | Path, *, pdf: bool = False,
+                 experiment: Any = None) -> tuple[Report, list[Path]]:
     """Build the report and write ``out`` (HTML) and, with ``pdf``, ``<out stem>.pdf`` beside it."""
     out = Path(out)
     targets = [out] + ([out.with_suffix(".pdf")] if pdf else [])
@@ -632,7 +655,7 @@ def write_report(db: Any, study: str | Path, out: str | Path, *, pdf: bool = Fal
         if target.resolve() == Path(study).resolve():
             raise IgymError(f"--out {out}: that would overwrite the study's data file — give an .html name")
         check_writable(target)
-    report = build_report(db, study)
+    report = build_report(db, study, experiment=experiment)
     _write_atomic(out, lambda name: Path(name).write_text(report.html, encoding="utf-8"))
     if pdf:
         from .report_plots import Pdf

@@ -99,9 +99,10 @@ def _log_scale_wanted(values: list[float]) -> bool:
 @_styled
 def strips(groups: Sequence[tuple[str, dict[str, list[float]]]], colors: dict[str, str], *, title: str,
            xlabel: str, reference: tuple[float, str] | None = None, log: bool | None = None,
-           width_in: float = WIDTH_IN) -> Any:
+           width_in: float = WIDTH_IN, limits: tuple[float, float] | None = None) -> Any:
     """Horizontal strip plots: one band per group (top to bottom in the given order), one
     row per condition inside it, every value a dot (jittered), a box when there are enough.
+    ``limits``: the x axis spans this range (a slider's declared bounds), whatever the values.
 
     Dots rather than bars of means: studies are small and every participant should be seen.
     """
@@ -136,7 +137,11 @@ def strips(groups: Sequence[tuple[str, dict[str, list[float]]]], colors: dict[st
     ax.set_ylim(y - 0.6 - 0.5, -0.6)
     ax.grid(axis="y", visible=False)
     ax.tick_params(axis="y", length=0)
-    if (log is None and _log_scale_wanted(everything)) or log:
+    if limits is not None:
+        low, high = min([limits[0], *everything]), max([limits[1], *everything])
+        margin = (high - low) * 0.03 or 0.5
+        ax.set_xlim(low - margin, high + margin)
+    elif (log is None and _log_scale_wanted(everything)) or log:
         ax.set_xscale("log")
         _plain_log_ticks(ax.xaxis)
     if reference is not None:

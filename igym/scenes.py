@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 from .errors import ExperimentError
 from .markup import unknown_colors
-from .questions import QUESTION_TYPES
+from .questions import QUESTION_TYPES, definition, from_definition
 
 
 def _check_text(where: str, name: str, value: Any, required: bool = True) -> None:
@@ -174,21 +174,18 @@ def page_to_wire(scene: Any) -> dict[str, Any]:
     from dataclasses import fields
     data: dict[str, Any] = {f.name: getattr(scene, f.name) for f in fields(scene) if f.init and f.name != "name"}
     if isinstance(scene, Survey):
-        data["questions"] = [{"kind": q.kind, **{f.name: _plain(getattr(q, f.name)) for f in fields(q) if f.init}}
-                             for q in scene.questions]
+        data["questions"] = [definition(q) for q in scene.questions]
     return {"kind": scene.kind, "fields": {k: _plain(v) for k, v in data.items()}}
 
 
 def page_from_wire(data: dict[str, Any]) -> Any:
     """Rebuild a page scene sent by :func:`page_to_wire` (raises ExperimentError if malformed)."""
-    from .questions import QUESTION_TYPES
     kinds = {cls.__dataclass_fields__["kind"].default: cls for cls in PAGE_TYPES}
-    questions = {cls.__dataclass_fields__["kind"].default: cls for cls in QUESTION_TYPES}
     try:
         cls = kinds[data["kind"]]
         fields_ = dict(data["fields"])
         if cls is Survey:
-            fields_["questions"] = [questions[q.pop("kind")](**q) for q in (dict(q) for q in fields_["questions"])]
+            fields_["questions"] = [from_definition(q) for q in fields_["questions"]]
         return cls(**fields_)
     except (KeyError, TypeError, ValueError) as error:
         raise ExperimentError(f"page data is malformed ({type(error).__name__}: {error})") from None

@@ -208,7 +208,13 @@ class Session:
     def _click(self, agent: Any, click: Any, x: float, y: float, t_ns: int, dropped: str | None) -> None:
         """A click of a keystroke map's pointer: a ``click`` event (what it made of it, or why it
         was dropped); an attempt the action space cannot name is an ``illegal_action`` too."""
-        data = {"agent": str(agent), "x": round(float(x), 1), "y": round(float(y), 1), "what": click.label}
+        did = click.did or ("moved" if click.action is not None else "ignored")
+        if dropped is not None:
+            did = "ignored"
+        elif did == "moved" and not self.env.legal(agent, click.action):
+            did = "illegal"  # the step will refuse it too (and record its illegal_action)
+        data = {"agent": str(agent), "x": round(float(x), 1), "y": round(float(y), 1), "what": click.label,
+                "did": did}
         if dropped is not None:
             data["dropped"] = dropped
         self._records.append(EventRecord(self.participant_id, t_ns, "click", data, self._episode_id()))
@@ -364,11 +370,14 @@ class Session:
         """Keystrokes made before this turn began were meant for a turn that is over: recorded and
         dropped, so every move is a press made for it (and its decision time is never negative)."""
         for agent, seat in self.inputs.items():
-            dropped = seat.drop_pending(turn_ns) if hasattr(seat, "drop_pending") else 0
-            if dropped:
-                self._records.append(EventRecord(self.participant_id, turn_ns, "key_dropped",
-                                                 {"agent": str(agent), "count": dropped, "why": "turn over"},
-                                                 self._episode_id()))
+            self._dropped(agent, seat.drop_pending(turn_ns) if hasattr(seat, "drop_pending") else (), "turn over")
+
+    def _dropped(self, agent: Any, presses: Any, why: str) -> None:
+        """One ``key_dropped`` event per keystroke dropped unplayed, at the moment of its press
+        (not when it was dropped: two presses 250 ms apart stay 250 ms apart in the data)."""
+        for key, t_ns in presses:
+            self._records.append(EventRecord(self.participant_id, t_ns, "key_dropped",
+                                             {"key": key, "agent": str(agent), "why": why}, self._episode_id()))
 
     def _show_countdown(self, now: float) -> None:
         """Put the seconds left (3, 2, 1) over the frozen first frame of the episode."""
@@ -407,7 +416,8 @@ class Session:
 
     def use_input(self, agent: Any, source: Any) -> None:
         """Take ``agent``'s actions from ``source`` (anything with SeatInput's ``next_action``,
-        ``held_names`` and ``changed_ns``) instead of this computer's keyboard."""
+        ``held_names``, ``changed_ns`` and, read after each action, ``keys_used``, ``decided_ns``
+        and ``press_used``) instead of this computer's keyboard."""
         native = self.env.agent(agent)
         self.inputs[native] = source
         self._replan()
@@ -482,12 +492,8 @@ class Session:
             policy.reset()
         self._seed_seats()
         self._turn_started = None
-        for agent, seat in self.inputs.items():
-            dropped = seat.drop_pending() if hasattr(seat, "drop_pending") else 0
-            if dropped:  # pressed after the last move of the episode before: not a move of this one
-                self._records.append(EventRecord(self.participant_id, int(now * 1e9), "key_dropped",
-                                                 {"agent": str(agent), "count": dropped, "why": "episode ended"},
-                                                 self._episode_id()))
+        for agent, seat in self.inputs.items():  # pressed after the last move of the episode before: not a move
+            self._dropped(agent, seat.drop_pending() if hasattr(seat, "drop_pending") else (), "episode ended")
         self._held_actions.clear()
         self._returns = {agent: 0.0 for agent in self._agents}
         self._frame_times = []
@@ -553,6 +559,7 @@ class Session:
         sources: list[str] = []
         keys: list[str] = []
         key_times: list[int | None] = []
+        presses: list[str | None] = []
         held = self._held_actions
         ai_turn = self.step % self.game.ai_every == 0
         plan = self._plan if len(active) == len(self._plan) else [p for p in self._plan if p[0] in active]
@@ -564,15 +571,18 @@ class Session:
                 sources.append("policy")
                 keys.append("")
                 key_times.append(None)
+                presses.append(None)
             else:
                 actions[agent], source = seat.next_action()
                 sources.append("timeout" if timed_out else source)
                 keys.append(seat.keys_used)
                 key_times.append(seat.decided_ns)
+                presses.append(seat.press_used)
         if turn_ns is not None and not timed_out and not self._legal(actions, keys, at):
             return False
         if env.turn_based:  # every agent's row: the mover's move, the others' rewards of it
-            actions, sources, keys, key_times, active = self._turn_rows(active, actions, sources, keys, key_times)
+            actions, sources, keys, key_times, presses, active = self._turn_rows(active, actions, sources, keys,
+                                                                                 key_times, presses)
         result = env.step(actions)
         self.step += 1
         self.total_steps += 1
@@ -599,7 +609,8 @@ class Session:
         assert self._episode is not None  # a step belongs to the episode _start_episode opened
         self._records.append(StepRecord(
             self._episode.episode_id, self.step, int(at * 1e9), active, actions, sources, dict(rewards),
-            dict(result.terminations), dict(result.truncations), keys, key_times, cut, extra, fingerprint, turn_ns))
+            dict(result.terminations), dict(result.truncations), keys, key_times, cut, extra, fingerprint, turn_ns,
+            presses))
         self.previous_frame = self.frame
         self.frame = self._render(refresh_hud=scored or self.game.pace == "on_input")  # whose move: every step
         ended = env.done or cut
@@ -631,8 +642,8 @@ class Session:
         return not illegal
 
     def _turn_rows(self, active: tuple[Any, ...], actions: dict[Any, Any], sources: list[str], keys: list[str],
-                   key_times: list[int | None]
-                   ) -> tuple[dict[Any, Any], list[str], list[str], list[Any], tuple[Any, ...]]:
+                   key_times: list[int | None], presses: list[str | None]
+                   ) -> tuple[dict[Any, Any], list[str], list[str], list[Any], list[str | None], tuple[Any, ...]]:
         """In a turn-based env, a step's rows are every agent's: the mover's move, and for the
         others no action (source ``waiting``) but their reward of it (a win is the other's loss)."""
         mover = active[0] if active else None
@@ -642,7 +653,8 @@ class Session:
         rows_sources = [sources[index[a]] if a in index else "waiting" for a in everyone]
         rows_keys = [keys[index[a]] if a in index else "" for a in everyone]
         rows_times = [key_times[index[a]] if a in index else None for a in everyone]
-        return rows_actions, rows_sources, rows_keys, rows_times, everyone
+        rows_presses = [presses[index[a]] if a in index else None for a in everyone]
+        return rows_actions, rows_sources, rows_keys, rows_times, rows_presses, everyone
 
     def _extra(self, infos: dict[Any, Any], active: tuple[Any, ...]) -> dict[str, Any]:
         """The scene's ``info_keys`` of each agent's info, as ``key.agent`` columns."""
@@ -660,8 +672,8 @@ class Session:
     def _turn_label(self) -> str | None:
         """Whose move it is (pace="on_input"): "You" when a person is to move (their seat's name
         when several people share the keyboard), "AI" when a policy is."""
-        if self.game.pace != "on_input":
-            return None
+        if self.game.pace != "on_input" or self._countdown_until is not None:
+            return None  # nobody is asked to move before the game starts
         movers = self.env.active()
         humans = [a for a in movers if a in self.inputs]
         if not humans:

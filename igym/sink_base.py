@@ -22,8 +22,8 @@ from collections.abc import Iterable
 
 from .records import EpisodeRecord, EventRecord, ParticipantRecord, Record, StepRecord, VisitRecord, ends_something
 from .sink_rows import (Row, ANSWER_SQL, EPISODE_SQL, EVENT_SQL, NEW_PARTICIPANT_SQL, PARTICIPANT_SQL, QUARANTINE_SQL,
-                        RESUME_SQL, STEP_SQL, UPLOAD_SQL, VISIT_SQL, answer_rows, episode_row, event_row, json_text,
-                        participant_row, step_rows, visit_row)
+                        QUESTION_SQL, RESUME_SQL, STEP_SQL, UPLOAD_SQL, VISIT_SQL, answer_rows, episode_row, event_row,
+                        json_text, participant_row, question_rows, step_rows, visit_row)
 
 COMMIT_EVERY_S = 1.0
 
@@ -168,6 +168,9 @@ class StudySink:
                 answers = answer_rows(record)
                 if answers:
                     self._exec_many(ANSWER_SQL, answers)
+                questions = question_rows(record)
+                if questions:
+                    self._exec_many(QUESTION_SQL, questions)
             elif type(record) is ParticipantRecord:
                 self._exec(PARTICIPANT_SQL, participant_row(record))
             else:

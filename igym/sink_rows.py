@@ -21,7 +21,7 @@ from .records import EpisodeRecord, EventRecord, ParticipantRecord, StepRecord, 
 
 Row = tuple[Any, ...]  # one row of a table, as the database driver takes it
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
@@ -60,6 +60,24 @@ CREATE TABLE IF NOT EXISTS answers (
     changes INTEGER,
     PRIMARY KEY (visit_id, question)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS questions (
+    visit_id TEXT NOT NULL,
+    participant_id TEXT NOT NULL,
+    scene TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    question TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    required INTEGER,
+    points INTEGER,
+    labels TEXT,
+    options TEXT,
+    min_value REAL,
+    max_value REAL,
+    step REAL,
+    definition TEXT NOT NULL,
+    PRIMARY KEY (visit_id, question)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS episodes (
     episode_id TEXT PRIMARY KEY,
     participant_id TEXT NOT NULL,
@@ -92,6 +110,7 @@ CREATE TABLE IF NOT EXISTS steps (
     extra TEXT,
     fingerprint TEXT,
     turn_ns INTEGER,
+    press TEXT,
     PRIMARY KEY (episode_id, step, agent)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS events (
@@ -126,7 +145,16 @@ CREATE TABLE IF NOT EXISTS quarantine (
     error TEXT NOT NULL
 );
 """
-TABLES = ("participants", "visits", "answers", "episodes", "steps", "events", "uploads", "resume", "quarantine")
+# Columns each schema version added to tables that existed before it: an older file or database
+# is migrated by adding them (the rows already there get NULL: they did not record them).
+ADDED_COLUMNS: dict[int, dict[str, tuple[str, ...]]] = {
+    2: {"participants": ("condition TEXT", "status TEXT", "completion_code TEXT", "ended_at REAL", "flow TEXT"),
+        "episodes": ("visit_id TEXT",), "steps": ("fingerprint TEXT",)},
+    3: {"answers": ("first_s REAL", "last_s REAL", "changes INTEGER"), "steps": ("turn_ns INTEGER",)},
+    4: {"steps": ("press TEXT",)},  # the press that made a keystroke action (the questions table is new)
+}
+TABLES = ("participants", "visits", "answers", "questions", "episodes", "steps", "events", "uploads", "resume",
+          "quarantine")
 
 
 def statements(script: str) -> list[str]:
@@ -181,6 +209,7 @@ STEP_SQL = _insert("steps", COLUMNS["steps"], "ON CONFLICT DO NOTHING")
 EPISODE_SQL = _replace("episodes", ("episode_id",))
 VISIT_SQL = _replace("visits", ("visit_id",))
 ANSWER_SQL = _replace("answers", ("visit_id", "question"))
+QUESTION_SQL = _replace("questions", ("visit_id", "question"))
 RESUME_SQL = _replace("resume", ("participant_id",))
 # A participant row is created by the first record and updated by later ones; created_at and
 # meta keep their first values (a later record with meta None does not erase it).
@@ -224,9 +253,11 @@ def step_rows(record: StepRecord) -> list[Row]:
     extra = json_text(record.extra)
     head = (record.episode_id, record.step)
     fingerprint, turn = record.fingerprint, record.turn_ns
+    rows = record.rows()
+    presses = record.press if record.press is not None else [None] * len(rows)
     return [(*head, agent, record.t_ns, "null" if action is None else json_text(action), source, reward, int(term),
-             int(trunc), keys, key_t, extra, fingerprint, turn)
-            for agent, action, source, reward, term, trunc, keys, key_t in record.rows()]
+             int(trunc), keys, key_t, extra, fingerprint, turn, press or None)
+            for (agent, action, source, reward, term, trunc, keys, key_t), press in zip(rows, presses)]
 
 
 def episode_row(record: EpisodeRecord) -> Row:
@@ -263,4 +294,37 @@ def answer_rows(visit: VisitRecord) -> list[Row]:
         times = (timings or {}).get(question) or ({"changes": 0} if timings is not None else {})
         rows.append((visit.visit_id, visit.participant_id, visit.scene, str(question), json.dumps(value),
                      finite(times.get("first_s")), finite(times.get("last_s")), times.get("changes")))
+    return rows
+
+
+def _scale(definition: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """A question's scale as numbers (lowest, highest, step): a Likert's 1..points, a slider's
+    and a number's declared bounds (None where there are none)."""
+    kind = definition.get("kind")
+    if kind == "likert":
+        return 1, definition.get("points"), 1
+    if kind == "slider":
+        return definition.get("min"), definition.get("max"), definition.get("step")
+    if kind == "number":
+        return definition.get("min"), definition.get("max"), 1 if definition.get("integer", True) else None
+    return None, None, None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def question_rows(visit: VisitRecord) -> list[Row]:
+    """One ``questions`` row per question of the page a visit showed (its definition as shown),
+    from the record of the visit's start; none for other visits."""
+    rows = []
+    for position, definition in enumerate(visit.questions or ()):
+        low, high, step = _scale(definition)
+        labels, options = definition.get("labels"), definition.get("options")
+        required = definition.get("required")
+        points = definition.get("points") if definition.get("kind") == "likert" else None
+        rows.append((visit.visit_id, visit.participant_id, visit.scene, position, str(definition["id"]),
+                     str(definition["kind"]), str(definition["text"]), None if required is None else int(required),
+                     points, json_text(list(labels)) if labels else None, json_text(list(options)) if options else None,
+                     _number(low), _number(high), _number(step), json_text(definition)))
     return rows

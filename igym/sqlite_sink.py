@@ -12,9 +12,11 @@ Tables:
 - ``visits``: one row per scene visit (times, outcome, parameters, answers).
 - ``answers``: one row per answered question of a visit, the value as typed JSON, and when it
   was answered (``first_s``, ``last_s``: seconds since the page opened; ``changes``).
+- ``questions``: one row per question of a survey visit, as the page showed it (kind, text,
+  scale, labels, options in their order).
 - ``episodes``: one row per episode (seed, times, steps, returns, outcome, seats, timing).
-- ``steps``: one row per agent per step (action, who chose it, reward, flags, keys held,
-  the env's state fingerprint when it offers one).
+- ``steps``: one row per agent per step (action, who chose it, reward, flags, keys held, the
+  press that made a keystroke action, the env's state fingerprint when it offers one).
 - ``events``: key presses, focus changes, clock skips, anything timestamped.
 
 The schema, the rows and the batching are shared with the PostgreSQL sink
@@ -30,19 +32,15 @@ from typing import Any
 
 from .errors import DataError
 from .sink_base import COMMIT_EVERY_S, StudySink
-from .sink_rows import SCHEMA, SCHEMA_VERSION, Row, TABLES, json_text, statements, step_rows
+from .sink_rows import ADDED_COLUMNS, SCHEMA, SCHEMA_VERSION, Row, TABLES, json_text, statements, step_rows
 
 __all__ = ["SqliteSink", "SCHEMA", "SCHEMA_VERSION", "TABLES", "COMMIT_EVERY_S", "step_rows"]
 
 _json = json_text  # the name older code imported
 _statements = statements
 
-# Columns added by schema version 2 to tables of version 1 files (migrated in place).
-_V2_COLUMNS = {"participants": ("condition TEXT", "status TEXT", "completion_code TEXT", "ended_at REAL",
-                                "flow TEXT"),
-               "episodes": ("visit_id TEXT",), "steps": ("fingerprint TEXT",)}
-# Columns version 3 adds to tables of version 2 files: each answer's times, each move's turn.
-_V3_COLUMNS = {"answers": ("first_s REAL", "last_s REAL", "changes INTEGER"), "steps": ("turn_ns INTEGER",)}
+# Columns each version adds to the tables of the version before (migrated in place).
+_V2_COLUMNS, _V3_COLUMNS, _V4_COLUMNS = ADDED_COLUMNS[2], ADDED_COLUMNS[3], ADDED_COLUMNS[4]
 
 
 BUSY_TIMEOUT_S = 30.0
@@ -107,6 +105,8 @@ class SqliteSink(StudySink):
             self._migrate_to_v2()
         if version is not None and version < 3:
             self._migrate_to_v3()
+        if version is not None and version < 4:
+            self._migrate_to_v4()
         for statement in _statements(SCHEMA):
             db.execute(statement)
         if version == 3:
@@ -142,3 +142,9 @@ class SqliteSink(StudySink):
         self.db.execute("INSERT INTO uploads (participant_id, batch_id, received_at, records) "
                         "SELECT participant_id, batch_id, received_at, records FROM uploads_v2")
         self.db.execute("DROP TABLE uploads_v2")
+
+    def _migrate_to_v4(self) -> None:
+        """Version 4 records what each page asked (the ``questions`` table, new and so created by
+        the schema; older visits have no rows there) and the press that made a keystroke action
+        (``steps.press``, NULL in the rows already there: they did not record it)."""
+        self._add_columns(_V4_COLUMNS)

@@ -24,6 +24,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .errors import ExperimentError
 from .experiment import Experiment, Game, with_changes
 from .hooks import SceneContext
+from .questions import definition
 from .records import ParticipantRecord, Record, VisitRecord, plain
 
 # Completion codes avoid look-alike characters (0/O, 1/I/L): participants type them.
@@ -158,7 +159,8 @@ class StudyRun:
             self.completion_code = completion_code() if scene.code else None
             self._set_status("completed")
         self._records.append(VisitRecord(visit.visit_id, self.participant_id, visit.position, scene.name,
-                                         scene.kind, visit.started_at, params=visit.params or None))
+                                         scene.kind, visit.started_at, params=visit.params or None,
+                                         questions=_definitions(scene)))
         self._hook(self.experiment.on_scene_start, visit)
         return visit
 
@@ -339,6 +341,13 @@ class StudyRun:
         merged = {**self.overrides.get(name, {}), **changes}
         with_changes(scene, merged)  # checks the fields and values now, not when the scene comes up
         self.overrides[name] = merged
+
+
+def _definitions(scene: Any) -> list[dict[str, Any]] | None:
+    """The questions of a survey as shown (conditions and hooks applied), recorded with the
+    visit's start: every runtime shows pages through this class, so every data file has them."""
+    questions = getattr(scene, "questions", None) if scene.kind == "survey" else None
+    return [plain(definition(q)) for q in questions] if questions else None
 
 
 def _copy(record: ParticipantRecord) -> ParticipantRecord:

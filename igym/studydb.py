@@ -21,13 +21,15 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 # The JSON columns of each table, decoded on reading.
 JSON_COLUMNS = {"participants": ("meta", "flow"), "visits": ("params", "answers"), "answers": ("value",),
-                "episodes": ("returns", "seats", "timing"), "events": ("data",)}
+                "questions": ("labels", "options", "definition"), "episodes": ("returns", "seats", "timing"),
+                "events": ("data",)}
 
 PARTICIPANT_COLUMNS = ("participant_id", "experiment", "created_at", "meta", "condition", "status",
                        "completion_code", "ended_at", "flow")
 VISIT_COLUMNS = ("visit_id", "participant_id", "position", "scene", "kind", "started_at", "ended_at", "duration_s",
                  "outcome", "params", "answers")
 ANSWER_COLUMNS = ("visit_id", "participant_id", "scene", "question", "value", "first_s", "last_s", "changes")
+QUESTION_COLUMNS = ("visit_id", "participant_id", "scene", "position", "question", "kind", "text", "definition")
 EPISODE_COLUMNS = ("episode_id", "participant_id", "scene", "episode_index", "seed", "started_at", "started_ns",
                    "ended_at", "ended_ns", "steps", "returns", "outcome", "seats", "timing", "visit_id")
 EVENT_COLUMNS = ("participant_id", "episode_id", "t_ns", "kind", "data")
@@ -160,6 +162,7 @@ class StudyData:
     participants: list[dict[str, Any]] = field(default_factory=list)
     visits: list[dict[str, Any]] = field(default_factory=list)
     answers: list[dict[str, Any]] = field(default_factory=list)
+    questions: list[dict[str, Any]] = field(default_factory=list)  # each survey visit's questions as shown
     episodes: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
 
@@ -169,13 +172,15 @@ class StudyData:
 
 
 def read_study(db: Any, event_kinds: Sequence[str] = ()) -> StudyData:
-    """Participants, visits, answers and episodes, and the events of ``event_kinds`` (only
-    those: key presses make the events table nearly as big as the steps table)."""
-    names = ("participants", "visits", "answers", "episodes", "events", "steps")
+    """Participants, visits, answers, the questions asked and episodes, and the events of
+    ``event_kinds`` (only those: key presses make the events table nearly as big as the steps
+    table). Files written before igym recorded the questions have none (an empty list)."""
+    names = ("participants", "visits", "answers", "questions", "episodes", "events", "steps")
     data = StudyData({name: columns(db, name) for name in names})
     data.participants = read_rows(db, "participants", PARTICIPANT_COLUMNS, order=("created_at", "participant_id"))
     data.visits = read_rows(db, "visits", VISIT_COLUMNS, order=("position", "started_at"))
     data.answers = read_rows(db, "answers", ANSWER_COLUMNS, order=("scene", "question"))
+    data.questions = read_rows(db, "questions", QUESTION_COLUMNS, order=("visit_id", "position"))
     data.episodes = read_rows(db, "episodes", EPISODE_COLUMNS,
                               order=("participant_id", "started_ns", "episode_index"))
     if event_kinds and data.has("events"):

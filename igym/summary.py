@@ -84,6 +84,7 @@ def summarize(db: Any, path: str | Path = "", data: StudyData | None = None) -> 
     result["steps"] = {"rows": count(db, "steps"), "with_fingerprint": count(db, "steps", "fingerprint")}
 
     answers: dict[str, dict[str, Any]] = {}
+    asked = {(q["scene"], q["question"]): q["definition"] for q in data.questions if isinstance(q["definition"], dict)}
     values: dict[tuple[str, str], list[Any]] = defaultdict(list)
     times: dict[tuple[str, str], list[Any]] = defaultdict(list)
     for answer in data.answers:
@@ -103,6 +104,9 @@ def summarize(db: Any, path: str | Path = "", data: StudyData | None = None) -> 
             entry["values"] = dict(counts.most_common(10))
             if numbers:
                 entry["mean"] = mean(numbers)
+        definition = asked.get((scene, question))
+        if definition is not None:
+            entry.update(declared(definition, given))
         timed = times.get((scene, question))
         if timed:  # answers timed by their page (igym.answer_times): seconds since the page opened
             entry["first_s_median"] = round(statistics.median(float(a["first_s"]) for a in timed), 3)
@@ -112,6 +116,24 @@ def summarize(db: Any, path: str | Path = "", data: StudyData | None = None) -> 
     result["answers"] = answers
     result["episode_list"] = listing
     return result
+
+
+def declared(definition: dict[str, Any], given: list[Any]) -> dict[str, Any]:
+    """What a question's definition adds to its summary: its kind, its scale's ends (a Likert
+    scale's 1 and points, a slider's bounds) and, for choices, every option in the survey's
+    order with how often it was chosen — 0 included (a summary of the answers alone would
+    leave an option nobody chose out)."""
+    kind = definition.get("kind")
+    entry: dict[str, Any] = {"kind": kind}
+    if kind == "likert":
+        entry["scale"] = [1, definition.get("points")]
+    elif kind in ("slider", "number") and (definition.get("min") is not None or definition.get("max") is not None):
+        entry["scale"] = [definition.get("min"), definition.get("max")]
+    options = definition.get("options")
+    if kind in ("choice", "multichoice") and isinstance(options, list):
+        chosen = Counter(str(o) for v in given for o in (v if isinstance(v, list) else [v]))
+        entry["values"] = {**{str(o): chosen.pop(str(o), 0) for o in options}, **dict(chosen)}
+    return entry
 
 
 def sd(values: list[float]) -> float | None:
@@ -190,8 +212,11 @@ def format_text(summary: dict[str, Any]) -> str:
                 line += f", mean {_fmt(a['mean'], 3)}"
             if a.get("sd") is not None:
                 line += f", SD {_fmt(a['sd'], 3)}"
-            if "values" in a:
-                line += f", values: {_counts(a['values'])}"
+            if "scale" in a:
+                line += f", scale {_fmt(a['scale'][0])}..{_fmt(a['scale'][1])}"
+            if "values" in a:  # a choice's options in the survey's order (its kind known), else by count
+                line += ", values: " + (", ".join(f"{k} {v}" for k, v in a["values"].items()) if "kind" in a
+                                        else _counts(a["values"]))
             if "first_s_median" in a:
                 line += (f"; answered at {_fmt(a['first_s_median'])} s (median), last changed at "
                          f"{_fmt(a['last_s_median'])} s, {a['changed']} changed")

@@ -226,12 +226,8 @@ class Plain(Spec):
         return plain(value, self.depth)
 
 
-class Shape(Spec):
-    """A map with named fields (``required`` must be there; ``optional`` may be), nothing else."""
-
-    def __init__(self, required: dict[str, Spec], optional: dict[str, Spec] | None = None) -> None:
-        self.required, self.optional = required, optional or {}
-        self.text = f"a map with {sorted(required)}" + (f" and maybe {sorted(self.optional)}" if optional else "")
+class Composite(Spec):
+    """A kind of value checked part by part (``check`` says which part is wrong); ``ok`` asks it."""
 
     def ok(self, value: Any) -> bool:
         try:
@@ -239,6 +235,14 @@ class Shape(Spec):
         except ProtocolError:
             return False
         return True
+
+
+class Shape(Composite):
+    """A map with named fields (``required`` must be there; ``optional`` may be), nothing else."""
+
+    def __init__(self, required: dict[str, Spec], optional: dict[str, Spec] | None = None) -> None:
+        self.required, self.optional = required, optional or {}
+        self.text = f"a map with {sorted(required)}" + (f" and maybe {sorted(self.optional)}" if optional else "")
 
     def check(self, value: Any, where: str) -> None:
         if type(value) is not dict:
@@ -292,8 +296,8 @@ def _lockstep_input(message: dict[str, Any]) -> None:
         raise ProtocolError("in: give an input (f, a) or a report (n), or both")
     if "f" in message and "a" not in message:
         raise ProtocolError("in: an input (f) needs its action (a)")
-    if "f" not in message and any(name in message for name in ("a", "k", "s", "kt")):
-        raise ProtocolError("in: a, k, s and kt belong to an input: give its step f")
+    if "f" not in message and any(name in message for name in ("a", "k", "p", "s", "kt")):
+        raise ProtocolError("in: a, k, p, s and kt belong to an input: give its step f")
     if "n" not in message and any(name in message for name in ("r", "x", "h", "w", "c")):
         raise ProtocolError("in: r, x, h, w and c report a step taken: give its number n")
     if "f" in message and message["f"] < 1:
@@ -321,13 +325,14 @@ CLIENT_MESSAGES: dict[str, Message] = {
                                              "when each was given (tm: per question f first answer, l last "
                                              "change, seconds since the page opened, c changes)"),
     "in": Message(Shape({"e": STEP}, {"n": STEP, "f": STEP, "a": Plain(depth=4, items=256, string=64),
-                                      "k": Text(200, empty=True), "s": Int(0, 2), "kt": MS,
+                                      "k": Text(200, empty=True), "p": Text(200), "s": Int(0, 2), "kt": MS,
                                       "r": MapOf(Num(), 64), "x": EPISODE_END, "h": ID, "w": MS, "c": COLUMNS,
                                       "g": STEP}),
                   4096, 300, 600,
-                  "lockstep: this seat's input for step f (action a, keys k, source s, kt ms since the keys "
-                  "changed) and/or a report of step n taken (nonzero rewards r, the episode's end x, the "
-                  "fingerprint h, w ms stalled, hook columns c, g the correction it follows)",
+                  "lockstep: this seat's input for step f (action a, keys k, p the press that made a keystroke "
+                  "action, source s, kt ms since the keys changed) and/or a report of step n taken (nonzero "
+                  "rewards r, the episode's end x, the fingerprint h, w ms stalled, hook columns c, g the "
+                  "correction it follows)",
                   rule=_lockstep_input),
     "state": Message(Shape({"e": STEP, "f": STEP, "s": Shape({"env": Plain(depth=12, items=200_000, string=1 << 16)},
                                                              {"returns": MapOf(Num(), 64)})}),
@@ -397,9 +402,30 @@ def parse_client(data: Any, limit: int = MAX_UPLOAD_BYTES, pure: bool = False) -
 
 # --- uploaded records -------------------------------------------------------------------------
 
+class Definitions(Composite):
+    """A page's question definitions (:func:`igym.questions.definition`): each one rebuilt as the
+    question it names, so only questions a page could have shown are stored."""
+
+    text = "a list of question definitions"
+
+    def __init__(self, limit: int) -> None:
+        self.shape = ListOf(MapOf(Plain(depth=2, items=256, string=4096), 32, key=Text(32)), limit)
+
+    def check(self, value: Any, where: str) -> None:
+        from .errors import ExperimentError
+        from .questions import from_definition
+
+        self.shape.check(value, where)
+        for index, item in enumerate(value):
+            try:
+                from_definition(item)
+            except ExperimentError as error:
+                raise ProtocolError(f"{where}[{index}]: {error}") from None
+
+
 _STEP = [ID, STEP, NS, AGENTS, ListOf(Plain(depth=4, items=256, string=64), 64), ListOf(OneOf(*SOURCES), 64),
          ListOf(Num(), 64), ListOf(Flag(), 64), ListOf(Flag(), 64), ListOf(Text(200, empty=True), 64),
-         ListOf(Opt(NS), 64), Opt(COLUMNS), Opt(ID), Opt(NS)]
+         ListOf(Opt(NS), 64), Opt(COLUMNS), Opt(ID), Opt(NS), Opt(ListOf(Opt(Text(200)), 64))]
 _EPISODE = [ID, ID, Text(MAX_ID), Int(0, MAX_STEP), Opt(NS), Num(), NS, MapOf(Plain(depth=3, items=64), 64),
             Opt(Num()), Opt(NS), Int(0, MAX_STEP), MapOf(Num(), 64), Opt(Text(32)), Opt(TIMING), Opt(ID)]
 _EVENT = [ID, NS, Text(MAX_ID), Opt(Plain(depth=4, items=512, string=1024)), Opt(ID)]
@@ -408,10 +434,12 @@ _PARTICIPANT = [ID, Text(MAX_ID), Num(), Opt(Text(MAX_ID)),
                 Opt(Text(MAX_ID)), Opt(Num()), Opt(Plain(depth=3, items=512)), Opt(Plain(depth=4, items=512))]
 _VISIT = [ID, ID, Int(0, MAX_STEP), Text(MAX_ID), Text(16), Num(), Opt(Num()), Opt(Text(32)),
           Opt(MapOf(Plain(depth=2, items=64), 200)), Opt(MapOf(Plain(depth=4, items=256), 64)),
-          Opt(MapOf(Shape({"first_s": Opt(SECONDS), "last_s": Opt(SECONDS), "changes": CHANGES}), 200))]
+          Opt(MapOf(Shape({"first_s": Opt(SECONDS), "last_s": Opt(SECONDS), "changes": CHANGES}), 200)),
+          Opt(Definitions(200))]
 RECORD_FIELDS: dict[int, list[Spec]] = {1: _STEP, 2: _EPISODE, 3: _EVENT, 4: _PARTICIPANT, 5: _VISIT}
-# Fields added at the end of a record type, which pages built before them do not send: a visit's timings.
-RECORD_OPTIONAL_TAIL: dict[int, int] = {5: 1}
+# Fields added at the end of a record type, which pages built before them do not send: a step's
+# presses, a visit's timings and question definitions.
+RECORD_OPTIONAL_TAIL: dict[int, int] = {1: 1, 5: 2}
 
 
 def records_from_upload(items: list[Any]) -> list[Any]:
@@ -430,8 +458,9 @@ def records_from_upload(items: list[Any]) -> list[Any]:
             raise ProtocolError(f"{where} has {len(values)} fields, not {count}")
         for position, (spec, value) in enumerate(zip(fields, values)):
             spec.check(value, f"{where} field {position + 1}")
-        if item[0] == 1 and not len(values[3]) == len(values[4]) == len(values[5]) == len(values[6]) == \
-                len(values[7]) == len(values[8]) == len(values[9]) == len(values[10]):
+        if item[0] == 1 and (not len(values[3]) == len(values[4]) == len(values[5]) == len(values[6]) ==
+                             len(values[7]) == len(values[8]) == len(values[9]) == len(values[10])
+                             or len(values) > 14 and values[14] is not None and len(values[14]) != len(values[3])):
             raise ProtocolError(f"{where}: a step's per-agent lists differ in length")
         records.append(from_wire(item))
     return records

@@ -32,6 +32,10 @@ HUD_SHARE = 0.05  # the HUD strip's share of the window height …
 HUD_MIN, HUD_MAX = 20, 40  # … within these pixels
 HUD_BACKGROUND = (24, 24, 24)
 HUD_TEXT = (235, 235, 235)
+# The session's countdown digit (igym.session: white, over the episode's first picture) is
+# drawn with a dark outline, so it reads over a light picture (Taxi) as over a dark one.
+COUNTDOWN_ID = "__countdown"
+OUTLINE = (16, 16, 16)
 
 
 def hud_height(window_height: int) -> int:
@@ -270,12 +274,16 @@ class FrameRenderer:
 
     def _text(self, target, s: Text, ox, oy, scale) -> None:
         size = max(1, round(s.size * scale))
-        key = (s.text, size, s.color, s.font)
+        outlined = s.id == COUNTDOWN_ID
+        key = (s.text, size, s.color, s.font, outlined)
         cached = self._texts.get(key)
         if cached is None:
             if len(self._texts) > TEXT_CACHE_LIMIT:
                 self._texts.clear()
-            surface, rect = self._font(s.font, size).render(s.text, s.color)
+            font = self._font(s.font, size)
+            surface, rect = font.render(s.text, s.color)
+            if outlined:
+                surface = _outlined(surface, font.render(s.text, OUTLINE)[0], max(2, round(size / 14)))
             cached = (surface, rect)
             self._texts[key] = cached
         surface = cached[0]
@@ -344,6 +352,18 @@ class FrameRenderer:
     def screenshot(self, path: str) -> None:
         """Save the target surface as a PNG."""
         pygame.image.save(self.target, path)
+
+
+def _outlined(text: pygame.Surface, dark: pygame.Surface, width: int) -> pygame.Surface:
+    """``text`` over ``dark`` (the same text in the outline colour) blitted all around it,
+    ``width`` pixels out: a text that reads over any picture."""
+    out = pygame.Surface((text.get_width() + 2 * width, text.get_height() + 2 * width), pygame.SRCALPHA)
+    for dx in range(-width, width + 1):
+        for dy in range(-width, width + 1):
+            if dx * dx + dy * dy <= width * width:
+                out.blit(dark, (width + dx, width + dy))
+    out.blit(text, (width, width))
+    return out
 
 
 def _depth(shape: Any) -> int:

@@ -56,6 +56,12 @@ BASE_THEME: dict[str, Any] = {
     "#title": {"colours": {"normal_text": "#111111"}},
     "#small": {"colours": {"normal_text": "#555555"}},
     "#point_label": {"colours": {"normal_text": "#555555"}, "misc": {"text_horiz_alignment": "center"}},
+    # A slider's end labels sit at its two ends: the first starts where the track starts, the
+    # second ends where it ends (a centred label stood under a quarter of the track).
+    "#scale_start": {"colours": {"normal_text": "#555555"},
+                     "misc": {"text_horiz_alignment": "left", "text_horiz_alignment_padding": "0"}},
+    "#scale_end": {"colours": {"normal_text": "#555555"},
+                   "misc": {"text_horiz_alignment": "right", "text_horiz_alignment_padding": "0"}},
 }
 PAGE_BG = (244, 244, 242)
 
@@ -85,6 +91,8 @@ def theme_for(height: int, custom: dict[str, Any] | None = None) -> dict[str, An
     theme["#title"]["font"] = theme_font(round(size * 1.5), bold=True)
     theme["#small"]["font"] = theme_font(round(size * 0.8))
     theme["#point_label"]["font"] = theme_font(round(size * 0.8))
+    theme["#scale_start"]["font"] = theme_font(round(size * 0.8))
+    theme["#scale_end"]["font"] = theme_font(round(size * 0.8))
     theme["#error"]["font"] = theme_font(round(size * 0.85))
     for key, value in (custom or {}).items():
         theme.setdefault(key, {}).update(value)
@@ -313,11 +321,12 @@ class Page:
                                           m, container=c)
             self.y += row_h + 2
             if question.labels:
-                half = (self.inner_w - 6 * unit) // 2
-                UILabel(pygame.Rect(unit, self.y, half, unit * 1.4), question.labels[0], m, container=c,
-                        object_id="#small", anchors={"left": "left"})
-                UILabel(pygame.Rect(unit + half, self.y, self.inner_w - 5 * unit - half, unit * 1.4),
-                        question.labels[1], m, container=c, object_id="#small")
+                track = slider.relative_rect
+                half = track.width // 2
+                UILabel(pygame.Rect(track.left, self.y, half, unit * 1.4), question.labels[0], m, container=c,
+                        object_id="#scale_start")
+                UILabel(pygame.Rect(track.left + half, self.y, track.width - half, unit * 1.4), question.labels[1],
+                        m, container=c, object_id="#scale_end")
                 self.y += round(unit * 1.4)
         elif isinstance(question, FreeText) and question.lines > 1:
             widgets.entry = UITextEntryBox(pygame.Rect(unit, self.y, self.inner_w - 2 * unit,

@@ -20,6 +20,7 @@ import os
 import sys
 from dataclasses import dataclass
 from collections.abc import Iterator
+from typing import Any
 
 import pygame
 
@@ -177,3 +178,48 @@ class Window:
 
     def close(self) -> None:
         pygame.display.quit()
+
+
+class CtrlC:
+    """Ctrl+C (SIGINT) while a window is open closes it, as its close button and SIGTERM do.
+
+    SDL turns SIGTERM into pygame's QUIT event, which every loop (a game, a page, the lab's
+    start screen) answers by ending its visit as ``aborted`` and the run with its data
+    written. SIGINT is Python's own: it raises KeyboardInterrupt — under ``asyncio.run`` it
+    cancels the main task — wherever the program is, so the outcome was never recorded (the
+    participant stayed ``started``, the episode without an outcome). Inside ``with CtrlC() as
+    ctrl_c:`` every SIGINT posts that same QUIT event instead (a second one too: the run is
+    already ending), and ``ctrl_c.count`` tells the command to exit 130 afterwards. Once a
+    Ctrl+C has ended the run, later ones are ignored while the command exits: Python's shutdown
+    gives SIGINT back to the system, so a press then would kill the process instead of it
+    exiting 130.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._previous: Any = None
+        self._installed = False
+
+    def __enter__(self) -> CtrlC:
+        if IS_BROWSER:  # no signals in a web page (imported here: pygbag's Python may lack them)
+            return self
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._quit)
+            self._installed = True
+        return self
+
+    def _quit(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if pygame.display.get_init():
+            pygame.event.post(pygame.event.Event(pygame.QUIT))
+
+    def __exit__(self, *exc: object) -> None:
+        if self._installed:
+            import signal
+
+            previous = self._previous if self._previous is not None else signal.default_int_handler
+            signal.signal(signal.SIGINT, signal.SIG_IGN if self.count else previous)
+            self._installed = False

@@ -1,6 +1,9 @@
 """``python -m igym.server EXPERIMENT``: host an experiment for participants on the network.
 
+EXPERIMENT is an experiment file or, as for ``python -m igym.play``, a Gymnasium id.
+
     python -m igym.server examples/slime_volleyball/human_human.py --port 8765 --data hh.sqlite
+    python -m igym.server MountainCar-v0
     python -m igym.server EXPERIMENT --database postgresql://USER:PASSWORD@HOST:5432/DB   (docs/postgres.md)
 
 Participants connect with ``python -m igym.play --connect ws://HOST:PORT``. The admin
@@ -24,11 +27,12 @@ from collections.abc import Sequence
 
 from igym.cli import Parser, cli_main, port_number
 from igym.errors import UsageError, warnings_as_lines
-from igym.loader import load_experiment
+from igym.loader import load_target
 from igym.pg_sink import is_postgres_url
 from igym.sinks import describe, open_sink
 
 from .app import IgymServer, serve_forever
+from .dashboard.throttle import trusted_networks
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,7 +43,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def command(argv: Sequence[str] | None = None) -> int:
     """The command itself: user errors raise :class:`IgymError` (``main`` prints them)."""
     parser = Parser(prog="python -m igym.server", description=__doc__.split("\n\n")[0])
-    parser.add_argument("experiment", help="experiment file (.py)")
+    parser.add_argument("experiment", help="experiment file (.py) or Gymnasium id (one person plays the env's "
+                                           "own picture, as with python -m igym.play ID)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=port_number, default=8765)
     parser.add_argument("--data", help="SQLite file (default igym-data/<experiment>.sqlite)")
@@ -48,6 +53,10 @@ def command(argv: Sequence[str] | None = None) -> int:
                              "(one database for many server processes; see docs/postgres.md)")
     parser.add_argument("--admin-token",
                         help="token for GET /status and the dashboard (default: a new random one, printed)")
+    parser.add_argument("--trust-proxy", action="append", default=[], metavar="ADDRESS",
+                        help="a reverse proxy in front of the server (an address or network, e.g. 127.0.0.1; may "
+                             "be repeated): its X-Forwarded-For names the client whose wrong dashboard logins "
+                             "are throttled (default: none, the header is ignored)")
     parser.add_argument("--collect", action="store_true",
                         help="accept record uploads from solo web pages (hello mode 'upload')")
     parser.add_argument("--park-after-s", type=float, default=60.0, metavar="S",
@@ -87,6 +96,10 @@ def command(argv: Sequence[str] | None = None) -> int:
         except (ValueError, AssertionError):
             parser.error("--simulate-delay-ms takes LOW:HIGH milliseconds, e.g. 20:80")
         delay = (low, high)
+    try:
+        proxies = trusted_networks(args.trust_proxy)
+    except ValueError as error:
+        parser.error(str(error))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if args.workers > 1:
         from .workers import run_workers, strip_option
@@ -97,11 +110,14 @@ def command(argv: Sequence[str] | None = None) -> int:
             print(f"admin token: {args.admin_token}", flush=True)
         return run_workers(own, args.workers, args.port, args.redis)
     warnings_as_lines()  # an experiment's warnings (a title that shows an internal name): one line each
-    experiment = load_experiment(args.experiment)
+    experiment = load_target(args.experiment)
+    # Before the data is opened: a mistake here records nobody. A lockstep game's env runs on the
+    # players' computers, never here.
+    experiment.check_seats(lambda game: game.network != "lockstep")
     data = args.database or (Path(args.data) if args.data else Path("igym-data") / f"{experiment.id}.sqlite")
     sink = open_sink(data)  # written by the server's storage thread: the event loop never waits for the disk
     server = IgymServer(experiment, sink, args.admin_token, collect=args.collect, relay_delay_ms=delay,
-                        park_after_s=args.park_after_s, page_abandon_s=args.page_abandon_s)
+                        park_after_s=args.park_after_s, page_abandon_s=args.page_abandon_s, trusted_proxies=proxies)
 
     worker = None
     if args.redis:

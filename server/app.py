@@ -11,7 +11,8 @@ read and write goes through the storage thread (:mod:`.storage`), never the even
 
 ``GET /status?token=...`` returns JSON (rooms, participants, lobbies, tick lateness
 percentiles, bytes sent, messages rejected, the data's health); the token is
-``--admin-token`` or printed at start. There is no default password. Every other plain
+``--admin-token`` or printed at start. There is no default password, and wrong tokens are
+slowed down like the dashboard's login (:mod:`.dashboard.throttle`). Every other plain
 HTTP request, and the WebSocket at ``/dashboard/live``, belongs to the experimenter's
 dashboard (:mod:`.dashboard`), behind the same token.
 """
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import http
 import json
 import logging
 import random
@@ -41,6 +41,7 @@ from igym.records import EpisodeRecord, EventRecord, ParticipantRecord, StepReco
 
 from .cluster_errors import ClusterUnavailable
 from .dashboard import LIVE_PATH, Dashboard
+from .dashboard.throttle import Network
 from .flow import page_done, run_flow
 from .guard import Guard
 from .lobby import Lobby
@@ -115,7 +116,8 @@ class IgymServer:
 
     def __init__(self, experiment: Experiment, sink: Any, admin_token: str | None = None,
                  collect: bool = False, page_abandon_s: float = PAGE_ABANDON_S, park_after_s: float = PARK_AFTER_S,
-                 relay_delay_ms: tuple[float, float] | None = None, relay_seed: int | None = None) -> None:
+                 relay_delay_ms: tuple[float, float] | None = None, relay_seed: int | None = None,
+                 trusted_proxies: tuple[Network, ...] = ()) -> None:
         self.experiment = experiment
         source = experiment.source_file
         self.experiment_file = str(source) if source is not None else None
@@ -138,6 +140,7 @@ class IgymServer:
         # A simulated slow network for lockstep rooms: each relayed input waits a random time in this range.
         self.relay_delay_s = (relay_delay_ms[0] / 1000, relay_delay_ms[1] / 1000) if relay_delay_ms else None
         self.relay_rng = random.Random(relay_seed)
+        self.trusted_proxies = trusted_proxies  # reverse proxies whose X-Forwarded-For is believed (--trust-proxy)
         self.dashboard = Dashboard(self)
         self.cluster: WorkerCluster | None = None  # set when this server is one worker of many (--redis)
         self.gatherings: dict[str, Gathering] = {}  # rooms placed here by the cluster, their members arriving
@@ -220,15 +223,15 @@ class IgymServer:
 
     # --- HTTP -----------------------------------------------------------------------------
 
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Answer ``GET /status`` over plain HTTP, the dashboard's pages; let WebSocket upgrades through."""
         path, _, query = request.path.partition("?")
         if path != "/status":
-            return self.dashboard.route(connection, request)
+            return await self.dashboard.route(connection, request)
         params = dict(p.partition("=")[::2] for p in query.split("&") if p)
         token = params.get("token") or request.headers.get("Authorization", "").removeprefix("Bearer ")
         if not secrets.compare_digest(token.encode("utf-8", "replace"), self.admin_token.encode()):
-            return connection.respond(http.HTTPStatus.UNAUTHORIZED, "status needs ?token=ADMIN_TOKEN\n")
+            return await self.dashboard.wrong_token(connection, request, "status needs ?token=ADMIN_TOKEN")
         body = json.dumps(self.status()).encode()
         return Response(200, "OK", Headers({"Content-Type": "application/json",
                                              "Content-Length": str(len(body))}), body)

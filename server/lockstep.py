@@ -68,8 +68,9 @@ class _Episode:
         self.keys: dict[int, list] = {}
         self.sources: dict[int, list] = {}
         self.key_times: dict[int, list] = {}  # when each seat's keys last changed (server clock, ns)
+        self.presses: dict[int, list] = {}  # the press that made each seat's keystroke action, or None
         self.completed_ns: dict[int, int] = {}
-        self.partial: dict[int, list] = {}  # step → [(action, keys, source) or None per seat]
+        self.partial: dict[int, list] = {}  # step → [(action, keys, source, key time, press) or None per seat]
         self.newest = 0  # the newest complete step
         self.reports: dict[int, dict[str, dict]] = {}  # step → member name → report
         self.next_row = 1  # the next step whose record is to be written
@@ -180,7 +181,7 @@ class LockstepRoom(GameRoom):
                                    time.time(), int(now * 1e9), seats, visit_id=self.visit_id)
             episode = self.episodes[index] = _Episode(index, record, self.delays[index])
             for step in range(1, episode.delay + 1):  # every client knows these: the seats' defaults
-                self._complete(episode, step, [(d, "", 1, t) for d, t in zip(self.defaults, self.key_changed_ns)],
+                self._complete(episode, step, [(d, "", 1, t, None) for d, t in zip(self.defaults, self.key_changed_ns)],
                                int(now * 1e9), send=False)
             self.server.storage.write([record.copy()])
             if index + 1 < self.game.episodes and index + 1 not in self.delays:
@@ -249,7 +250,8 @@ class LockstepRoom(GameRoom):
             return
         if "kt" in message:  # the keys changed kt ms before the client sent this: date it on our clock
             self.key_changed_ns[seat] = time.monotonic_ns() - int(message["kt"] * 1e6)
-        partial[seat] = (action, message.get("k", ""), message.get("s", 0), self.key_changed_ns[seat])
+        partial[seat] = (action, message.get("k", ""), message.get("s", 0), self.key_changed_ns[seat],
+                         message.get("p"))
         if None not in partial:
             del episode.partial[step]
             self._complete(episode, step, partial, time.monotonic_ns())
@@ -260,6 +262,7 @@ class LockstepRoom(GameRoom):
         episode.keys[step] = [i[1] for i in inputs]
         episode.sources[step] = [SOURCES[i[2]] for i in inputs]
         episode.key_times[step] = [i[3] for i in inputs]
+        episode.presses[step] = [i[4] for i in inputs]
         episode.completed_ns[step] = now_ns
         episode.newest = max(episode.newest, step)
         if send:
@@ -376,7 +379,7 @@ class LockstepRoom(GameRoom):
             episode.record.episode_id, step, episode.completed_ns[step], tuple(order),
             dict(zip(order, episode.actions[step])), episode.sources[step], rewards,
             {a: a in terms for a in order}, {a: a in truncs for a in order}, episode.keys[step],
-            episode.key_times[step], cut, extra, fingerprint)])
+            episode.key_times[step], cut, extra, fingerprint, press=episode.presses[step])])
         episode.next_row = step + 1
         if dissent:
             self._desync(episode, step, reports, dissent, via, state)

@@ -9,9 +9,10 @@ lobbies, rooms, tick lateness, the data written) plus the last notable events
 (:mod:`.activity`) and per-second chart points (:mod:`.history`).
 
 :class:`Dashboard` ties these to one :class:`~igym.server.app.IgymServer`; the server
-only delegates to it (plain HTTP requests, the live path, rejected messages) and runs
-:meth:`Dashboard.run`. Several workers: each one's :meth:`Dashboard.snapshot` is plain
-JSON, and :func:`.snapshot.merge` makes the whole study's from them for the same page.
+only delegates to it (plain HTTP requests, wrong ``/status`` tokens, the live path, rejected
+messages) and runs :meth:`Dashboard.run`. Several workers: each one's
+:meth:`Dashboard.snapshot` is plain JSON, and :func:`.snapshot.merge` makes the whole
+study's from them for the same page.
 """
 
 from __future__ import annotations
@@ -28,19 +29,23 @@ from websockets.asyncio.server import ServerConnection
 from websockets.frames import CloseCode
 from websockets.http11 import Request, Response
 
+from igym.records import EventRecord
+
 from .activity import Activity
 from .auth import AdminSessions
 from .history import History
 from .live import LiveFeed
 from .pages import Pages
 from .snapshot import merge, snapshot
+from .throttle import TokenBucket
 
 if TYPE_CHECKING:
     from ..app import IgymServer
 
 log = logging.getLogger("igym.server")
 LIVE_PATH = "/dashboard/live"
-__all__ = ["Dashboard", "LIVE_PATH"]
+SERVER_EVENTS = ""  # the participant_id of the server's own events (no participant id is empty)
+__all__ = ["Dashboard", "LIVE_PATH", "SERVER_EVENTS"]
 
 
 class Dashboard:
@@ -52,7 +57,7 @@ class Dashboard:
         self.activity = Activity()
         self.history = History(server.stats, server.storage)
         self.feed = LiveFeed()
-        self.pages = Pages(self.sessions, self.snapshot)
+        self.pages = Pages(self.sessions, self.snapshot, self.record, server.trusted_proxies)
         self.clock_offset = time.time() - time.monotonic()
         self.worker = {"id": f"{socket.gethostname()}:{os.getpid()}", "started": round(time.time(), 1)}
         self.data_bytes: int | None = None
@@ -63,9 +68,18 @@ class Dashboard:
 
     # --- what the server delegates ------------------------------------------------------------
 
-    def route(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def route(self, connection: ServerConnection, request: Request) -> Response | None:
         """A plain HTTP request that is not ``/status`` (see :mod:`.pages`)."""
-        return self.pages.route(connection, request)
+        return await self.pages.route(connection, request)
+
+    async def wrong_token(self, connection: ServerConnection, request: Request, reason: str) -> Response:
+        """``/status`` with a wrong token: throttled like the login (see :mod:`.throttle`)."""
+        return await self.pages.wrong_token(connection, request, reason)
+
+    def record(self, kind: str, data: dict[str, Any]) -> None:
+        """An event of the dashboard's door (throttled logins) into the study's data, as the
+        server's own (``participant_id`` empty): the experimenter finds it with the rest."""
+        self.server.storage.write([EventRecord(SERVER_EVENTS, time.monotonic_ns(), kind, data)])
 
     def rejected(self, participant: str | None, reason: str) -> None:
         """The server closed a connection for breaking the protocol."""
@@ -81,7 +95,7 @@ class Dashboard:
         if not same_origin(request):
             await connection.close(CloseCode.POLICY_VIOLATION, "the page is not this server's")
             return
-        await self.feed.serve(connection, self.snapshot, self.history.series())
+        await self.feed.serve(connection, self.snapshot, self.history.series(), TokenBucket())
 
     def snapshot(self) -> dict[str, Any]:
         """The study now (plain JSON; see :mod:`.snapshot`): this worker's view, merged with the

@@ -3,10 +3,11 @@
 :class:`Activity` watches every record the server queues for its data file (the storage
 thread's ``watch``; steps excluded) and keeps, in memory, the last :data:`KEPT` notable
 ones — connects and disconnects, lobby exits, scene outcomes, status changes, turned-away
-connections, lockstep desyncs — each with a one-line description, plus each participant's
-window focus (``focus_lost`` / ``focus_gained`` from their client). Messages the server
-rejected are reported to it directly (they are not records). Nothing here is read back
-from the database: it is the live view since this worker started.
+connections, lockstep desyncs, throttled dashboard logins — each with a one-line
+description, plus each participant's window focus (``focus_lost`` / ``focus_gained`` from
+their client). Messages the server rejected are reported to it directly (they are not
+records). Nothing here is read back from the database: it is the live view since this
+worker started.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ STATUS_TEXTS = {"started": "started the study", "completed": "completed the stud
 
 # Event kinds worth a line in the feed; the rest (round trips, keys, stalls, …) are counted elsewhere.
 NOTABLE = frozenset({"connect", "disconnect", "reconnect", "page_abandoned", "scene_outcome", "lobby_left",
-                     "rtt_gate", "seat_replaced", "desync", "resync", "lockstep_disconnect"})
+                     "rtt_gate", "seat_replaced", "desync", "resync", "lockstep_disconnect", "login_throttled"})
 
 
 class Activity:
@@ -121,4 +122,7 @@ def describe(kind: str, data: dict[str, Any]) -> str:
         return f"{data.get('to')} loaded {data.get('from')}'s state at step {data.get('step')}"
     if kind == "lockstep_disconnect":
         return f"left lockstep seat {data.get('seat')}"
+    if kind == "login_throttled":
+        source = "everyone" if data.get("scope") == "overall" else data.get("address")
+        return f"{data.get('failures')} wrong dashboard tokens from {source}: logins throttled"
     return ", ".join(f"{k} {v}" for k, v in data.items() if isinstance(v, (str, int, float)))

@@ -12,11 +12,14 @@ H}`` — the latest snapshot (:mod:`.snapshot`) and the last minutes of per-seco
 Every viewer gets the same delta: a new viewer's full message is the snapshot the next
 delta starts from, so one diff a second serves any number of them. A viewer whose
 connection stops reading is closed rather than buffered for (it reconnects and starts
-over with a full message). Nothing a viewer sends is read.
+over with a full message). Nothing a viewer sends is read, and a viewer that sends more
+than its token bucket allows (:mod:`.throttle`: the page itself sends nothing) is closed
+with 1008.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -24,6 +27,9 @@ from collections.abc import Callable
 
 import websockets
 from websockets.asyncio.server import ServerConnection, broadcast
+from websockets.frames import CloseCode
+
+from .throttle import TokenBucket
 
 log = logging.getLogger("igym.server")
 BACKLOG_BYTES = 1 << 20  # a viewer with more than this unsent is dropped (it reconnects)
@@ -64,19 +70,30 @@ class LiveFeed:
         broadcast(self.viewers, message)
 
     async def serve(self, connection: ServerConnection, make_snapshot: Callable[[], dict[str, Any]],
-                    history: dict[str, Any]) -> None:
+                    history: dict[str, Any], inbound: TokenBucket) -> None:
         """Start ``connection`` on the snapshot the other viewers have (or, as the first viewer,
-        on a new one, which the next delta starts from) and keep it until it closes."""
+        on a new one, which the next delta starts from) and keep it until it closes — or until
+        it sends more than ``inbound`` lets through."""
         if not self.viewers or self.current is None:
             self.current = make_snapshot()
         message = json.dumps({"type": "full", "snapshot": self.current, "history": history}, separators=(",", ":"))
         self.last_sizes["full"] = len(message)
         self.viewers.add(connection)
         broadcast([connection], message)  # written now: no delta can overtake it
+        closing: asyncio.Future[None] | None = None
         try:
+            # Read on while closing: the client's close frame is behind what it sent before it,
+            # and websockets stops reading a socket whose messages nobody takes.
             async for _ in connection:
-                pass
+                if closing is None and not inbound.take():
+                    log.warning("dashboard: closing a live feed of %s: it sent too many messages",
+                                connection.remote_address)
+                    self.viewers.discard(connection)
+                    closing = asyncio.ensure_future(connection.close(
+                        CloseCode.POLICY_VIOLATION, "the live feed takes no messages: too many sent"))
         except websockets.ConnectionClosed:
             pass
         finally:
             self.viewers.discard(connection)
+            if closing is not None:
+                await closing

@@ -6,6 +6,7 @@ request but ``/status`` to :meth:`Pages.route`:
 ========================  =====================================================================
 ``GET /``, ``/dashboard``  the dashboard with a live session cookie, else the login form
 ``GET /login``             ``Authorization: Bearer TOKEN`` → 200 and the session cookie; else 401
+                           (throttled: later, or 429; see :mod:`.throttle`)
 ``GET /logout``            ends the session, clears the cookie, back to ``/``
 ``GET /dashboard/snapshot``  the snapshot as JSON (session cookie), else 401
 ``GET /dashboard/static/NAME``  the page's script, styles and the vendored uPlot (no data in them)
@@ -18,6 +19,7 @@ origin only), are never cached, and may not be framed.
 
 from __future__ import annotations
 
+import asyncio
 import http
 import json
 from pathlib import Path
@@ -29,6 +31,7 @@ from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
 from .auth import AdminSessions, bearer, clear_cookie, set_cookie
+from .throttle import LoginThrottle, Network, client_address
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
@@ -66,12 +69,16 @@ def is_secure(connection: ServerConnection, request: Request) -> bool:
 class Pages:
     """Routes of the dashboard's HTTP side."""
 
-    def __init__(self, sessions: AdminSessions, snapshot: Callable[[], dict[str, Any]]) -> None:
+    def __init__(self, sessions: AdminSessions, snapshot: Callable[[], dict[str, Any]],
+                 record: Callable[[str, dict[str, Any]], None], trusted_proxies: tuple[Network, ...] = ()) -> None:
         self.sessions = sessions
         self.snapshot = snapshot
+        self.record = record  # an event of the server's own into the study's data
+        self.trusted_proxies = trusted_proxies
+        self.throttle = LoginThrottle()
         self.files = load_static()
 
-    def route(self, connection: ServerConnection, request: Request) -> Response | None:
+    async def route(self, connection: ServerConnection, request: Request) -> Response | None:
         if is_upgrade(request):
             return None  # a WebSocket: the server's handler decides by path
         path = request.path.partition("?")[0]
@@ -79,7 +86,7 @@ class Pages:
         if path in ("/", "/dashboard", "/dashboard/"):
             return self._page("index.html" if logged_in else "login.html")
         if path == "/login":
-            return self._login(connection, request)
+            return await self._login(connection, request)
         if path == "/logout":
             self.sessions.logout(request.headers)
             return response(303, b"", "text/plain", Location="/", Cache_Control="no-store",
@@ -99,14 +106,36 @@ class Pages:
         return response(200, self.files[name], TYPES[".html"], Cache_Control="no-store",
                         Content_Security_Policy=CSP)
 
-    def _login(self, connection: ServerConnection, request: Request) -> Response:
+    async def _login(self, connection: ServerConnection, request: Request) -> Response:
+        """The right token opens a session at once, always; a wrong one is answered as the
+        throttle says (at once, later, or 429 at once)."""
         if not self.sessions.token_ok(bearer(request.headers)):
-            return self._unauthorized("wrong or missing token")
+            return await self.wrong_token(connection, request, "wrong or missing token")
         session = self.sessions.login()
         return response(200, b'{"ok": true}', "application/json", Cache_Control="no-store",
                         Set_Cookie=set_cookie(session, is_secure(connection, request), self.sessions.lifetime_s))
 
+    async def wrong_token(self, connection: ServerConnection, request: Request, reason: str) -> Response:
+        """401 for a wrong admin token (the login's, and ``/status``'s: one token, one door),
+        as the throttle says: at once, after a wait (with ``Retry-After``), or 429 at once."""
+        peer = connection.remote_address[0] if connection.remote_address else None
+        address = client_address(peer, request.headers.get_all("X-Forwarded-For"), self.trusted_proxies)
+        verdict = self.throttle.failed(address)
+        if verdict.event is not None:
+            self.record("login_throttled", verdict.event)
+        retry = verdict.retry_after_s
+        if verdict.refuse:
+            body = json.dumps({"error": f"too many wrong tokens: try again in {retry} s"}).encode()
+            return response(429, body, "application/json", Cache_Control="no-store", Retry_After=str(retry))
+        if verdict.delay_s > 0:
+            try:
+                await asyncio.sleep(verdict.delay_s)
+            finally:
+                self.throttle.answered(address)
+            return self._unauthorized(reason, Retry_After=str(retry))
+        return self._unauthorized(reason)
+
     @staticmethod
-    def _unauthorized(reason: str) -> Response:
+    def _unauthorized(reason: str, **headers: str) -> Response:
         body = json.dumps({"error": reason}).encode()
-        return response(401, body, "application/json", Cache_Control="no-store")
+        return response(401, body, "application/json", Cache_Control="no-store", **headers)

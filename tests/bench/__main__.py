@@ -18,7 +18,7 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 MODULES = [
     "bench_render", "bench_overcooked", "bench_policy", "bench_session", "bench_wire", "bench_frames", "bench_server",
-    "bench_lockstep", "bench_cluster",
+    "bench_lockstep", "bench_cluster", "bench_bombs",
 ]
 
 

@@ -325,8 +325,8 @@ def test_visit_records_carry_their_times_and_records_of_older_pages_still_load()
     bad = item[:-1] + [{"fun": {"first_s": -2.0, "last_s": 3.0, "changes": 1}}]
     with pytest.raises(wire.ProtocolError, match="field 11"):
         wire.records_from_upload([bad])
-    with pytest.raises(wire.ProtocolError, match="10 to 11"):
-        wire.records_from_upload([item + [None]])
+    with pytest.raises(wire.ProtocolError, match="10 to 12"):  # the last: the page's question definitions
+        wire.records_from_upload([item + [None, None]])
 
 
 def test_an_uploaded_visit_with_times_for_unanswered_questions_is_refused(tmp_path):

@@ -170,6 +170,10 @@ CASES = [
          ("--simulate-delay-ms", "LOW:HIGH")),
     Case("server --data on a non-SQLite file", (*SERVER, "{good}", "--data", "{text_file}"),
          ("notes.txt", "data file")),
+    Case("server with an unknown Gymnasium id", (*SERVER, "NoSuchEnv-v0", "--data", "{tmp}/srv_id.sqlite"),
+         ("NoSuchEnv-v0", "Gymnasium id")),
+    Case("server with a seat the env does not have", (*SERVER, "{seat_mismatch}", "--data", "{tmp}/srv_seats.sqlite"),
+         ("seats", "['a', 'c']", "['a', 'b']", "one seat per agent")),
     # build_web.sh
     Case("web build of a missing experiment", (*WEB, "{tmp}/no_such_study.py", "--offline"),
          ("no_such_study.py", "no such file")),
@@ -202,6 +206,9 @@ def files(tmp_path_factory) -> dict[str, str]:
         "env_gray": experiment_file(tmp, "env_gray", render="None", env_render="import numpy\n        return "
                                                                           "numpy.zeros((4, 6), dtype=numpy.uint8)"),
     }
+    mismatch = experiment_file(tmp, "seat_mismatch")  # seats a and c; the env's agents are a and b
+    mismatch.write_text(mismatch.read_text().replace('"b": "random"', '"c": "random"'))
+    paths["seat_mismatch"] = mismatch
     (tmp / "syntax_error.py").write_text("from igym import Experiment\n\nexperiment = Experiment(id='x', scenes=[\n")
     paths["syntax"] = tmp / "syntax_error.py"
     (tmp / "no_experiment.py").write_text("from igym import Experiment\n\nstudy = None\n")
@@ -262,6 +269,25 @@ def test_a_careless_input_is_one_line_and_exit_2(case: Case, files: dict[str, st
     words = tuple(word.format(**files) for word in case.words)
     line = assert_one_line(run_command(command, cwd=tmp_path), words)
     summary(f"careless input · {case.name}: {line}")
+
+
+def test_a_screenshot_into_a_missing_folder_is_refused_before_anything_is_recorded(files, tmp_path):
+    """It used to fail after the whole game, the participant recorded as failed."""
+    data = tmp_path / "shot.sqlite"
+    done = run_command((*PLAY, files["good"], "--headless", "--autopilot", "--data", str(data),
+                        "--screenshot", str(tmp_path / "no_folder" / "last.png")), cwd=tmp_path)
+    assert_one_line(done, ("--screenshot", "no_folder", "create it"))
+    assert not data.exists()
+
+
+def test_a_seat_the_env_does_not_have_is_refused_before_anything_is_recorded(files, tmp_path):
+    """Seats are matched to the env's agents before the data file is opened: no participant row of
+    someone who "failed" at a mistake in the experiment file."""
+    data = tmp_path / "seats.sqlite"
+    done = run_command((*PLAY, files["seat_mismatch"], "--headless", "--autopilot", "--data", str(data)),
+                       cwd=tmp_path)
+    assert_one_line(done, ("Game 'race'", "seats", "['a', 'c']", "['a', 'b']", "one seat per agent"))
+    assert not data.exists()
 
 
 def test_the_table_covers_every_command():

@@ -153,4 +153,9 @@ def test_a_whole_study_uploads_participants_visits_and_answers_and_owns_them(tmp
     assert db.execute("SELECT count(*) FROM visits WHERE participant_id='web3'").fetchone() == (len(run_.plan),)
     assert db.execute("SELECT count(*) FROM visits WHERE participant_id LIKE 'thief%'").fetchone() == (0,)
     assert db.execute("SELECT count(*) FROM answers").fetchone()[0] == 2 + 2 + 1  # mood twice (2 questions), final
+    # what each page asked came with its visit: mood's scale and options, final's options, in their order
+    asked = db.execute("SELECT scene, position, question, points, options FROM questions WHERE participant_id="
+                       "'web3' ORDER BY scene, visit_id, position").fetchall()
+    assert asked == [("final", 0, "side", None, '["left","right"]')] + [
+        ("mood", 0, "mood", 5, None), ("mood", 1, "colours", None, '["red","blue","green"]')] * 2
     assert db.execute("SELECT count(DISTINCT participant_id) FROM episodes").fetchone() == (1,)

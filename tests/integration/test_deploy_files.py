@@ -220,6 +220,7 @@ def test_the_files_agree_with_each_other():
         assert options["--public-url"] == f"wss://{SITE}/w{{n}}", line
         assert options["--redis"].startswith("redis://") and options["--database"].startswith("postgresql://"), line
         assert "--admin-token" in options and "--collect" in line.split(), line
+        assert options["--trust-proxy"] == "127.0.0.1", line  # the proxy on this machine names the client
     # compose: the same services, Caddy on the workers' network with the shipped Caddyfile
     services = compose["services"]
     assert set(services) == {"redis", "postgres", "igym", "caddy"}

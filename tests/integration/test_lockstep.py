@@ -308,3 +308,22 @@ def test_malformed_lockstep_inputs_close_only_that_connection(tmp_path, monkeypa
 def json_free(message):
     from igym import wire
     return wire.pack(message)
+
+
+def test_a_keystroke_lockstep_game_records_each_press_that_made_a_move(tmp_path):
+    """The server writes lockstep rows from the clients' inputs: in a keystroke game each human
+    row says which press made its move (``press``) beside the keys held (``keys``)."""
+    from igym import Experiment, Game, KeyMap
+    from tests.toy_envs import LineRace
+    game = Game(name="race", env=lambda: LineRace(goal=1000), render=lambda env: (), canvas=(100, 100),
+                seats={"a": "human", "b": "human"}, network="lockstep", fps=60, episodes=1, max_steps=240, seeds=2,
+                keys={agent: KeyMap({"right": 1, "left": 2}, mode="keystroke", default_action=0)
+                      for agent in ("a", "b")})
+    path = tmp_path / "keys.sqlite"
+    results = play(Experiment(id="lockstep_keys", scenes=[game]), path, "AB", 120)
+    assert [r["end"]["outcome"] for r in results.values()] == ["played", "played"]
+    rows = sqlite3.connect(path).execute("SELECT source, keys, press FROM steps").fetchall()
+    pressed = [(keys, press) for source, keys, press in rows if source == "human"]
+    assert len(rows) == 2 * 240 and pressed
+    assert all(press in ("right", "left") and keys.split("+")[-1] == press for keys, press in pressed)
+    assert all(press is None for source, _, press in rows if source != "human")

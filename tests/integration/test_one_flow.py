@@ -31,6 +31,8 @@ def flow_rows(path: Path) -> dict:
                                       "FROM participants").fetchall(),
             "visits": db.execute("SELECT position, scene, kind, outcome FROM visits ORDER BY position").fetchall(),
             "questions": sorted(r[0] for r in db.execute("SELECT question FROM answers")),
+            "asked": db.execute("SELECT scene, position, question, kind, definition FROM questions "
+                                "ORDER BY scene, position").fetchall(),
             "episodes": db.execute("SELECT e.scene, e.ended_at IS NOT NULL, count(s.step) FROM episodes e "
                                    "JOIN steps s USING (episode_id) GROUP BY e.episode_id").fetchall(),
         }
@@ -69,6 +71,9 @@ def test_desktop_and_server_leave_the_same_flow_records(tmp_path):
                                                ("before", "survey", "continued"), ("match", "game", "played"),
                                                ("end", "end", "closed")]
     assert here["participant"] == [("completed", None, 1)] and here["questions"] == ["hand", "ready"]
+    # both recorded what the page asked, as declared (the server from the pages it sent)
+    assert [(scene, question, kind) for scene, _, question, kind, _ in here["asked"]] == [
+        ("before", "ready", "likert"), ("before", "hand", "choice")]
     assert here["episodes"] == [("match", 1, 90)]  # 45 steps, a row for each of the two agents
 
 

@@ -22,6 +22,7 @@ import pytest
 from igym.errors import DataError
 from igym.loader import load_experiment
 from igym.pg_sink import COPY_FROM_ROWS, PostgresSink
+from igym.questions import Choice, Number, definition
 from igym.records import EpisodeRecord, EventRecord, ParticipantRecord, StepRecord, VisitRecord
 from igym.sink_rows import COLUMNS, SCHEMA_VERSION, TABLES
 from igym.sinks import open_sink
@@ -31,7 +32,9 @@ from tests.pg_writer import AGENTS, condition_of, participant_ids, work
 ROOT = Path(__file__).resolve().parents[2]
 NET_STUDY = ROOT / "tests" / "experiments" / "net_study.py"
 WALL_CLOCK = 1e9  # every timestamp the records carry is below this; above it is the sink's own time.time()
-MONOTONIC_NS = 10**12  # ... and every t_ns; above it is the sink's own time.monotonic_ns()
+# ... and every t_ns (at most 60 ms); above 1 s it is the sink's own time.monotonic_ns() — the machine's
+# uptime, which on a machine started minutes ago is far below the 10**12 this once was (the test failed then).
+MONOTONIC_NS = 10**9
 
 
 # --- the same records, whatever the database ------------------------------------------------------------
@@ -41,7 +44,7 @@ def step(episode, n, agents=("left", "right"), **overrides):
                         ["human", "policy"][:len(agents)], {a: 0.25 * n for a in agents},
                         {a: False for a in agents}, {a: False for a in agents}, ["left", ""][:len(agents)],
                         [n * 1_000_000 - 5, None][:len(agents)], extra={"ball": [n, 2.5]}, fingerprint=f"f{n}",
-                        turn_ns=None)
+                        turn_ns=None, press=["left", None][:len(agents)])
     return record._replace(**overrides)
 
 
@@ -50,7 +53,9 @@ def study_records():
     people = [ParticipantRecord("p1", "exp", 100.0, condition="a", meta={"lab": "x"}, flow={"seed": 3}),
               ParticipantRecord("p2", "exp", 101.0, condition="b"),
               ParticipantRecord("p3", "exp", 102.0, condition="a", status="declined")]
-    visit = VisitRecord("v1", "p1", 0, "survey", "survey", 110.0, params={"n": 1})
+    visit = VisitRecord("v1", "p1", 0, "survey", "survey", 110.0, params={"n": 1},
+                        questions=[definition(Number("age", "Your age?", min=18)),
+                                   definition(Choice("hand", "Your hand?", options=["left", "right"], required=False))])
     done = VisitRecord("v1", "p1", 0, "survey", "survey", 110.0, 112.5, "continued", {"age": 30, "hand": None},
                        {"n": 1}, {"age": {"first_s": 1.25, "last_s": 2.0, "changes": 1}})
     game = VisitRecord("v2", "p1", 1, "game", "game", 113.0)
@@ -171,6 +176,11 @@ def test_the_sink_contract(target):
     answers_rows = {(v, q): (value, first, last_s, changes)
                     for v, _p, _s, q, value, first, last_s, changes in tables["answers"]}
     assert answers_rows == {("v1", "age"): ("30", 1.25, 2.0, 1), ("v1", "hand"): ("null", None, None, 0)}
+    asked = [(v, position, q, kind, required, options, low, high) for v, _p, _s, position, q, kind, _t, required,
+             _points, _labels, options, low, high, *_ in tables["questions"]]
+    assert asked == [("v1", 0, "age", "number", 1, None, 18.0, None),
+                     ("v1", 1, "hand", "choice", 0, '["left","right"]', None, None)]
+    assert {row[-1] for row in tables["steps"] if row[2] == "left"} == {"left"}  # the press that made the action
     visit_v2 = [row for row in tables["visits"] if row[0] == "v2"][0]
     assert visit_v2[8] == "aborted" and visit_v2[6] == "<now>"  # abandoned: its open visit ended
     quarantined = [(kind_, source) for _t, source, kind_, _r, _e in tables["quarantine"]]
@@ -417,6 +427,32 @@ def test_a_bad_url_an_unreachable_server_or_a_foreign_database_is_one_line(pg_se
             assert result.returncode == 2 and result.stderr.count("\n") == 1 and says in result.stderr, \
                 (name, command, result.stderr)
         assert not (tmp_path / f"{name}.sqlite").exists()
+
+
+def test_a_database_of_the_schema_before_is_migrated_in_place_and_pulls(pg_url, tmp_path):
+    """A version 3 database (no questions table, no steps.press): pulled as it is, then migrated by
+    the first sink that opens it — its rows kept, the new records stored."""
+    sink = PostgresSink(pg_url)
+    sink.write([step("e1", n) for n in (1, 2)])
+    sink.close()
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        db.execute("DROP TABLE questions")
+        db.execute("ALTER TABLE steps DROP COLUMN press")
+        db.execute("UPDATE schema_version SET version = 3")
+    pulled = data_cli("pull", pg_url, tmp_path / "v3.sqlite")
+    assert pulled.returncode == 0 and "0 questions" in pulled.stdout, pulled.stderr
+    assert sqlite3.connect(tmp_path / "v3.sqlite").execute("SELECT count(*), count(press) FROM steps").fetchone() == \
+        (4, 0)
+    sink = PostgresSink(pg_url)  # the migration
+    visit = VisitRecord("v1", "p1", 0, "survey", "survey", 1.0, questions=[definition(Number("age", "Age?"))])
+    sink.write([visit, step("e1", 3)])
+    sink.close()
+    with psycopg.connect(pg_url) as db:
+        assert db.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+        assert db.execute("SELECT step, agent, press FROM steps ORDER BY step, agent").fetchall() == [
+            (1, "left", None), (1, "right", None), (2, "left", None), (2, "right", None), (3, "left", "left"),
+            (3, "right", None)]
+        assert db.execute("SELECT question, kind FROM questions").fetchall() == [("age", "number")]
 
 
 def test_a_password_never_shows_and_a_newer_schema_is_refused(pg_server, pg_url):

@@ -97,28 +97,48 @@ SOLO = {"LOBBY_GAME": "solo", "LOBBY_STEPS": "150"}
 
 # --- 2. cheap rejection first ------------------------------------------------------------------------
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind,extra", [("bombs", ()), ("upload-bombs", ("--collect",))],
-                         ids=["before_hello", "after_an_upload_hello"])
-def test_bombs_leave_a_real_room_on_time(tmp_path, kind, extra):
-    """Three connections send 1 MiB arrays of empty arrays for five seconds while a game plays:
-    refused from their frame headers (before hello) or throttled and decoded off the event
-    loop (an uploader), the room's p99 tick lateness stays under 5 ms."""
-    server = ServerProcess(LOBBY_GAMES, tmp_path / "bombs.sqlite", *extra, env=SOLO)
+QUIET_TIMES = 10  # the bombed room's p99 tick lateness may be this many times the quiet room's …
+QUIET_PLUS_MS = 20  # … or this many ms above it, whichever is more: a room the bombs stall still fails
+
+
+def room_under_bombs(tmp_path: Path, kind: str, extra: tuple[str, ...], bombers: bool) -> tuple[dict, dict, dict]:
+    """A real game in a server of its own, with three attackers sending ``kind`` for five seconds
+    (``bombers``) or alone: the game's end, the attack's report, the server's /status."""
+    path = tmp_path / f"{kind}-{'bombed' if bombers else 'quiet'}.sqlite"
+    server = ServerProcess(LOBBY_GAMES, path, *extra, env=SOLO)
     try:
         async def main():
             game = asyncio.create_task(play_solo(server.url, "player"))
-            await asyncio.sleep(0.3)
-            report = await asyncio.to_thread(attack, kind, server.url, "--connections", "3", "--seconds", "5")
+            report = {}
+            if bombers:
+                await asyncio.sleep(0.3)
+                report = await asyncio.to_thread(attack, kind, server.url, "--connections", "3", "--seconds", "5")
             return await game, report
 
         end, report = asyncio.run(main())
         status = server.status()
     finally:
         server.stop()
-    print(f"{kind}: {report}; tick lateness {status['tick_lateness']}")
-    assert end["outcome"] == "played" and solo_steps(tmp_path / "bombs.sqlite", "player") == list(range(1, 151))
-    assert status["tick_lateness"]["p99_ms"] < 5
+    assert end["outcome"] == "played" and solo_steps(path, "player") == list(range(1, 151))
+    return end, report, status
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind,extra", [("bombs", ()), ("upload-bombs", ("--collect",))],
+                         ids=["before_hello", "after_an_upload_hello"])
+def test_bombs_leave_a_real_room_on_time(tmp_path, kind, extra):
+    """Three connections send 1 MiB arrays of empty arrays for five seconds while a game plays:
+    refused from their frame headers (before hello) or throttled and decoded off the event
+    loop (an uploader). The room keeps its time: its p99 tick lateness stays within a generous
+    bound of the same game's without the attack, measured in this test (a busy machine slows
+    both; one 1 MiB bomb decoded on the event loop stalls every room for tens of ms). The
+    absolute figure is a benchmark's: ``python -m tests.bench bench_bombs``."""
+    _, _, quiet = room_under_bombs(tmp_path, kind, extra, bombers=False)
+    _, report, bombed = room_under_bombs(tmp_path, kind, extra, bombers=True)
+    before, during = quiet["tick_lateness"]["p99_ms"], bombed["tick_lateness"]["p99_ms"]
+    print(f"{kind}: {report}; tick lateness p99 {before} ms alone, {during} ms under the bombs")
+    assert during <= max(QUIET_TIMES * before, before + QUIET_PLUS_MS), (quiet["tick_lateness"],
+                                                                       bombed["tick_lateness"])
     codes = {close for close in report["closes"] if close.isdigit()}  # the rest: the attacker's library tripping
     assert codes and codes <= {"1009", "4002", "1008"}, report
 
@@ -595,3 +615,133 @@ def test_two_players_who_disagree_with_no_referee_end_the_game_unresolved(tmp_pa
     assert db.execute("SELECT outcome FROM episodes").fetchone() == ("desync_unresolved",)
     (desync,) = [json.loads(d) for (d,) in db.execute("SELECT data FROM events WHERE kind='desync'")]
     assert desync["resolved_by"] is None and set(desync["reports"]) == {"A", "B"}
+
+
+# --- 8. the dashboard's door ------------------------------------------------------------------------------
+
+async def http_login(port: int, token: str, forwarded_for: str | None = None, path: str = "/login") -> dict:
+    """``GET /login`` (or ``path``) with ``token`` over a raw connection: the status, the headers
+    (lower-case names), and when it was sent and answered (this process's monotonic clock)."""
+    sent = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    extra = f"X-Forwarded-For: {forwarded_for}\r\n" if forwarded_for else ""
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAuthorization: Bearer {token}\r\n{extra}\r\n"
+                 .encode())
+    try:
+        head = (await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 30)).decode("latin-1")
+    finally:
+        writer.close()
+    answered = time.monotonic()
+    status_line, *lines = head.strip().split("\r\n")
+    headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines)}
+    return {"status": int(status_line.split()[1]), "headers": headers, "sent": sent, "answered": answered}
+
+
+def throttle_events(path: Path) -> list[tuple[str, dict]]:
+    rows = sqlite3.connect(path).execute("SELECT participant_id, data FROM events WHERE kind='login_throttled' "
+                                         "ORDER BY event_id").fetchall()
+    return [(pid, json.loads(data)) for pid, data in rows]
+
+
+def test_wrong_dashboard_tokens_are_slowed_the_right_one_gets_in_at_once_and_the_burst_is_recorded(tmp_path):
+    """200 wrong tokens from one address, 20 at a time (half with a forged X-Forwarded-For,
+    which a server without --trust-proxy never reads): after the free few each is held back or
+    refused (429); the right token, sent from the same address during the flood and again
+    after it, gets its session at once — before a wrong token sent just ahead of it — and the
+    data has one event for the address and one for everyone, not 195. A wrong token at
+    ``/status`` (the same admin token) is throttled too."""
+    from igym.server.dashboard.throttle import DRAIN_S, FREE, MAX_DELAY_S
+    data = tmp_path / "door.sqlite"
+    server = ServerProcess(NET_STUDY, data)
+    try:
+        async def main():
+            gate = asyncio.Semaphore(20)
+            during = {}
+
+            async def wrong(n: int) -> dict:
+                async with gate:
+                    if n == 100:
+                        during.update(await http_login(server.port, "t"))
+                    return await http_login(server.port, f"guess-{n}", f"192.0.2.{n % 250}" if n % 2 else None)
+
+            started = time.monotonic()
+            flood = await asyncio.gather(*(wrong(n) for n in range(200)))
+            flood_s = time.monotonic() - started
+            late = asyncio.create_task(http_login(server.port, "still-wrong"))  # held back: still throttled …
+            await asyncio.sleep(0.05)
+            right = await http_login(server.port, "t")  # … the right token, sent after it, is answered first
+            status = [await http_login(server.port, token, path="/status") for token in ("nope", "t")]  # one door
+            return flood, flood_s, during, right, await late, status
+
+        flood, flood_s, during, right, late, (status_wrong, status_right) = asyncio.run(main())
+    finally:
+        server.stop()
+    statuses = [answer["status"] for answer in flood]
+    free = [a for a in flood if a["status"] == 401 and "retry-after" not in a["headers"]]
+    held = [a for a in flood if a["status"] == 401 and "retry-after" in a["headers"]]
+    refused = [a for a in flood if a["status"] == 429]
+    assert set(statuses) <= {401, 429} and len(free) + len(held) + len(refused) == 200
+    assert len(free) <= FREE + flood_s / DRAIN_S + 1  # a few free ones, then every one throttled
+    assert refused and all(int(a["headers"]["retry-after"]) >= 1 for a in refused)
+    assert held and all(a["answered"] - a["sent"] >= 0.25 for a in held)  # held back (never faster than told)
+    for login in (during, right):
+        assert login["status"] == 200 and login["headers"]["set-cookie"].startswith("igym_admin=")
+    assert late["status"] == 401 and int(late["headers"]["retry-after"]) == MAX_DELAY_S
+    assert right["answered"] < late["answered"]  # not queued behind the wrong token sent before it
+    assert status_wrong["status"] == 401 and "retry-after" in status_wrong["headers"]  # /status: the same token
+    assert status_right["status"] == 200
+    events = throttle_events(data)
+    assert [(pid, e["scope"], e["address"]) for pid, e in events] == [("", "address", "127.0.0.1"),
+                                                                      ("", "overall", "127.0.0.1")]
+
+
+def test_behind_a_trusted_proxy_each_forwarded_client_is_counted_on_its_own(tmp_path):
+    """With --trust-proxy 127.0.0.1 the proxy's X-Forwarded-For names the client: one client's
+    wrong tokens slow that client down, not another behind the same proxy."""
+    from igym.server.dashboard.throttle import FREE
+    data = tmp_path / "proxy.sqlite"
+    server = ServerProcess(NET_STUDY, data, "--trust-proxy", "127.0.0.1")
+    try:
+        async def main():
+            guesses = [await http_login(server.port, "guess", "6.6.6.6, 192.0.2.9") for _ in range(FREE + 1)]
+            other = await http_login(server.port, "typo", "192.0.2.10")
+            right = await http_login(server.port, "t", "192.0.2.9")
+            return guesses, other, right
+        guesses, other, right = asyncio.run(main())
+    finally:
+        server.stop()
+    assert ["retry-after" in g["headers"] for g in guesses] == [False] * FREE + [True]
+    assert other["status"] == 401 and "retry-after" not in other["headers"]  # another client: answered at once
+    assert right["status"] == 200
+    assert [(e["scope"], e["address"]) for _, e in throttle_events(data)] == [("address", "192.0.2.9")]
+
+
+def test_a_flood_on_the_live_feed_is_closed_and_another_viewer_keeps_its_feed(tmp_path):
+    """5,000 messages on one dashboard's live socket: it is closed with 1008 and a reason after
+    the first few; a second dashboard connection keeps getting its updates."""
+    server = ServerProcess(NET_STUDY, tmp_path / "live.sqlite")
+    try:
+        async def main():
+            cookie = (await http_login(server.port, "t"))["headers"]["set-cookie"].split(";")[0]
+            live = f"ws://127.0.0.1:{server.port}/dashboard/live"
+            async with connect(live, additional_headers={"Cookie": cookie}) as calm, \
+                    connect(live, additional_headers={"Cookie": cookie}) as loud:
+                assert json.loads(await asyncio.wait_for(calm.recv(), 10))["type"] == "full"
+                await asyncio.wait_for(loud.recv(), 10)
+                sent = 0
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    for _ in range(5000):
+                        await loud.send('{"type": "ping"}')
+                        sent += 1
+                    for _ in range(20):  # sent all: the close is on its way (or never comes: fails)
+                        await asyncio.wait_for(loud.recv(), 10)
+                kinds = [json.loads(await asyncio.wait_for(calm.recv(), 10))["type"] for _ in range(2)]
+                return closed.value.rcvd, sent, kinds
+        rcvd, sent, kinds = asyncio.run(main())
+        status = server.status()
+    finally:
+        server.stop()
+    assert rcvd is not None and rcvd.code == 1008 and "takes no messages" in rcvd.reason
+    assert kinds == ["delta", "delta"]  # the other viewer's feed went on, second by second
+    assert status["uptime_s"] > 0
+    print(f"live flood: closed after {sent} of 5000 sends")

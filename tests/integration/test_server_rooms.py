@@ -89,12 +89,10 @@ class SlowDisk(SqliteSink):
         return super().condition_counts(experiment)
 
 
-def test_a_slow_disk_never_stalls_a_tick(tmp_path, monkeypatch):
-    """Eight rooms play while every commit takes 50 ms: no tick waits for one (were a commit on the
-    event loop, ticks would run 50 ms late), and no sink call ran on the event loop's thread."""
+def eight_rooms(experiment, sink):
+    """Eight solo games in one in-process server writing ``sink``: the event loop's thread,
+    every game's end, and the server's tick lateness percentiles."""
     from igym.server.app import IgymServer, serve_forever
-    experiment = load(monkeypatch, LOBBY_GAMES, prefix="LOBBY", game="solo", steps=150)
-    sink = SlowDisk(tmp_path / "slow.sqlite")
 
     async def main():
         server = IgymServer(experiment, sink, "t")
@@ -107,10 +105,22 @@ def test_a_slow_disk_never_stalls_a_tick(tmp_path, monkeypatch):
         await stop(server, task)
         return threading.get_ident(), ends, lateness
 
-    loop_thread, ends, lateness = asyncio.run(main())
-    print(f"p99 tick lateness with 50 ms commits: {lateness['p99_ms']} ms (max {lateness['max_ms']} ms)")
-    assert [e["outcome"] for e in ends] == ["played"] * 8
+    return asyncio.run(main())
+
+
+def test_a_slow_disk_never_stalls_a_tick(tmp_path, monkeypatch):
+    """Eight rooms play while every commit takes 50 ms: no tick waits for one (were a commit on the
+    event loop, some ticks would run up to 50 ms late), and no sink call ran on the event loop's
+    thread. The ticks are compared with the same eight rooms on a fast disk in this test, so a
+    busy machine slows both and fails neither."""
+    experiment = load(monkeypatch, LOBBY_GAMES, prefix="LOBBY", game="solo", steps=150)
+    _, fast_ends, fast = eight_rooms(experiment, SqliteSink(tmp_path / "fast.sqlite"))
+    sink = SlowDisk(tmp_path / "slow.sqlite")
+    loop_thread, ends, lateness = eight_rooms(experiment, sink)
+    print(f"p99 tick lateness with 50 ms commits: {lateness['p99_ms']} ms (max {lateness['max_ms']} ms); "
+          f"on a fast disk: {fast['p99_ms']} ms (max {fast['max_ms']} ms)")
+    assert [e["outcome"] for e in ends + fast_ends] == ["played"] * 16
     assert loop_thread not in sink.threads and sink.threads
-    assert lateness["p99_ms"] < 50
+    assert lateness["p99_ms"] <= max(5 * fast["p99_ms"], fast["p99_ms"] + 20), (fast, lateness)
     db = sqlite3.connect(tmp_path / "slow.sqlite")
     assert db.execute("SELECT count(*) FROM steps").fetchone()[0] == 8 * 150 * 2

@@ -26,7 +26,7 @@ def test_storage_commits_from_its_thread_within_a_second_and_at_once_after_an_en
     storage.write([episode])
     for number in range(1, 301):
         storage.write([step("e1", number)])
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 30  # waited for, not timed: without the thread nothing is ever committed
     while committed_steps() < 300:  # committed by the thread, nobody called commit()
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -34,7 +34,7 @@ def test_storage_commits_from_its_thread_within_a_second_and_at_once_after_an_en
     storage.commit_every_s = 60.0  # from now on only an episode end wakes the thread early
     time.sleep(0.3)
     storage.write([ended])
-    deadline = time.monotonic() + 2
+    deadline = time.monotonic() + 20  # "at once": long before the 60 s timer would, however busy the machine
     db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
     while db.execute("SELECT outcome FROM episodes").fetchone() != ("terminated",):
         assert time.monotonic() < deadline, "an episode end must be committed at once"

@@ -199,6 +199,11 @@ def test_a_board_pointer_is_checked_against_the_seats_space():
 
 # --- chess by clicks -----------------------------------------------------------------------------
 
+def _did(clicks: list[dict]) -> list[tuple[str, str]]:
+    """Each click event's name and what it did."""
+    return [(c["what"], c["did"]) for c in clicks]
+
+
 def test_e2_e4_is_two_clicks_and_the_first_move():
     referee = Referee(chess_env)
     player = Player(Session(board_game(referee, {"player_0": "human", "player_1": "random"}, chess_keymap()), "P"))
@@ -209,7 +214,7 @@ def test_e2_e4_is_two_clicks_and_the_first_move():
     assert referee.sent[0] == ("player_0", 2421) and len(referee.sent) == 2  # and the AI answered
     board = player.session.env.env.unwrapped.board
     assert board.piece_at(28).symbol() == "P" and board.piece_at(12) is None  # e4, e2
-    assert [c["what"] for c in player.events("click")] == ["e2", "e2-e4"]
+    assert _did(player.events("click")) == [("e2", "picked up"), ("e2-e4", "moved")]
     second = [r for r in player.records if type(r) is EventRecord and r.kind == "click"][-1]
     human = player.steps()[0]
     assert human.key_t_ns[0] == second.t_ns > human.turn_ns  # the move's moment: its second click
@@ -250,8 +255,48 @@ def test_an_illegal_pair_is_recorded_and_never_sent():
     player.click(*square("g1"))
     player.click(*square("f3"))
     assert player.moves("player_0") == [(chess_action(6, 21), "g1-f3")]
-    assert [c["what"] for c in player.events("click")][-5:] == ["e2", "d2", "d2 put down", "g1", "g1-f3"]
+    assert _did(player.events("click"))[-5:] == [("e2", "picked up"), ("d2", "picked up"), ("d2", "put down"),
+                                                 ("g1", "picked up"), ("g1-f3", "moved")]
     assert referee.illegal == [] and referee.sent[0] == ("player_0", chess_action(6, 21))
+
+
+def test_each_click_event_says_what_the_click_did():
+    """A click on a piece that cannot move is no pick-up: the click events tell a real pick-up,
+    a put-down, an ignored click, a move and an illegal attempt apart."""
+    referee = Referee(chess_env)
+    player = Player(Session(board_game(referee, {"player_0": "human", "player_1": "random"}, chess_keymap()), "P"))
+    player.click(*square("a1"))  # the rook is walled in: nothing picked up ...
+    player.click(*square("a3"))  # ... so this is no a1-a3 attempt
+    player.click(*square("e4"))  # an empty square
+    player.click(*square("e2"), button=4)  # the right button, nothing held
+    player.click(-5.0, 400.0)  # beside the board
+    player.click(*square("e2"))
+    player.click(*square("e2"))
+    player.click(*square("g1"))
+    player.click(*square("g1"), button=4)
+    player.click(*square("e2"))
+    player.click(*square("e5"))
+    player.click(*square("e2"))
+    player.click(*square("e4"))
+    assert _did(player.events("click")) == [
+        ("a1", "ignored"), ("a3", "ignored"), ("e4", "ignored"), ("e2", "ignored"), ("off the board", "ignored"),
+        ("e2", "picked up"), ("e2", "put down"), ("g1", "picked up"), ("g1", "put down"), ("e2", "picked up"),
+        ("e2-e5", "illegal"), ("e2", "picked up"), ("e2-e4", "moved")]
+    assert player.events("illegal_action") == [{"agent": "player_0", "action": chess_action(12, 36), "keys": "e2-e5"}]
+    assert player.moves("player_0") == [(chess_action(12, 28), "e2-e4")] and referee.sent[0] == ("player_0", 2421)
+
+    referee = Referee(lambda: go_env(9))
+    game = board_game(referee, {"black_0": "human", "white_0": "random"}, go_keymap(9), canvas=(600, 600))
+    player = Player(Session(game, "P"))
+    tile = 600 / 9
+    player.click(3, 3)  # off the board
+    player.click((2 + 7 / 12) * tile, (3 + 7 / 12) * tile, button=4)  # the right button on C6
+    player.click((2 + 7 / 12) * tile, (3 + 7 / 12) * tile)
+    player.tick()
+    player.click((2 + 7 / 12) * tile, (3 + 7 / 12) * tile)  # C6 again, taken: the env's mask refuses it
+    assert _did(player.events("click")) == [("off the board", "ignored"), ("C6", "ignored"), ("C6", "moved"),
+                                            ("C6", "illegal")]
+    assert player.moves("black_0") == [(2 * 9 + 3, "C6")]
 
 
 def test_clicks_out_of_turn_are_dropped_and_the_right_button_puts_a_piece_down():
@@ -261,7 +306,7 @@ def test_clicks_out_of_turn_are_dropped_and_the_right_button_puts_a_piece_down()
     session.tick(0.0)
     records = session.take_records()
     assert [r.data for r in records if type(r) is EventRecord and r.kind == "click"] == [
-        {"agent": "player_0", "x": 450.0, "y": 650.0, "what": "", "dropped": "not started"}]
+        {"agent": "player_0", "x": 450.0, "y": 650.0, "what": "", "did": "ignored", "dropped": "not started"}]
     session.point(*square("e2"), 0, 0.01)
     player = Player(session)
     player.click(*square("e2"))
@@ -279,7 +324,7 @@ def test_clicks_out_of_turn_are_dropped_and_the_right_button_puts_a_piece_down()
     player.session.point(*square("c2"), 0, player.t)
     player.tick()
     assert player.moves("player_0") == [(chess_action(11, 27), "d2-d4")]
-    assert [c["what"] for c in player.events("click")][-2:] == ["c2", ""]
+    assert _did(player.events("click"))[-2:] == [("c2", "picked up"), ("", "ignored")]
     assert player.events("click")[-1]["dropped"] == "not their turn"
     player.click(*square("c4"))  # c2 was put down when the move was played: c4 picks nothing up
     player.click(*square("e2"))
@@ -325,7 +370,7 @@ def test_clicks_through_the_real_window_letterboxed_with_the_hud(tmp_path):
     assert db.execute("SELECT action, source, keys FROM steps WHERE agent='player_0' AND step=1").fetchone() == \
         ("2421", "human", "e2-e4")
     clicks = [json.loads(d) for (d,) in db.execute("SELECT data FROM events WHERE kind='click' ORDER BY t_ns")]
-    assert [c["what"] for c in clicks] == ["e2", "e2-e4"]
+    assert _did(clicks) == [("e2", "picked up"), ("e2-e4", "moved")]
     assert clicks[1]["x"] == pytest.approx(450, abs=2) and clicks[1]["y"] == pytest.approx(450, abs=2)
 
 

@@ -3,10 +3,12 @@
 import json
 import sqlite3
 
+import pytest
+
 from igym.controls import KeyMap
 from igym.sqlite_sink import SCHEMA_VERSION, SqliteSink
 from igym.experiment import Game
-from igym.records import EventRecord, StepRecord, from_wire, to_wire
+from igym.records import EventRecord, StepRecord, VisitRecord, from_wire, to_wire
 from igym.session import Session
 from tests.toy_envs import LineRace
 
@@ -76,3 +78,26 @@ def test_records_survive_the_wire_form():
     again = from_wire(to_wire(record))
     assert again.rows() == record.rows() and again.extra == record.extra and again.t_ns == 10
     assert [row[5] for row in again.rows()] == [True, True]  # a max_steps cut is a truncation
+
+
+def test_presses_and_question_definitions_travel_in_uploads_and_older_forms_still_load():
+    """A web page's records carry the new fields (a step's presses, a visit's question
+    definitions); records of pages built before them still load; a definition that is no
+    question is refused, naming where."""
+    from igym import wire
+    from igym.questions import Likert, Slider, definition
+
+    step = StepRecord("e1", 3, 10, ("a", "b"), {"a": 4, "b": 1}, ["human", "policy"], {"a": 0.0, "b": 0.0},
+                      {"a": False, "b": False}, {"a": False, "b": False}, ["6+5", ""], [7, None], press=["5", None])
+    questions = [definition(Likert("fun", "It was fun.")), definition(Slider("sure", "How sure?", min=0, max=10))]
+    visit = VisitRecord("V", "P", 1, "s", "survey", 10.0, params=None, questions=questions)
+    items = [to_wire(step), to_wire(visit)]
+    assert wire.records_from_upload(items) == [step, visit]
+    older = [items[0][:-1], items[1][:-2]]  # a step without presses; a visit without times or questions
+    again = wire.records_from_upload(older)
+    assert again[0].press is None and again[1].questions is None and again[1].timings is None
+    bad = items[1][:-1] + [[{**questions[0], "points": 40}]]
+    with pytest.raises(wire.ProtocolError, match=r"field 12\[0\].*points"):
+        wire.records_from_upload([bad])
+    with pytest.raises(wire.ProtocolError, match="differ in length"):
+        wire.records_from_upload([items[0][:-1] + [["5"]]])

@@ -168,3 +168,31 @@ def test_a_window_sized_for_a_canvas_with_a_hud_shows_it_at_scale_one():
     size = fit_window((256, 256), hud=True)
     renderer = FrameRenderer(pygame.Surface(size), (256, 256), hud=True)
     assert renderer.scale == 1 and renderer.view.size == (256, 256) and renderer.view.bottom == size[1]
+
+
+@pytest.mark.parametrize("picture", [(255, 255, 255), (0, 0, 0)], ids=["white", "black"])
+def test_the_countdown_digit_reads_over_a_light_and_a_dark_picture(screen, picture):
+    """The session's countdown (3, 2, 1) over the episode's first picture: the digit must stand out
+    from that picture, white or black (it was white on white over Taxi). Readable = a mark at
+    least half the digit's own size whose pixels differ strongly from the picture underneath."""
+    from igym import Game
+    from igym.session import Session
+    from tests.toy_envs import LineRace
+
+    game = Game(name="count", env=LineRace, canvas=(400, 300), fps=10, countdown_s=3,
+                seats={"a": "random", "b": "random"}, render=lambda env: [r.Rect("picture", 0, 0, 400, 300, picture)])
+    session = Session(game, "P", seed_source=lambda: 1)
+    session.tick(0.0)
+    digit = next(s for s in session.frame.shapes if isinstance(s, r.Text))
+    assert digit.text == "3"
+    renderer = FrameRenderer(screen, game.canvas)
+    renderer.draw(session.frame._replace(shapes=tuple(s for s in session.frame.shapes if s is not digit)))
+    under = pygame.surfarray.array3d(screen).astype(int)
+    renderer.draw(session.frame)
+    drawn = pygame.surfarray.array3d(screen).astype(int)
+    glyph, _ = renderer._font(None, round(digit.size * renderer.scale)).render(digit.text, digit.color)
+    glyph_pixels = int((pygame.surfarray.array_alpha(glyph) > 128).sum())
+    luminance = [0.299, 0.587, 0.114]
+    contrast = abs((drawn - under) @ luminance)
+    assert glyph_pixels > 500
+    assert int((contrast > 128).sum()) >= glyph_pixels / 2, (int((contrast > 128).sum()), glyph_pixels)

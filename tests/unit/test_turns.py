@@ -16,6 +16,7 @@ import pytest
 
 from igym import Game, KeyMap
 from igym.builtin_keys import keymap_for
+from igym.clock import ManualClock
 from igym.gymenv import gym_game
 from igym.records import EpisodeRecord, EventRecord, StepRecord
 from igym.session import Session, seat_seed
@@ -183,6 +184,77 @@ def test_a_keystroke_steps_key_time_is_its_press_even_when_another_key_changed_s
     assert step.keys == ["down"] and step.key_t_ns == [int(0.6 * 1e9)]
 
 
+def connect_four(**more):
+    from pettingzoo.classic import connect_four_v3
+    return Game(name="c4", env=lambda: connect_four_v3.env(render_mode="rgb_array"), canvas=(300, 300), fps=2,
+                seats={"player_0": "human", "player_1": "random"}, keys=keymap_for("connect_four"),
+                pace="on_input", **more)
+
+
+def test_a_keystroke_step_records_the_keys_held_and_the_press_that_made_its_action(tmp_path):
+    """Connect four, key 6 held while 5 is pressed: the move is column 5 (action 4); ``keys`` says
+    what was held (6+5), ``press`` which press made the move (5) — in the data file too."""
+    from igym.sqlite_sink import SqliteSink
+    session = Session(connect_four(), "P1", clock=ManualClock())
+    records = []
+    for t, action in [(0.0, "tick"), (1.0, "6"), (1.05, "tick"), (1.6, "tick"), (2.0, "5"), (2.05, "tick")]:
+        if action == "tick":
+            session.tick(t)
+        else:
+            session.press(action, t)  # never released: 6 is still held when 5 goes down
+        records += session.take_records()
+    moves = [(s.actions["player_0"], s.keys[0], s.press[0]) for s in steps_of(records) if s.sources[0] == "human"]
+    assert moves == [(5, "6", "6"), (4, "6+5", "5")]
+    ai = [s for s in steps_of(records) if s.sources[1] == "policy"]
+    assert ai and all(s.press == [None, None] and s.keys == ["", ""] for s in ai)
+    with SqliteSink(tmp_path / "c4.sqlite") as sink:
+        sink.write(records)
+    rows = sqlite3.connect(tmp_path / "c4.sqlite").execute(
+        "SELECT step, action, keys, press FROM steps WHERE agent = 'player_0' AND source = 'human' ORDER BY step")
+    assert rows.fetchall() == [(1, "5", "6", "6"), (3, "4", "6+5", "5")]
+
+
+def test_presses_dropped_before_an_episode_starts_keep_the_times_they_were_made():
+    """Presses the game does not play are dropped, each recorded at its own moment: two 250 ms
+    apart before the game starts, two 250 ms apart after the last move of an episode (before the
+    next one starts: not at that episode's start), and one after a turn's move (not at the
+    turn's end)."""
+    game = Game(name="grid", env=lambda: __import__("gymnasium").make("FrozenLake-v1", render_mode="rgb_array"),
+                canvas=(256, 256), seats={"agent_0": "human"}, fps=2, seeds=[1, 2], episodes=2, max_steps=2,
+                keys=KeyMap({"left": 0, "down": 1, "right": 2, "up": 3}, mode="keystroke", default_action=0))
+    session = Session(game, "P1", clock=ManualClock())
+    session.press("up", 0.0)  # before the first episode starts: dropped at once, each at its own time
+    session.press("down", 0.25)
+    assert [(r.kind, r.data["key"], r.t_ns, r.episode_id) for r in session.take_records() if r.kind != "key_down"] \
+        == [("key_dropped", "up", 0, None), ("key_dropped", "down", 250_000_000, None)]
+    session.release_all(0.3)
+    session.tick(0.5)  # the first episode starts
+    session.tick(1.0)  # its step 1; step 2, its last, is due at 1.5
+    for t, key in [(1.05, "left"), (1.2, "up"), (1.45, "down")]:  # the last two 250 ms apart
+        session.press(key, t)
+        session.release(key, t)
+    session.tick(1.5)  # step 2 plays "left"; the episode ends and the next starts at 1.5
+    records = session.take_records()
+    starts = [r for r in records if type(r) is EpisodeRecord and r.outcome is None]
+    dropped = [r for r in records if type(r) is EventRecord and r.kind == "key_dropped"]
+    assert [(r.data["key"], r.data["why"], r.t_ns) for r in dropped] == [
+        ("up", "episode ended", int(1.2 * 1e9)), ("down", "episode ended", int(1.45 * 1e9))]
+    assert dropped[1].t_ns - dropped[0].t_ns == 250_000_000 and starts[-1].started_ns == int(1.5 * 1e9)
+    assert all(r.episode_id == starts[0].episode_id for r in dropped)  # pressed during the episode before
+
+    session = Session(connect_four(), "P2", clock=ManualClock())
+    session.tick(0.0)
+    session.press("1", 1.0)
+    session.press("2", 1.25)  # 250 ms later, still in the same turn: a second move it cannot make
+    session.tick(1.3)
+    records = session.take_records()
+    (move,) = [s for s in steps_of(records) if s.sources[0] == "human"]
+    dropped = [r for r in records if type(r) is EventRecord and r.kind == "key_dropped"]
+    assert move.press == ["1", None] and move.key_t_ns[0] == int(1.0 * 1e9)
+    assert [(r.data["key"], r.data["why"], r.t_ns) for r in dropped] == [("2", "turn over", int(1.25 * 1e9))]
+    assert dropped[0].t_ns - move.key_t_ns[0] == 250_000_000
+
+
 # --- 7. a run that breaks is marked failed ------------------------------------------------------------------
 
 def test_a_run_that_fails_leaves_a_failed_participant_not_a_started_one(tmp_path):
@@ -232,3 +304,18 @@ def test_a_recording_of_a_gymnasium_id_replays_and_exports_by_its_id(tmp_path):
                           str(tmp_path / "minari"), "--agent", "agent_0", "--experiment", "CliffWalking-v1"],
                          cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+
+
+def test_the_hud_names_no_mover_before_the_game_starts():
+    """During the countdown the game takes no move: the HUD does not say "Move: You" then."""
+    import gymnasium
+
+    game = Game(name="grid", env=lambda: gymnasium.make("FrozenLake-v1", render_mode="rgb_array"),
+                canvas=(256, 256), seats={"agent_0": "human"}, fps=10, countdown_s=3, seeds=1, pace="on_input",
+                keys=KeyMap({"left": 0, "down": 1, "right": 2, "up": 3}, mode="keystroke", default_action=0))
+    session = Session(game, "P1")
+    for now in (0.0, 1.5, 2.9):
+        session.tick(now)
+        assert "Move" not in dict(session.frame.hud), (now, session.frame.hud)
+    session.tick(3.05)
+    assert dict(session.frame.hud)["Move"] == "You"

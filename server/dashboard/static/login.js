@@ -35,6 +35,9 @@ document.getElementById("login").addEventListener("submit", async (event) => {
     message.className = "message bad";
     message.textContent = "Wrong token.";
     input.select();
+  } else if (response.status === 429) {  // too many wrong tokens lately: the right one still works
+    message.className = "message bad";
+    message.textContent = `Too many wrong tokens lately: check yours, or try again in ${response.headers.get("Retry-After") || "a few"} s.`;
   } else {
     message.className = "message bad";
     message.textContent = `The server answered ${response.status}.`;
