@@ -30,7 +30,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import websockets
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
@@ -102,7 +102,10 @@ class Stats:
         values = sorted(self._late)
         if not values:
             return {}
-        pick = lambda q: round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 3)  # noqa: E731
+
+        def pick(q: float) -> float:
+            return round(values[min(len(values) - 1, int(q * len(values)))] * 1000, 3)
+
         return {"p50_ms": pick(0.5), "p90_ms": pick(0.9), "p99_ms": pick(0.99), "max_ms": round(values[-1] * 1000, 3),
                 "samples": len(values)}
 
@@ -131,7 +134,7 @@ class IgymServer:
         self.admin_token = admin_token or secrets.token_urlsafe(16)
         self.stats = Stats()
         self.participants: dict[str, Participant] = {}
-        self.lobbies: dict[str, Lobby] = {}
+        self.lobbies: dict[str, Lobby | ClusterLobby] = {}
         self.rooms: set[GameRoom] = set()
         self.waiting_for_hello = 0
         self.finished = 0  # participants whose study ended since the server started
@@ -167,7 +170,7 @@ class IgymServer:
         if lobby is None:
             if self.cluster is not None:
                 from .cluster_lobby import ClusterLobby
-                lobby = self.lobbies[game.name] = ClusterLobby(self, game)  # type: ignore[assignment]
+                lobby = self.lobbies[game.name] = ClusterLobby(self, game)
             else:
                 lobby = self.lobbies[game.name] = Lobby(self, game)
         return lobby
@@ -472,7 +475,7 @@ class IgymServer:
         self.storage.write([EventRecord(participant.pid, time.monotonic_ns(), kind, data or None)])
 
 
-async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio.Future | None = None,
+async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio.Future[Server] | None = None,
                         on_listening: Any = None, own_port: int | None = None) -> None:
     """Listen on ``host:port`` and serve until cancelled; ``ready``/``on_listening`` fire once bound.
 
@@ -484,8 +487,8 @@ async def serve_forever(server: IgymServer, host: str, port: int, ready: asyncio
     """
     gc.freeze()
     gc.set_threshold(20_000, 20, 50)
-    options = dict(process_request=server.process_request, compression=None, max_size=wire.MAX_HELLO_BYTES,
-                   ping_interval=None)
+    options: dict[str, Any] = dict(process_request=server.process_request, compression=None,
+                                   max_size=wire.MAX_HELLO_BYTES, ping_interval=None)
     try:
         if server.cluster is not None:
             await server.cluster.start()  # registered before the first hello is served

@@ -52,7 +52,7 @@ _UNREACHABLE = (rexc.ConnectionError, rexc.TimeoutError, OSError, TimeoutError)
 # Redis could not be reached, or did not answer within ``op_timeout_s``. After a timeout the call
 # may still have been done: every call is safe to repeat (``docs/cluster.md``). Defined where the
 # server can catch it without importing redis (the one-worker server never loads this module).
-from .cluster_errors import ClusterUnavailable  # noqa: E402
+from .cluster_errors import ClusterUnavailable as ClusterUnavailable  # noqa: E402  (re-exported)
 
 
 class WorkerIdInUse(Exception):
@@ -491,7 +491,8 @@ class Cluster:
                 event.clear()
                 raw = await self._do(self._redis.lpop(box))
                 if raw is not None:
-                    return json.loads(raw)
+                    mail: dict[str, Any] = json.loads(raw)  # a mailbox holds JSON objects
+                    return mail
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return None
@@ -599,12 +600,15 @@ class Cluster:
         if not conditions:
             return None
         s = self._s(study)
-        return await self._run("ASSIGN_CONDITION", [s + "cond", s + "cond_n"], [participant, *conditions])
+        condition: str | None = await self._run("ASSIGN_CONDITION", [s + "cond", s + "cond_n"],
+                                                [participant, *conditions])
+        return condition
 
     async def unassign_condition(self, study: str, participant: str) -> str | None:
         """Stop counting ``participant`` (a declined consent); returns the condition they had."""
         s = self._s(study)
-        return await self._run("UNASSIGN_CONDITION", [s + "cond", s + "cond_n"], [participant])
+        condition: str | None = await self._run("UNASSIGN_CONDITION", [s + "cond", s + "cond_n"], [participant])
+        return condition
 
     async def condition_counts(self, study: str) -> dict[str, int]:
         """Participants per condition, as assigned through the cluster."""

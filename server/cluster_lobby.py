@@ -76,7 +76,7 @@ class ClusterLobby:
         waiter = LocalWaiter(participant)
         joined = waiter.joined
         self.waiting.append(waiter)
-        participant.enter_lobby(self)  # type: ignore[arg-type]
+        participant.enter_lobby(self)
         try:
             await self._join(participant, worker)
             while True:

@@ -89,11 +89,11 @@ async def _study_run(server: IgymServer, participant: Participant) -> StudyRun:
             counts, balanced = {}, await server.cluster.condition(participant.pid)
         else:
             counts, balanced = await storage.call(server.sink.condition_counts, server.experiment.id), None
-        participant.run = StudyRun(server.experiment, participant.pid, condition_counts=counts,
-                                   balanced_condition=balanced,
-                                   meta={"remote": True, "experiment_file": server.experiment_file,
-                                         "experiment_sha256": server.experiment_sha256})
-        return participant.run
+        run = participant.run = StudyRun(server.experiment, participant.pid, condition_counts=counts,
+                                         balanced_condition=balanced,
+                                         meta={"remote": True, "experiment_file": server.experiment_file,
+                                               "experiment_sha256": server.experiment_sha256})
+        return run
     run = participant.run = StudyRun.restore(server.experiment, snapshot)
     record(server, participant, "resumed", {"position": run.position, "open_visit": snapshot.get("open_visit")})
     open_visit = snapshot.get("open_visit")

@@ -35,17 +35,20 @@ import random
 import time
 import uuid
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 from igym import wire
 from igym.experiment import Game
 from igym.records import EpisodeRecord, EventRecord, StepRecord
-from websockets.asyncio.server import broadcast
+from websockets.asyncio.server import ServerConnection, broadcast
 
-from .referee import Referee, Result, report_claim
+from .referee import Claim, Referee, Result, report_claim
 from .rooms import GameRoom, Member
 
 if TYPE_CHECKING:
+    from igym.controls import KeyMap
+
     from .app import IgymServer
     from .participants import Participant
 
@@ -56,6 +59,9 @@ REPORT_WAIT_S = 5.0  # how long a step's row waits for every member's report bef
 WITHHOLD_WARN_S = 5.0  # a player this far (game time) ahead in inputs of its reports is warned …
 WITHHOLD_DROP_S = 15.0  # … and disconnected at this
 
+# One seat's input for a step: (action, keys, source index into SOURCES, key time ns, press).
+_Input = tuple[Any, str, int, int | None, str | None]
+
 
 class _Episode:
     """The canonical log of one episode: complete steps, partial ones, reports, rows written."""
@@ -64,15 +70,15 @@ class _Episode:
         self.index = index
         self.record = record
         self.delay = delay  # the input delay of this episode, in steps
-        self.actions: dict[int, list] = {}  # complete steps
-        self.keys: dict[int, list] = {}
-        self.sources: dict[int, list] = {}
-        self.key_times: dict[int, list] = {}  # when each seat's keys last changed (server clock, ns)
-        self.presses: dict[int, list] = {}  # the press that made each seat's keystroke action, or None
+        self.actions: dict[int, list[Any]] = {}  # complete steps
+        self.keys: dict[int, list[str]] = {}
+        self.sources: dict[int, list[str]] = {}
+        self.key_times: dict[int, list[int | None]] = {}  # when each seat's keys last changed (server clock, ns)
+        self.presses: dict[int, list[str | None]] = {}  # the press that made each seat's keystroke action, or None
         self.completed_ns: dict[int, int] = {}
-        self.partial: dict[int, list] = {}  # step → [(action, keys, source, key time, press) or None per seat]
+        self.partial: dict[int, list[_Input | None]] = {}  # step → [an _Input or None per seat]
         self.newest = 0  # the newest complete step
-        self.reports: dict[int, dict[str, dict]] = {}  # step → member name → report
+        self.reports: dict[int, dict[str, dict[str, Any]]] = {}  # step → member name → report
         self.next_row = 1  # the next step whose record is to be written
         self.returns: dict[str, float] = {}
         self.end_step: int | None = None
@@ -100,7 +106,7 @@ class LockstepRoom(GameRoom):
     def __init__(self, server: IgymServer, scene_index: int, game: Game,
                  members: dict[str, Participant], visit_id: str | None = None) -> None:
         super().__init__(server, scene_index, game, members, visit_id)
-        self.order = [str(a) for a in game.seats]
+        self.order = [str(a) for a in cast(Mapping[Any, Any], game.seats)]  # Game.__post_init__ requires seats
         self.rank = {name: i for i, name in enumerate(self.members)}
         system = random.SystemRandom()
         self.seeds = [s if (s := game.seed_for(i)) is not None else system.randrange(2**31)
@@ -207,7 +213,7 @@ class LockstepRoom(GameRoom):
         self.delays[index] = self._input_delay(rtts)
         self._event(self.owner, "input_delay", {"episode": index, "input_delay": self.delays[index], "rtt_ms": rtts})
         data = wire.pack({"t": "ep", "e": index, "d": self.delays[index]})
-        broadcast([m.participant.connection for m in self._present()], data)
+        broadcast(self._connections(), data)
 
     # --- inputs and reports ---------------------------------------------------------------------
 
@@ -215,6 +221,7 @@ class LockstepRoom(GameRoom):
         raise wire.ProtocolError("this game runs in lockstep: send 'in' messages, not keys")
 
     def on_input(self, member: Member, message: dict[str, Any]) -> None:
+        member = cast(LockstepMember, member)  # every member of this room is one (member_class)
         if not self.started.done() or self.done.done():
             return  # before the scene message went out, or after the game: nothing to do
         index = message["e"]
@@ -230,7 +237,7 @@ class LockstepRoom(GameRoom):
         if "n" in message and message.get("g", 0) == member.generation:
             self._report(member, episode, message)
 
-    def _input(self, member: Member, episode: _Episode, message: dict[str, Any]) -> None:
+    def _input(self, member: LockstepMember, episode: _Episode, message: dict[str, Any]) -> None:
         seat = self.order.index(member.agent) if member.agent in self.order else None
         if seat is None:
             raise wire.ProtocolError("in: an observer sends no inputs")
@@ -254,9 +261,9 @@ class LockstepRoom(GameRoom):
                          message.get("p"))
         if None not in partial:
             del episode.partial[step]
-            self._complete(episode, step, partial, time.monotonic_ns())
+            self._complete(episode, step, cast("list[_Input]", partial), time.monotonic_ns())  # no None left
 
-    def _complete(self, episode: _Episode, step: int, inputs: list, now_ns: int, send: bool = True) -> None:
+    def _complete(self, episode: _Episode, step: int, inputs: Sequence[_Input], now_ns: int, send: bool = True) -> None:
         actions = [i[0] for i in inputs]
         episode.actions[step] = actions
         episode.keys[step] = [i[1] for i in inputs]
@@ -269,7 +276,7 @@ class LockstepRoom(GameRoom):
             self._relay(wire.pack({"t": "st", "e": episode.index, "f": step, "a": actions}))
 
     def _relay(self, data: bytes) -> None:
-        connections = [m.participant.connection for m in self._present()]
+        connections = self._connections()
         relayed = self.server.stats.relayed
         for _ in connections:
             relayed(len(data))
@@ -281,7 +288,7 @@ class LockstepRoom(GameRoom):
         for connection in connections:  # a simulated network: each message its own random delay
             loop.call_later(rng.uniform(*delay), broadcast, [connection], data)
 
-    def _report(self, member: Member, episode: _Episode, message: dict[str, Any]) -> None:
+    def _report(self, member: LockstepMember, episode: _Episode, message: dict[str, Any]) -> None:
         step = message["n"]
         if step not in episode.actions:
             raise wire.ProtocolError(f"in: a report of step {step}, whose inputs were never relayed")
@@ -325,6 +332,10 @@ class LockstepRoom(GameRoom):
     def _present(self) -> list[LockstepMember]:
         return [m for m in self.members.values() if m.present]
 
+    def _connections(self) -> list[ServerConnection]:
+        """The connections of the members here (a present member's participant has one)."""
+        return [c for m in self._present() if (c := m.participant.connection) is not None]
+
     def _write_rows(self, flush: bool = False) -> None:
         """Write the rows of complete steps in order: each once every member here reported it (or
         its reports are overdue), from what a strict majority reported or else the referee's
@@ -350,7 +361,7 @@ class LockstepRoom(GameRoom):
             episode.reports.pop(step, None)
             self._write_row(episode, step, reports, agreed, "majority" if agreed is not None else None)
 
-    def _majority(self, reports: dict[str, dict], present: list[LockstepMember]) -> tuple | None:
+    def _majority(self, reports: dict[str, dict[str, Any]], present: list[LockstepMember]) -> Claim | None:
         """The claim of a strict majority of the members here (or of the only member), else None."""
         if not reports:
             return None
@@ -359,13 +370,13 @@ class LockstepRoom(GameRoom):
         voters = max(len(present), len(reports))
         return best if count * 2 > voters and (count >= 2 or voters == 1) else None
 
-    def _write_row(self, episode: _Episode, step: int, reports: dict[str, dict], canonical: tuple | None,
+    def _write_row(self, episode: _Episode, step: int, reports: dict[str, dict[str, Any]], canonical: Claim | None,
                    via: str | None, result: Result | None = None, state: Any = None) -> None:
         """Store step ``step`` as ``canonical`` says (rewards unknown when nobody could say) and
         correct every member whose report differs."""
         order = self.order
         dissent = {n: r for n, r in reports.items() if canonical is not None and report_claim(r) != canonical}
-        agreeing = sorted((n for n in reports if n not in dissent), key=self.rank.get)
+        agreeing = sorted((n for n in reports if n not in dissent), key=lambda n: self.rank[n])
         extra = result.columns if result is not None else (reports[agreeing[0]].get("c") if agreeing else None)
         paid, ended, fingerprint = canonical if canonical is not None else ((), None, None)
         rewards = {a: 0.0 for a in order}
@@ -388,8 +399,8 @@ class LockstepRoom(GameRoom):
             episode.record.outcome = outcome
             self._end_episode(episode)
 
-    def _desync(self, episode: _Episode, step: int, reports: dict[str, dict], dissent: dict[str, dict],
-                via: str | None, state: Any) -> None:
+    def _desync(self, episode: _Episode, step: int, reports: dict[str, dict[str, Any]],
+                dissent: dict[str, dict[str, Any]], via: str | None, state: Any) -> None:
         """Members reported another step than the row: record it and send them a correct state."""
         self.desyncs += 1
         self.suspect |= set(dissent)
@@ -413,7 +424,7 @@ class LockstepRoom(GameRoom):
             if targets - waiting and donors:
                 self._ask_state(min(donors, key=lambda m: self.rank[m.agent]), targets - waiting)
 
-    def _unresolved(self, episode: _Episode, step: int, reports: dict[str, dict]) -> None:
+    def _unresolved(self, episode: _Episode, step: int, reports: dict[str, dict[str, Any]]) -> None:
         """No majority and no referee: nobody can say what happened, so the game ends, recorded."""
         claims = {self.members[n].participant.pid: _describe(r) for n, r in reports.items() if n in self.members}
         self._event(self.owner, "desync", {"episode": episode.index, "step": step, "resolved_by": None,
@@ -500,7 +511,7 @@ class LockstepRoom(GameRoom):
 
     # --- state: corrections and catch-up ---------------------------------------------------------
 
-    def _ask_state(self, donor: Member, targets: set[str]) -> None:
+    def _ask_state(self, donor: LockstepMember, targets: set[str]) -> None:
         self.awaiting.setdefault(donor.agent, set()).update(targets)
         if donor.participant.guard is not None:
             donor.participant.guard.expect_state(True)  # a state may be larger than other messages
@@ -526,6 +537,7 @@ class LockstepRoom(GameRoom):
 
     def on_refuse(self, member: Member, message: dict[str, Any]) -> None:
         """A client could not load a state it was sent: record it, and let it replay from the seed."""
+        member = cast(LockstepMember, member)  # every member of this room is one (member_class)
         episode = self.episodes.get(message["e"])
         self._event(member.participant.pid, "state_refused", {"episode": message["e"], "step": message["f"],
                                                               "why": message["why"]},
@@ -533,7 +545,8 @@ class LockstepRoom(GameRoom):
         if episode is not None and not self.done.done():
             self._send_state(member, episode.index, 0, None)
 
-    def _send_state(self, target: Member, index: int, step: int, snapshot: Any, source: str | None = None) -> None:
+    def _send_state(self, target: LockstepMember, index: int, step: int, snapshot: Any,
+                    source: str | None = None) -> None:
         episode = self.episodes.get(index)
         if episode is None or not target.participant.present:
             return
@@ -556,7 +569,7 @@ class LockstepRoom(GameRoom):
                    "sending a state")
         self._write_rows()
 
-    def _send_replay(self, target: Member) -> None:
+    def _send_replay(self, target: LockstepMember) -> None:
         """Catch up without anyone's state: the episode's inputs from its start, replayed from the seed."""
         self._send_state(target, max(self.episodes), 0, None)
 
@@ -579,6 +592,7 @@ class LockstepRoom(GameRoom):
         self._write_rows()
 
     async def member_back(self, member: Member) -> None:
+        member = cast(LockstepMember, member)  # every member of this room is one (member_class)
         if not self.started.done():
             return  # the scene message is still to come
         await member.participant.send(self.scene_message(member))
@@ -606,7 +620,7 @@ def _describe(report: dict[str, Any]) -> dict[str, Any]:
     return {key: report[key] for key in ("r", "x", "h") if key in report}
 
 
-def _actions_of(keymap: Any) -> list:
+def _actions_of(keymap: KeyMap) -> list[Any]:
     """Every action a seat's key map can produce (what a client may send for it)."""
     actions = [keymap.default_action]
     for _, action in keymap.entries:

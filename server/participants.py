@@ -22,6 +22,7 @@ from websockets.asyncio.server import ServerConnection
 from igym import wire
 
 if TYPE_CHECKING:
+    from .cluster_lobby import ClusterLobby
     from .lobby import Lobby
     from .rooms import GameRoom, Member
 
@@ -43,7 +44,7 @@ class Participant:
         self.page_scene: Any = None
         self.room: GameRoom | None = None
         self.member: Member | None = None
-        self.lobby: Lobby | None = None
+        self.lobby: Lobby | ClusterLobby | None = None
         self.flow: asyncio.Task[Any] | None = None
         self.finished = False
         self.last_seat: str | None = None  # the seat of the last game, for keys that arrive just after it
@@ -106,7 +107,7 @@ class Participant:
             self.last_seat = self.member.agent
         self.room, self.member = None, None
 
-    def enter_lobby(self, lobby: Lobby) -> None:
+    def enter_lobby(self, lobby: Lobby | ClusterLobby) -> None:
         self.lobby = lobby
 
     def leave_lobby(self) -> None:

@@ -12,7 +12,7 @@ while the clients agree; when it does, it runs on a worker thread so no room wai
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, cast
 from collections.abc import Sequence
 
 from igym.experiment import Game
@@ -20,8 +20,12 @@ from igym.lockstep import LoggedInput
 from igym.records import EpisodeRecord, StepRecord
 from igym.session import Session
 
+# What a report says happened in a step (see claim): the nonzero rewards as (agent, reward) pairs,
+# the episode's end as (outcome, cut, who terminated, who was truncated) or None, the fingerprint.
+Claim = tuple[tuple[tuple[str, float], ...], tuple[str, bool, tuple[str, ...], tuple[str, ...]] | None, str | None]
 
-def claim(rewards: dict[str, float] | None, end: dict[str, Any] | None, fingerprint: str | None) -> tuple:
+
+def claim(rewards: dict[str, float] | None, end: dict[str, Any] | None, fingerprint: str | None) -> Claim:
     """What a report says happened in a step, in a form that compares equal when two reports agree:
     the nonzero rewards, the episode's end (outcome, cut, who terminated, who was truncated) and the
     state fingerprint (on the steps that carry one)."""
@@ -31,7 +35,7 @@ def claim(rewards: dict[str, float] | None, end: dict[str, Any] | None, fingerpr
     return paid, ended, fingerprint
 
 
-def report_claim(report: dict[str, Any]) -> tuple:
+def report_claim(report: dict[str, Any]) -> Claim:
     return claim(report.get("r"), report.get("x"), report.get("h"))
 
 
@@ -39,7 +43,7 @@ def report_claim(report: dict[str, Any]) -> tuple:
 class Result:
     """The referee's account of one step: its claim, the row's values and the hook columns."""
 
-    claim: tuple
+    claim: Claim
     rewards: dict[str, float]
     end: dict[str, Any] | None
     fingerprint: str | None
@@ -64,7 +68,7 @@ class Referee:
         self.results: dict[int, Result] = {}
         self.steps_taken = 0
 
-    def play_to(self, episode: int, step: int, actions: dict[int, list]) -> Result:
+    def play_to(self, episode: int, step: int, actions: dict[int, list[Any]]) -> Result:
         """The result of ``step`` of ``episode``, playing from the episode's start if need be.
 
         ``actions`` maps each step still to play to every seat's action (the canonical log).
@@ -75,7 +79,7 @@ class Referee:
         while self.step < step:
             for seat, action in zip(self.seats, actions[self.step + 1]):
                 seat.action = action
-            session.tick(session.next_step_at)
+            session.tick(cast(float, session.next_step_at))  # set: _restart jumped into the episode
             self.step += 1
             self.steps_taken += 1
             self.results[self.step] = self._result()

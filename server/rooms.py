@@ -27,8 +27,8 @@ import dataclasses
 import itertools
 import logging
 import time
-from typing import TYPE_CHECKING, Any
-from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Coroutine, Mapping
 
 from igym import render, wire
 from igym.experiment import Game
@@ -222,7 +222,8 @@ class Room(GameRoom):
 
     def __init__(self, server: IgymServer, scene_index: int, game: Game,
                  members: dict[str, Participant], fills: dict[str, Any], visit_id: str | None = None) -> None:
-        seats = {a: ("human" if str(a) in members else fills.get(str(a), s)) for a, s in game.seats.items()}
+        declared = cast(Mapping[Any, Any], game.seats)  # Game.__post_init__ requires seats
+        seats = {a: ("human" if str(a) in members else fills.get(str(a), s)) for a, s in declared.items()}
         super().__init__(server, scene_index, dataclasses.replace(game, seats=seats), members, visit_id)
         self.session = Session(self.game, self.owner, scene=game.name, visit_id=self.visit_id,
                                study=server.experiment.id)

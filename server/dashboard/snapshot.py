@@ -42,6 +42,7 @@ from .activity import KEPT
 
 if TYPE_CHECKING:
     from ..app import IgymServer
+    from ..rooms import GameRoom
     from .activity import Activity
     from .history import History
 
@@ -191,7 +192,7 @@ def _lobby(lobby: Any, offset: float) -> dict[str, Any]:
                         for w in list(lobby.waiting) if w.result is None or not w.result.done()]}
 
 
-def _room(room: Any, activity: Activity, offset: float) -> dict[str, Any]:
+def _room(room: GameRoom, activity: Activity, offset: float) -> dict[str, Any]:
     status = room.status()
     status.pop("age_s", None)
     status["started"] = round(offset + room.created, 1)
