@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from collections.abc import Callable
 
 from igym.autopilot import Autopilot
@@ -169,5 +169,6 @@ def autopilot_for(session: Session, seed: int | None = 0) -> Autopilot:
     def aim(rng: Any) -> Any:  # the first seat whose pointer knows where to click (the one to move)
         return next((spot for spot in (a(rng) for a in aims) if spot is not None), None)
 
-    return Autopilot(all_keys(maps), seed, axes=axes, pointer=tuple(session.game.canvas) if pointed else None,
+    pointer = cast("tuple[float, float]", tuple(session.game.canvas)) if pointed else None  # (width, height)
+    return Autopilot(all_keys(maps), seed, axes=axes, pointer=pointer,
                      aim=aim if pointed and aims else None)

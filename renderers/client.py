@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
+from collections.abc import Callable, Coroutine
 
 import pygame
 
@@ -79,7 +80,8 @@ def token_store(url: str, pid: str) -> tuple[Any, Any]:
 
     def read() -> dict[str, str]:
         try:
-            return json.loads(path.read_text())
+            tokens: dict[str, str] = json.loads(path.read_text())
+            return tokens
         except (OSError, ValueError):
             return {}
 
@@ -113,11 +115,12 @@ async def _receive(connection: Any, state: ClientState) -> None:
 
 async def _handle(connection: Any, state: ClientState, message: dict[str, Any], size: int) -> None:
     """Act on one server message (frames are decoded here, pages queued for the loop)."""
-    message = state.protocol.receive(message)
+    received = state.protocol.receive(message)
     for reply in state.protocol.take_outbox():  # pongs
         await _reply(connection, reply)
-    if message is None:
+    if received is None:
         return
+    message = received
     kind = message.get("t")
     if state.lockstep is not None and state.lockstep.receive(message, time.monotonic()):
         return
@@ -195,7 +198,8 @@ class _Screen:
             self.window.resize(fit_window(size))
         return self.window
 
-    def show(self, state: ClientState) -> None:
+    def show(self, state: ClientState) -> Window:
+        """Draw what ``state`` holds now (the window is opened on the first call); returns the window."""
         player = state.lockstep
         if player is not None and player.session.frame is not None:
             state.frame, state.previous = player.session.frame, player.session.previous_frame
@@ -223,6 +227,7 @@ class _Screen:
         self.window.flip()
         if player is not None:
             player.session.note_frame(time.monotonic())  # frame timing, reported with each episode's end
+        return self.window
 
     def _message_label(self, text: str, size: tuple[int, int]) -> pygame.Surface:
         """The message drawn in the bundled font, sized to the window (smaller when it would not
@@ -240,7 +245,8 @@ class _Screen:
     @staticmethod
     def _message(state: ClientState) -> str:
         if state.end is not None:
-            return state.end.get("text", "The study is complete.")
+            text: str = state.end.get("text", "The study is complete.")
+            return text
         if state.lobby is not None:
             left = max(0, state.lobby["timeout"] - state.lobby["elapsed"])
             return f"Waiting for {state.lobby['waiting']} more — {int(left) // 60}:{int(left) % 60:02d}"
@@ -299,13 +305,13 @@ async def run_client(url: str, pid: str, *, headless: bool = False, fullscreen: 
                         screen.scene = None  # the game screen is rebuilt for the next scene
                         await _reply(connection, reply)
                         continue
-                    keys = set(state.scene["keys"]) if state.scene else set()
+                    keys: set[str] = set(state.scene["keys"]) if state.scene else set()
                     seat = state.scene["seat"] if state.scene else None
                     if autopilot_seed is not None and keys and (autopilot is None or set(autopilot.keys) != keys):
                         autopilot = Autopilot(keys, autopilot_seed)
-                    screen.show(state)
+                    window = screen.show(state)
                     events = []
-                    for event in screen.window.poll():
+                    for event in window.poll():
                         if event.kind in ("down", "up") and event.key in keys:
                             events.append((event.key, event.kind == "down"))
                         elif event.kind == "quit":
@@ -377,16 +383,16 @@ class _Sends:
     until it is done so none is lost to the garbage collector."""
 
     def __init__(self) -> None:
-        self.tasks: set[asyncio.Task] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
 
-    def spawn(self, send: Any) -> None:
+    def spawn(self, send: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(send)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
 
 async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_seed: int | None,
-                     send: Any = None) -> dict | None:
+                     send: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
     """Show the server's page; returns the page message to send back (None: the window closed):
     the outcome, a survey's answers and when each was given (``tm``). Focus changes on the page
     go to the server as they happen (``send``), recorded there with the page's visit."""
@@ -398,7 +404,7 @@ async def _show_page(screen: _Screen, state: ClientState, clock: Any, autopilot_
 
     from .pages import show_page
 
-    message = state.page
+    message = cast("dict[str, Any]", state.page)  # called only with a page to show
     scene = page_from_wire(message["page"])
     image = message.get("image")
     folder = None

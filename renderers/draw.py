@@ -14,18 +14,19 @@ arrows and accents pygame's default font lacks.
 
 from __future__ import annotations
 
-from typing import Any
-from collections.abc import Callable
+from typing import Any, cast
+from collections.abc import Callable, Sequence
 
 import pygame
 import pygame.freetype
 
-from igym.render import Circle, Ellipse, Frame, Image, Line, Polygon, Rect, Sprite, Text
+from igym.render import Circle, Color, Ellipse, Frame, Image, Line, Point, Polygon, Rect, Shape, Sprite, Text
 
 from .assets import Assets
 from .typeface import BOLD
 
 _POSITIONED = frozenset({Rect, Circle, Ellipse, Text, Sprite, Image})
+_Positioned = Rect | Circle | Ellipse | Text | Sprite | Image  # the shapes of _POSITIONED, for mypy
 SNAP_FRACTION = 0.25  # a shape that jumps more than this share of the canvas width is not interpolated
 TEXT_CACHE_LIMIT = 2048
 HUD_SHARE = 0.05  # the HUD strip's share of the window height …
@@ -75,8 +76,8 @@ class FrameRenderer:
         self.static_rebuilds = 0
         self.hud = hud  # reserve the HUD strip (turned on by the first frame that has a HUD)
         self._fonts: dict[tuple[str | None, int], pygame.freetype.Font] = {}
-        self._texts: dict[tuple, tuple[pygame.Surface, pygame.Rect]] = {}
-        self._sprites: dict[tuple, pygame.Surface] = {}
+        self._texts: dict[tuple[object, ...], tuple[pygame.Surface, pygame.Rect]] = {}
+        self._sprites: dict[tuple[object, ...], pygame.Surface] = {}
         self._draw: dict[type, Callable[..., None]] = {
             Rect: self._rect, Circle: self._circle, Ellipse: self._ellipse, Line: self._line,
             Polygon: self._polygon, Text: self._text, Sprite: self._sprite, Image: self._image}
@@ -103,7 +104,7 @@ class FrameRenderer:
                       if r.width > 0 and r.height > 0]
         self._texts.clear()
         self._sprites.clear()
-        self._static_key: tuple | None = None
+        self._static_key: tuple[int, tuple[Shape, ...]] | None = None
         self._layer: pygame.Surface | None = None
         self._previous_id: int | None = None
         self._previous_by_id: dict[str, Any] = {}
@@ -133,7 +134,7 @@ class FrameRenderer:
         self._blit_static(frame.episode, statics)
         interpolate = (previous is not None and alpha < 1.0 and previous.episode == frame.episode
                        and previous.step == frame.step - 1)
-        if interpolate:
+        if interpolate and previous is not None:  # interpolate says previous is a Frame; mypy needs it here
             if id(previous) != self._previous_id:
                 self._previous_id = id(previous)
                 self._previous_by_id = {s.id: s for s in previous.shapes if not s.static}
@@ -153,11 +154,13 @@ class FrameRenderer:
             keep = 1.0 - alpha
             for shape in drawn:
                 old = before.get(shape.id)
-                sox, soy = ox, oy
+                sox: float = ox
+                soy: float = oy
                 if old is not None and old is not shape and type(old) is type(shape):
                     if type(shape) in _POSITIONED:
                         # Interpolating a position = drawing with a shifted origin: no new objects.
-                        dx, dy = (old.x - shape.x) * keep, (old.y - shape.y) * keep
+                        was, at = cast(_Positioned, old), cast(_Positioned, shape)
+                        dx, dy = (was.x - at.x) * keep, (was.y - at.y) * keep
                         if abs(dx) < snap * keep and abs(dy) < snap * keep:
                             sox += dx * scale
                             soy += dy * scale
@@ -167,7 +170,7 @@ class FrameRenderer:
         if frame.hud:
             self._hud(frame.hud)
 
-    def _blit_static(self, episode: int, statics: tuple) -> None:
+    def _blit_static(self, episode: int, statics: tuple[Shape, ...]) -> None:
         if not statics:
             self.target.fill(self.background, self.view)
             return
@@ -183,12 +186,12 @@ class FrameRenderer:
                 draw[type(shape)](layer, shape, 0, 0, self.scale)
             self._layer = layer
             self.static_rebuilds += 1
-        self.target.blit(self._layer, self.view.topleft)
+        self.target.blit(cast(pygame.Surface, self._layer), self.view.topleft)  # built with _static_key
 
     # --- shapes -----------------------------------------------------------------------
 
     def _with_alpha(self, target: pygame.Surface, box: pygame.Rect,
-                    draw: Callable[[pygame.Surface, float, float], None]) -> None:
+                    draw: Callable[[pygame.Surface, float, float], object]) -> None:
         """Draw a translucent shape via a small SRCALPHA surface so it blends."""
         box = box.clip(target.get_rect())
         if box.width <= 0 or box.height <= 0:
@@ -197,7 +200,7 @@ class FrameRenderer:
         draw(scratch, -box.x, -box.y)
         target.blit(scratch, box.topleft)
 
-    def _rect(self, target, s: Rect, ox, oy, scale) -> None:
+    def _rect(self, target: pygame.Surface, s: Rect, ox: float, oy: float, scale: float) -> None:
         rect = pygame.Rect(round(ox + s.x * scale), round(oy + s.y * scale), round(s.w * scale), round(s.h * scale))
         width = round(s.width * scale) if s.width else 0
         radius = round(s.radius * scale) if s.radius else -1
@@ -207,7 +210,7 @@ class FrameRenderer:
         else:
             pygame.draw.rect(target, s.color, rect, width, radius)
 
-    def _circle(self, target, s: Circle, ox, oy, scale) -> None:
+    def _circle(self, target: pygame.Surface, s: Circle, ox: float, oy: float, scale: float) -> None:
         center = (ox + s.x * scale, oy + s.y * scale)
         radius = s.r * scale
         width = max(1, round(s.width * scale)) if s.width else 0
@@ -220,7 +223,7 @@ class FrameRenderer:
         else:
             pygame.draw.circle(target, s.color, center, radius, width, **parts)
 
-    def _ellipse(self, target, s: Ellipse, ox, oy, scale) -> None:
+    def _ellipse(self, target: pygame.Surface, s: Ellipse, ox: float, oy: float, scale: float) -> None:
         rect = pygame.Rect(round(ox + s.x * scale), round(oy + s.y * scale), round(s.w * scale), round(s.h * scale))
         width = max(1, round(s.width * scale)) if s.width else 0
         if len(s.color) == 4 and s.color[3] < 255:
@@ -229,10 +232,10 @@ class FrameRenderer:
         else:
             pygame.draw.ellipse(target, s.color, rect, width)
 
-    def _points(self, points, ox, oy, scale) -> list[tuple[float, float]]:
+    def _points(self, points: Sequence[Point], ox: float, oy: float, scale: float) -> list[tuple[float, float]]:
         return [(ox + x * scale, oy + y * scale) for x, y in points]
 
-    def _line(self, target, s: Line, ox, oy, scale) -> None:
+    def _line(self, target: pygame.Surface, s: Line, ox: float, oy: float, scale: float) -> None:
         points = self._points(s.points, ox, oy, scale)
         translucent = len(s.color) == 4 and s.color[3] < 255
         if s.fill is not None and len(points) >= 2:
@@ -247,12 +250,13 @@ class FrameRenderer:
         elif len(points) >= 2:
             pygame.draw.lines(target, s.color, False, points, width)
 
-    def _polygon(self, target, s: Polygon, ox, oy, scale) -> None:
+    def _polygon(self, target: pygame.Surface, s: Polygon, ox: float, oy: float, scale: float) -> None:
         points = self._points(s.points, ox, oy, scale)
         width = max(1, round(s.width * scale)) if s.width else 0
         self._polygon_points(target, points, s.color, width, len(s.color) == 4 and s.color[3] < 255)
 
-    def _polygon_points(self, target, points, color, width, translucent) -> None:
+    def _polygon_points(self, target: pygame.Surface, points: list[tuple[float, float]], color: Color, width: int,
+                        translucent: bool) -> None:
         if len(points) < 3:
             return
         if translucent:
@@ -272,7 +276,7 @@ class FrameRenderer:
             self._fonts[key] = font
         return font
 
-    def _text(self, target, s: Text, ox, oy, scale) -> None:
+    def _text(self, target: pygame.Surface, s: Text, ox: float, oy: float, scale: float) -> None:
         size = max(1, round(s.size * scale))
         outlined = s.id == COUNTDOWN_ID
         key = (s.text, size, s.color, s.font, outlined)
@@ -291,7 +295,7 @@ class FrameRenderer:
         setattr(box, s.anchor, (round(ox + s.x * scale), round(oy + s.y * scale)))
         target.blit(surface, box)
 
-    def _sprite(self, target, s: Sprite, ox, oy, scale) -> None:
+    def _sprite(self, target: pygame.Surface, s: Sprite, ox: float, oy: float, scale: float) -> None:
         w, h = round(s.w * scale), round(s.h * scale)
         key = (s.image, s.frame, w, h, s.angle, s.alpha)
         surface = self._sprites.get(key)
@@ -311,7 +315,7 @@ class FrameRenderer:
         else:
             target.blit(surface, (round(ox + s.x * scale), round(oy + s.y * scale)))
 
-    def _image(self, target, s: Image, ox, oy, scale) -> None:
+    def _image(self, target: pygame.Surface, s: Image, ox: float, oy: float, scale: float) -> None:
         picture = pygame.image.frombuffer(s.pixels, s.size, "RGB")
         size = (max(1, round(s.w * scale)), max(1, round(s.h * scale)))
         if picture.get_size() != size:
@@ -366,7 +370,7 @@ def _outlined(text: pygame.Surface, dark: pygame.Surface, width: int) -> pygame.
     return out
 
 
-def _depth(shape: Any) -> int:
+def _depth(shape: Shape) -> int:
     return shape.depth
 
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import random
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
-from collections.abc import Callable
+from typing import Any, cast
+from collections.abc import Callable, Sequence
 
 import pygame
 import pygame_gui
@@ -103,7 +103,7 @@ def make_manager(size: tuple[int, int], custom: dict[str, Any] | None) -> pygame
     """A UI manager with the page theme and its fonts loaded up front (no stall on first use)."""
     manager = pygame_gui.UIManager(size, theme_for(size[1], custom))
     base = text_size(size[1])
-    fonts = []
+    fonts: list[dict[str, str | int | float]] = []
     for point in {base, round(base * 1.5), round(base * 0.8), round(base * 0.85)}:
         for style in ("regular", "bold", "italic", "bold_italic"):
             fonts.append({"name": FAMILY, "point_size": point, "style": style})
@@ -145,7 +145,10 @@ class _QuestionWidgets:
         if isinstance(q, (Likert, Choice)):
             index = (value - 1) if isinstance(q, Likert) else q.options.index(value)
             for i, button in enumerate(self.buttons):
-                button.select() if i == index else button.unselect()
+                if i == index:
+                    button.select()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
+                else:
+                    button.unselect()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
             self.cursor = index
             self.raw = value
         elif isinstance(q, MultiChoice):
@@ -209,7 +212,7 @@ class Page:
         their answers, which question has the focus, and the page's clock (``opened_at`` and
         the minimum time are not restarted)."""
         values = [widgets.read() for widgets in self.questions]
-        self.manager.clear_and_reset()
+        self.manager.clear_and_reset()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
         self.surface = surface
         self.size = surface.get_size()
         self.manager = make_manager(self.size, self.theme)
@@ -313,7 +316,8 @@ class Page:
                 widgets.boxes.append(box)
                 self.y += row_h
         elif isinstance(question, Slider):
-            slider = UIHorizontalSlider(pygame.Rect(unit, self.y, self.inner_w - 5 * unit, row_h), question.start,
+            start = cast(float, question.start)  # Slider.__post_init__ fills a missing start
+            slider = UIHorizontalSlider(pygame.Rect(unit, self.y, self.inner_w - 5 * unit, row_h), start,
                                         (question.min, question.max), m, container=c,
                                         click_increment=question.step)
             widgets.slider = slider
@@ -348,18 +352,19 @@ class Page:
         self.questions.append(widgets)
 
     def _likert_labels(self, question: Likert, x0: int, bw: int, gap: int) -> None:
+        labels = cast("Sequence[str]", question.labels)  # Likert.__post_init__ fills missing labels
         h = round(self.unit * 1.5)
-        if len(question.labels) == question.points:
+        if len(labels) == question.points:
             for i in range(question.points):
-                box = UITextBox(_escape(question.labels[i]),
+                box = UITextBox(_escape(labels[i]),
                                 pygame.Rect(x0 + i * (bw + gap) - gap // 2, self.y, bw + gap, -1), self.manager,
                                 container=self.container, object_id="#point_label")
                 h = max(h, box.rect.height)
         else:
-            UILabel(pygame.Rect(x0, self.y, bw * 3, self.unit * 1.4), question.labels[0], self.manager,
+            UILabel(pygame.Rect(x0, self.y, bw * 3, self.unit * 1.4), labels[0], self.manager,
                     container=self.container, object_id="#small")
             right = x0 + question.points * (bw + gap) - gap
-            UILabel(pygame.Rect(right - bw * 3, self.y, bw * 3, self.unit * 1.4), question.labels[1],
+            UILabel(pygame.Rect(right - bw * 3, self.y, bw * 3, self.unit * 1.4), labels[1],
                     self.manager, container=self.container, object_id="#small")
             h = round(self.unit * 1.5)
         self.y += h
@@ -382,7 +387,7 @@ class Page:
             self.main_button = UIButton(pygame.Rect(left + page_w - unit - bw, y, bw, bh), label, self.manager)
             self.buttons[self.main_button] = "continued"
         if self.min_time_s > 0:
-            self.main_button.disable()
+            self.main_button.disable()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
         self._show_focus()
 
     # --- input ------------------------------------------------------------------------
@@ -429,13 +434,14 @@ class Page:
         if isinstance(self.scene, Survey) and outcome == "continued":
             answers, problems = self.scene.check({w.question.id: w.read() for w in self.questions})
             for widgets in self.questions:
-                widgets.error.set_text(problems.get(widgets.question.id, ""))
+                cast(UILabel, widgets.error).set_text(problems.get(widgets.question.id, ""))  # made by _question
             if problems:
                 first = next(i for i, w in enumerate(self.questions) if w.question.id in problems)
                 self.focus = first
                 self._show_focus()
                 return
-            self.result = PageResult(outcome, answers, timings=self.answer_times.report())
+            times = cast(AnswerTimes, self.answer_times)  # a survey has its answer times
+            self.result = PageResult(outcome, answers, timings=times.report())
             return
         self.result = PageResult(outcome)
 
@@ -465,7 +471,7 @@ class Page:
                 current = widgets.raw or (q.points + 1) // 2
                 widgets.set(min(q.points, max(1, current + (1 if key == pygame.K_RIGHT else -1))))
         elif isinstance(q, Slider) and key in (pygame.K_LEFT, pygame.K_RIGHT):
-            current = widgets.raw if widgets.raw is not None else q.start
+            current = widgets.raw if widgets.raw is not None else cast(float, q.start)  # filled by __post_init__
             widgets.set(q.parse(current + (q.step if key == pygame.K_RIGHT else -q.step)))
         elif isinstance(q, (Choice, MultiChoice)) and key in (pygame.K_UP, pygame.K_DOWN, pygame.K_SPACE):
             count = len(q.options)
@@ -491,7 +497,7 @@ class Page:
 
     def update(self, now: float, dt: float) -> None:
         if self.main_button is not None and self.min_time_s > 0 and now - self.opened_at >= self.min_time_s:
-            self.main_button.enable()
+            self.main_button.enable()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
             self.min_time_s = 0
         self.manager.update(dt)
 
@@ -508,7 +514,7 @@ class Page:
         return answers
 
     def close(self) -> None:
-        self.manager.clear_and_reset()
+        self.manager.clear_and_reset()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
 
 
 def _page_text(scene: Any) -> str:
@@ -624,7 +630,7 @@ async def start_screen(window: Any, clock: Any, experiment_id: str, conditions: 
     start = UIButton(pygame.Rect(left + w - 11 * unit, y, 11 * unit, unit * 2.5), "Start", manager)
     UILabel(pygame.Rect(left, height - 2.5 * unit, w, unit * 1.6), "Ctrl+Shift+Q ends the lab session",
             manager, object_id="#small")
-    entry.focus()
+    entry.focus()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
     choice: StartChoice | None = None
     last = clock.now()
     frames = 0
@@ -641,7 +647,8 @@ async def start_screen(window: Any, clock: Any, experiment_id: str, conditions: 
         if status == "completed" and not rerun.get_state():
             note.set_text(f"{pid} already completed this study. Tick 'run again' to run it anyway.")
             return None
-        condition = menu.selected_option if menu is not None else None
+        # the menu's choice: (text, object id) in recent pygame_gui versions, the text alone in older ones
+        condition: str | tuple[str, str] | None = menu.selected_option if menu is not None else None
         if isinstance(condition, tuple):
             condition = condition[0]
         return StartChoice(pid, None if condition in (None, automatic) else condition,
@@ -676,4 +683,4 @@ async def start_screen(window: Any, clock: Any, experiment_id: str, conditions: 
             frames += 1
         return choice
     finally:
-        manager.clear_and_reset()
+        manager.clear_and_reset()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated

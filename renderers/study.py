@@ -14,7 +14,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from collections.abc import Callable
 
 import pygame
@@ -48,6 +48,16 @@ class StudyOptions:
     # None, ``save(run)`` keeps it after every visit change (igym.upload.load_run / save_run).
     restore: Callable[[Any, str], Any] | None = None
     save: Callable[[Any], None] | None = None
+
+
+class _PageArgs(TypedDict):
+    """The arguments every page of a run gets from :func:`run_study` (for :func:`.pages.show_page`)."""
+
+    theme: dict[str, Any] | None
+    autopilot: random.Random | None
+    quit_check: Callable[[Any], bool] | None
+    on_event: Callable[[str, dict[str, Any]], None] | None
+    participant: str
 
 
 @dataclass
@@ -144,9 +154,9 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
             def page_event(kind: str, data: dict[str, Any], visit_id: str = visit.visit_id) -> None:
                 record_event(kind, {**data, "visit": visit_id})  # a page's focus and resize belong to its visit
 
-            page_args = dict(theme=dict(experiment.theme) if experiment.theme else None,
-                             autopilot=rng if options.autopilot else None,
-                             quit_check=page_quit, on_event=page_event, participant=participant_id)
+            page_args = _PageArgs(theme=dict(experiment.theme) if experiment.theme else None,
+                                  autopilot=rng if options.autopilot else None,
+                                  quit_check=page_quit, on_event=page_event, participant=participant_id)
             if show.part == "game":
                 outcome = "played"
                 if steps_left is not None and steps_left <= 0:

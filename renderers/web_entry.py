@@ -139,14 +139,14 @@ def url_facts() -> dict[str, str]:
         facts = study_facts()
     except Exception:  # noqa: BLE001 — natively there is no URL
         return {}
-    return {key: facts[key] for key in ("study_id", "session_id") if facts.get(key)}
+    return {key: value for key in ("study_id", "session_id") if (value := facts.get(key))}
 
 
 def offer_download(path: str) -> None:
     """Hand the data file to the participant (a browser download under pygbag)."""
     if IS_BROWSER:
         import platform
-        platform.window.MM.download(path)  # type: ignore[attr-defined] — pygbag's platform module
+        platform.window.MM.download(path)  # type: ignore[attr-defined]  # pygbag's own platform module, in the browser
     else:
         print(f"data: {os.path.abspath(path)}", flush=True)
 

@@ -42,6 +42,7 @@ import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from collections.abc import Sequence
 
 HERE = Path(__file__).resolve().parent
@@ -195,7 +196,7 @@ print("IGYM-PROBE " + json.dumps(out))
 """
 
 
-def probe(experiment: Path, sources: Sources) -> dict:
+def probe(experiment: Path, sources: Sources) -> dict[str, Any]:
     """Import the experiment in a clean subprocess: its id, ONNX seats and site-packages imports.
 
     It runs with the staged core: a checkout's (its root first on the path, from where its
@@ -209,7 +210,7 @@ def probe(experiment: Path, sources: Sources) -> dict:
                           text=True, env=env, cwd=str(root), timeout=300)
     for line in done.stdout.splitlines():
         if line.startswith("IGYM-PROBE "):
-            result = json.loads(line[len("IGYM-PROBE "):])
+            result: dict[str, Any] = json.loads(line[len("IGYM-PROBE "):])
             if "error" in result:
                 raise BuildError(result["error"])
             return result
@@ -244,7 +245,7 @@ def copy_tree(src: Path, dst: Path, *, skip_names: tuple[str, ...] = (), skip_di
 
 def package_chain(experiment: Path) -> tuple[Path, list[Path]]:
     """(folder above the package chain, package folders from the outermost in) — as igym.loader does."""
-    chain = []
+    chain: list[Path] = []
     folder = experiment.parent
     while (folder / "__init__.py").exists():
         chain.insert(0, folder)
@@ -332,10 +333,10 @@ def prepare_staging(path: Path | None, protected: Sequence[Path] = ()) -> Path:
     return staging
 
 
-def stage(experiment: Path, staging: Path, info: dict, sources: Sources, *, server: str | None, vendor: bool,
-          gui_fonts: str) -> dict:
+def stage(experiment: Path, staging: Path, info: dict[str, Any], sources: Sources, *, server: str | None,
+          vendor: bool, gui_fonts: str) -> dict[str, Any]:
     """Fill ``staging``; returns what went in (sizes in bytes)."""
-    report: dict = {"vendored": {}, "vendored_paths": {}, "skipped": {}, "policies": {}}
+    report: dict[str, Any] = {"vendored": {}, "vendored_paths": {}, "skipped": {}, "policies": {}}
     # igym core: igym/*.py, and the renderers as igym.renderers (the installed layout).
     (staging / "igym").mkdir()
     for file in sorted(sources.core.glob("*.py")):
@@ -426,8 +427,10 @@ def app_name(experiment_id: str) -> str:
 
 def require_pygbag() -> None:
     """pygbag is the web extra, not a base dependency: say how to get it before any work is done."""
+    import importlib
+
     try:
-        import pygbag  # noqa: F401
+        importlib.import_module("pygbag")  # `import pygbag`, without mypy wanting types for it
     except ImportError:
         raise BuildError("building a web page needs pygbag, which is not installed — pip install 'igym[web]' "
                          "(in a checkout: pip install -e '.[web]')") from None
@@ -458,7 +461,8 @@ def cdn_reachable(timeout: float = 5.0, cdn: str = CDN) -> bool:
     import urllib.request
     try:
         with urllib.request.urlopen(cdn + "default.tmpl", timeout=timeout) as answer:
-            return answer.status == 200
+            status: int = answer.status
+            return status == 200
     except Exception:  # noqa: BLE001 — no network, DNS, proxy: all the same here
         return False
 
@@ -507,9 +511,11 @@ def sizes(out: Path, vendored: dict[str, str]) -> list[str]:
 
 def serve(out: Path, port: int) -> None:
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(out))
-    handler.func.extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                                   ".wasm": "application/wasm", ".apk": "application/octet-stream",
-                                   ".js": "text/javascript", ".mjs": "text/javascript"}
+    # handler.func is SimpleHTTPRequestHandler itself: its class attribute, named directly for mypy
+    http.server.SimpleHTTPRequestHandler.extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
+                                                           ".wasm": "application/wasm",
+                                                           ".apk": "application/octet-stream",
+                                                           ".js": "text/javascript", ".mjs": "text/javascript"}
     try:
         server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     except OSError as error:

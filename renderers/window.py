@@ -20,7 +20,7 @@ import os
 import sys
 from dataclasses import dataclass
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pygame
 
@@ -91,7 +91,7 @@ class Window:
         events = pygame.event.get()
         for event in events:
             if event.type in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
-                self.surface = pygame.display.get_surface()
+                self.surface = cast(pygame.Surface, pygame.display.get_surface())  # the window is open
                 self.size = self.surface.get_size()
                 self.resized = True
             elif event.type == pygame.JOYDEVICEADDED:
@@ -157,7 +157,7 @@ class Window:
             elif kind == pygame.WINDOWFOCUSGAINED:
                 yield InputEvent("focus", gained=True)
             elif kind in (pygame.VIDEORESIZE, pygame.WINDOWSIZECHANGED):
-                self.surface = pygame.display.get_surface()
+                self.surface = cast(pygame.Surface, pygame.display.get_surface())  # the window is open
                 self.size = self.surface.get_size()
                 self.resized = True
                 yield InputEvent("resize")
