@@ -204,11 +204,6 @@ def episode_game(episode: EpisodeInfo, override: str | Path | None = None, trust
     return load_game(experiment_path(episode, override, trust), episode.scene, episode.condition)
 
 
-def native_action(value: Any, space: Any) -> Any:
-    """A recorded (JSON) action as the env expects it (arrays of the space's dtype, tuples, dicts)."""
-    return from_plain(read_space(space), value)
-
-
 class Replayer:
     """Re-simulates one recorded episode in a fresh env made by its Game scene."""
 

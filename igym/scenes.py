@@ -29,6 +29,11 @@ def _check_text(where: str, name: str, value: Any, required: bool = True) -> Non
                               f"[red] or a hex colour such as [#d04040]")
 
 
+# How a page of each kind can be left (what a client may report; the server checks it).
+PAGE_OUTCOMES: dict[str, tuple[str, ...]] = {"info": ("continued",), "consent": ("agreed", "declined"),
+                                             "survey": ("continued",), "end": ("closed",)}
+
+
 @dataclass
 class Info:
     """A page of text (instructions, a debriefing) with a Continue button.

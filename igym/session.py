@@ -73,7 +73,6 @@ class Session:
         self.episode = -1
         self.step = 0
         self.total_steps = 0
-        self.last_step_time = 0.0
         self._next_step_at: float | None = None
         self._origin = 0.0
         self._ticks = 0
@@ -359,7 +358,6 @@ class Session:
             turn_ns = int(asked * 1e9)
             if self._step(at, turn_ns, timed_out):
                 steps += 1
-                self.last_step_time = at
                 if not self.counting_down:
                     self._turn_started = at
                     self._next_step_at = at + self.dt
@@ -508,7 +506,6 @@ class Session:
                 self._apply_pending_seats(now)
                 self._episode.seats = dict(self.seats)
         self._records.append(self._episode.copy())
-        self.last_step_time = now
         self.previous_frame = None
         self.frame = self._render(validate=True)
         countdown = self.game.countdown_s
@@ -586,7 +583,6 @@ class Session:
         result = env.step(actions)
         self.step += 1
         self.total_steps += 1
-        self.last_step_time = at
         rewards = result.rewards
         scored = False
         returns = self._returns

@@ -352,9 +352,3 @@ def load_run(experiment: Any, participant_id: str, storage: Any = None) -> Any:
     return StudyRun.restore(experiment, snapshot)
 
 
-def forget_run(experiment_id: str, participant_id: str, storage: Any = None) -> None:
-    """Drop the saved run and token (e.g. a pilot starting over); unsent batches stay."""
-    storage = web.local_storage if storage is None else storage
-    prefix = _key_prefix(experiment_id, participant_id)
-    storage.remove(prefix + "run")
-    storage.remove(prefix + "token")

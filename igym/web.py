@@ -15,7 +15,6 @@ the desktop unchanged:
                               (JSPI: Chromium ≥ 137)
 ``query_params()``            ``location.search``                 ``$IGYM_QUERY`` (e.g. ``pid=p1``)
 ``local_storage``             ``window.localStorage`` (JSON)      :class:`MemoryStorage`
-``open_url(url)``             ``location.assign(url)``            ``webbrowser.open(url)``
 :class:`WebSocket`            the browser's WebSocket             the ``websockets`` package
 ``pack``/``unpack``           msgpack if importable, else igym's own small msgpack codec
 ============================  ==================================  ===============================
@@ -150,15 +149,6 @@ def study_facts(params: dict[str, str] | None = None) -> dict[str, str | None]:
     params = query_params() if params is None else params
     return {"study_id": params.get("STUDY_ID") or None, "session_id": params.get("SESSION_ID") or None,
             "condition": params.get("condition") or None}
-
-
-def open_url(url: str) -> None:
-    """Go to ``url`` (e.g. Prolific's completion link); natively, open it in a browser."""
-    if IN_BROWSER:  # pragma: no cover
-        js.window.location.assign(url)
-    else:
-        import webbrowser
-        webbrowser.open(url)
 
 
 # --- localStorage -----------------------------------------------------------------------
@@ -318,10 +308,6 @@ class _BrowserWebSocket:  # pragma: no cover — runs in Chromium (tests/browser
                 raise ConnectionClosed(s.code, str(s.reason or ""))
             await self._changed()
 
-    @property
-    def buffered_amount(self) -> int:
-        return 0 if self._s is None else int(self._s.buffered())
-
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._s is not None:
             self._s.close(code, reason)
@@ -362,11 +348,6 @@ class _NativeWebSocket:
             raise _closed(closed) from None
         return data if isinstance(data, bytes) else data.encode()
 
-    @property
-    def buffered_amount(self) -> int:
-        transport = getattr(self._ws, "transport", None)
-        return 0 if transport is None else transport.get_write_buffer_size()
-
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._ws is not None:
             try:
@@ -386,6 +367,6 @@ WebSocket = _BrowserWebSocket if IN_BROWSER else _NativeWebSocket
 WebSocket.__doc__ = (WebSocket.__doc__ or "") + """
 
     ``await ws.connect(url)``; ``await ws.send(bytes)``; ``await ws.recv() -> bytes``
-    (raises :class:`ConnectionClosed` once closed); ``ws.close()``; ``ws.buffered_amount``.
+    (raises :class:`ConnectionClosed` once closed); ``ws.close()``.
     """
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from .packing import pack as _pack
 from .packing import unpack as _unpack
+from .scenes import PAGE_OUTCOMES as _PAGE_OUTCOMES
 
 PROTOCOL_VERSION = 2  # 2: frames are no longer acknowledged
 
@@ -45,7 +46,8 @@ MAX_BATCH_RECORDS = 5000
 MAX_ID = 64
 MAX_STEP = 2**31
 INT64 = 2**63
-PAGE_OUTCOMES = ("continued", "agreed", "declined", "closed")
+# Any page's way out (igym.scenes.PAGE_OUTCOMES says which kind allows which).
+PAGE_OUTCOMES = tuple(dict.fromkeys(o for outcomes in _PAGE_OUTCOMES.values() for o in outcomes))
 SOURCES = ("human", "default", "previous", "policy", "timeout", "waiting")
 
 

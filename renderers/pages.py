@@ -146,9 +146,9 @@ class _QuestionWidgets:
             index = (value - 1) if isinstance(q, Likert) else q.options.index(value)
             for i, button in enumerate(self.buttons):
                 if i == index:
-                    button.select()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
+                    button.select()
                 else:
-                    button.unselect()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
+                    button.unselect()
             self.cursor = index
             self.raw = value
         elif isinstance(q, MultiChoice):
@@ -212,7 +212,7 @@ class Page:
         their answers, which question has the focus, and the page's clock (``opened_at`` and
         the minimum time are not restarted)."""
         values = [widgets.read() for widgets in self.questions]
-        self.manager.clear_and_reset()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
+        self.manager.clear_and_reset()
         self.surface = surface
         self.size = surface.get_size()
         self.manager = make_manager(self.size, self.theme)
@@ -250,11 +250,6 @@ class Page:
                 self._question(question)
         self.container.set_scrollable_area_dimensions((page_w - 20, self.y + unit))
         self._button_bar(left, page_w, height - bar_h, bar_h)
-
-    def _place(self, h: int) -> pygame.Rect:
-        rect = pygame.Rect(0, self.y, self.inner_w, h)
-        self.y += h + self.unit // 2
-        return rect
 
     def _textbox(self, html: str, object_id: str | None = None, x: int = 0, w: int | None = None) -> UITextBox:
         box = UITextBox(html, pygame.Rect(x, self.y, w or self.inner_w, -1), self.manager,
@@ -387,7 +382,7 @@ class Page:
             self.main_button = UIButton(pygame.Rect(left + page_w - unit - bw, y, bw, bh), label, self.manager)
             self.buttons[self.main_button] = "continued"
         if self.min_time_s > 0:
-            self.main_button.disable()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
+            self.main_button.disable()
         self._show_focus()
 
     # --- input ------------------------------------------------------------------------
@@ -497,7 +492,7 @@ class Page:
 
     def update(self, now: float, dt: float) -> None:
         if self.main_button is not None and self.min_time_s > 0 and now - self.opened_at >= self.min_time_s:
-            self.main_button.enable()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
+            self.main_button.enable()
             self.min_time_s = 0
         self.manager.update(dt)
 
@@ -514,7 +509,7 @@ class Page:
         return answers
 
     def close(self) -> None:
-        self.manager.clear_and_reset()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
+        self.manager.clear_and_reset()
 
 
 def _page_text(scene: Any) -> str:
@@ -630,7 +625,7 @@ async def start_screen(window: Any, clock: Any, experiment_id: str, conditions: 
     start = UIButton(pygame.Rect(left + w - 11 * unit, y, 11 * unit, unit * 2.5), "Start", manager)
     UILabel(pygame.Rect(left, height - 2.5 * unit, w, unit * 1.6), "Ctrl+Shift+Q ends the lab session",
             manager, object_id="#small")
-    entry.focus()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
+    entry.focus()
     choice: StartChoice | None = None
     last = clock.now()
     frames = 0
@@ -683,4 +678,4 @@ async def start_screen(window: Any, clock: Any, experiment_id: str, conditions: 
             frames += 1
         return choice
     finally:
-        manager.clear_and_reset()  # type: ignore[no-untyped-call]  # pygame_gui leaves it unannotated
+        manager.clear_and_reset()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from igym import answer_times, wire
 from igym.experiment import Game
 from igym.records import EventRecord
-from igym.scenes import page_to_wire
+from igym.scenes import PAGE_OUTCOMES, page_to_wire
 from igym.study import StudyRun
 
 from .cluster_lobby import Moved
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("igym.server")
 
-PAGE_OUTCOMES = {"info": ("continued",), "consent": ("agreed", "declined"), "survey": ("continued",),
-                 "end": ("closed",)}
 
 
 async def run_flow(server: IgymServer, participant: Participant) -> None:

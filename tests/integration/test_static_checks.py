@@ -1,8 +1,9 @@
 """Static checks, run as tests so CI (which runs only pytest) runs them: ruff over the repository,
-mypy --strict over the core (igym/), and import-linter's layer contracts (igym.server ─▶
-igym.renderers ─▶ the core). Their configuration is in pyproject.toml; docs/checks.md explains it.
+mypy --strict over igym, igym.renderers and igym.server (in the installed layout), and
+import-linter's layer contracts (igym.server ─▶ igym.renderers ─▶ the core). Their
+configuration is in pyproject.toml; docs/checks.md explains it.
 
-By hand, from the repository root: ``python tests/test_static_checks.py`` runs all three.
+By hand, from the repository root: ``python tests/integration/test_static_checks.py`` runs all three.
 """
 
 from __future__ import annotations
@@ -56,7 +57,12 @@ def ruff() -> tuple[int, str]:
 
 
 def mypy() -> tuple[int, str]:
-    return _run([sys.executable, "-m", "mypy"])  # files, strictness and overrides: [tool.mypy]
+    """mypy --strict over the core, igym.renderers and igym.server, in the installed layout (strictness and
+    overrides: [tool.mypy])."""
+    with tempfile.TemporaryDirectory(prefix="igym-types-") as folder:
+        staged = stage_installed_layout(Path(folder))
+        return _run([sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), "--cache-dir",
+                     str(Path(folder) / ".mypy_cache"), "igym"], cwd=staged)
 
 
 def lint_imports() -> tuple[int, str]:
@@ -72,7 +78,7 @@ def test_ruff_finds_nothing():
 
 
 @pytest.mark.slow
-def test_mypy_strict_finds_nothing_in_the_core():
+def test_mypy_strict_finds_nothing_anywhere():
     code, output = mypy()
     assert code == 0, output
 
