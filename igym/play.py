@@ -74,23 +74,22 @@ def apply_overrides(experiment: Experiment, args: argparse.Namespace, keys: KeyM
         seats_override[agent.strip()] = kind.strip()
 
     def change(scene: Game) -> Game:
-        if True:
-            changes: dict[str, Any] = {}
-            if args.fps:
-                changes["fps"] = args.fps
-            if keys is not None:
-                changes["keys"] = keys
-            if args.seed is not None:
-                changes["seeds"] = args.seed
-            if seats_override:
-                seats = scene.seats or {}  # a Game checked its seats when it was made
-                known = {str(a): a for a in seats}
-                unknown = [a for a in seats_override if a not in known]
-                if unknown:
-                    raise ExperimentError(f"--seat: no agent {unknown[0]!r} in scene {scene.name!r}; its agents "
-                                          f"are {sorted(known)}")
-                changes["seats"] = {a: seats_override.get(str(a), s) for a, s in seats.items()}
-            return with_changes(scene, changes) if changes else scene
+        changes: dict[str, Any] = {}
+        if args.fps:
+            changes["fps"] = args.fps
+        if keys is not None:
+            changes["keys"] = keys
+        if args.seed is not None:
+            changes["seeds"] = args.seed
+        if seats_override:
+            seats = scene.seats or {}  # a Game checked its seats when it was made
+            known = {str(a): a for a in seats}
+            unknown = [a for a in seats_override if a not in known]
+            if unknown:
+                raise ExperimentError(f"--seat: no agent {unknown[0]!r} in scene {scene.name!r}; its agents "
+                                      f"are {sorted(known)}")
+            changes["seats"] = {a: seats_override.get(str(a), s) for a, s in seats.items()}
+        return with_changes(scene, changes) if changes else scene
     return experiment.map_games(change)
 
 

@@ -94,7 +94,7 @@ class StudySink:
     def __enter__(self) -> StudySink:
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *_exc: Any) -> None:
         self.close()
 
     # --- records ------------------------------------------------------------------------------------

@@ -72,7 +72,6 @@ class UploadSink:
     def __init__(self, server_url: str, participant_id: str, experiment_id: str, *,
                  storage: Any = None, batch_s: float = 1.0, clock: Callable[[], float] = time.monotonic,
                  socket: Callable[[], Any] | None = None) -> None:
-        self.server_url = server_url
         self.participant_id = participant_id
         self.experiment_id = experiment_id
         self.storage = web.local_storage if storage is None else storage
@@ -246,6 +245,16 @@ class UploadSink:
         self.connected = False
         if ws is not None:
             ws.close()
+
+    @property
+    def server_url(self) -> str:
+        """Where the batches go (the protocol's address: a cluster's worker may move it)."""
+        return self.protocol.url
+
+    @server_url.setter
+    def server_url(self, url: str) -> None:
+        """Send to ``url`` from the next connection on (a server moved; a test's network going away)."""
+        self.protocol.url = self.protocol.home_url = url
 
     def disconnect(self) -> None:
         """Drop the connection now (as a network failure would); the sender reconnects."""

@@ -211,12 +211,12 @@ class CtrlC:
             self._installed = True
         return self
 
-    def _quit(self, signum: int, frame: Any) -> None:
+    def _quit(self, _signum: int, _frame: Any) -> None:
         self.count += 1
         if pygame.display.get_init():
             pygame.event.post(pygame.event.Event(pygame.QUIT))
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         if self._installed:
             import signal
 

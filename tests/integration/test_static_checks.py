@@ -1,9 +1,9 @@
 """Static checks, run as tests so CI (which runs only pytest) runs them: ruff over the repository,
-mypy --strict over igym, igym.renderers and igym.server (in the installed layout), and
-import-linter's layer contracts (igym.server ─▶ igym.renderers ─▶ the core). Their
-configuration is in pyproject.toml; docs/checks.md explains it.
+mypy --strict over igym, igym.renderers and igym.server (in the installed layout), vulture's
+dead-code check, and import-linter's layer contracts (igym.server ─▶ igym.renderers ─▶ the
+core). Their configuration is in pyproject.toml; docs/checks.md explains it.
 
-By hand, from the repository root: ``python tests/integration/test_static_checks.py`` runs all three.
+By hand, from the repository root: ``python tests/integration/test_static_checks.py`` runs all four.
 """
 
 from __future__ import annotations
@@ -65,6 +65,10 @@ def mypy() -> tuple[int, str]:
                      str(Path(folder) / ".mypy_cache"), "igym"], cwd=staged)
 
 
+def vulture() -> tuple[int, str]:
+    return _run([sys.executable, "-m", "vulture"])  # paths and confidence: [tool.vulture]
+
+
 def lint_imports() -> tuple[int, str]:
     with tempfile.TemporaryDirectory(prefix="igym-layers-") as folder:
         staged = stage_installed_layout(Path(folder))
@@ -80,6 +84,11 @@ def test_ruff_finds_nothing():
 @pytest.mark.slow
 def test_mypy_strict_finds_nothing_anywhere():
     code, output = mypy()
+    assert code == 0, output
+
+
+def test_vulture_finds_no_dead_code():
+    code, output = vulture()
     assert code == 0, output
 
 
@@ -100,7 +109,7 @@ def test_the_staged_layout_is_the_installed_one(tmp_path):
 
 if __name__ == "__main__":
     failed = 0
-    for check in (ruff, mypy, lint_imports):
+    for check in (ruff, mypy, vulture, lint_imports):
         code, output = check()
         print(output.rstrip(), end="\n\n")
         failed += code != 0
