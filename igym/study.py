@@ -91,22 +91,27 @@ class StudyRun:
     """Walks one participant through ``experiment``: ``next_visit`` → show it → ``finish_visit``."""
 
     def __init__(self, experiment: Experiment, participant_id: str, *, condition: str | None = None,
-                 condition_counts: Mapping[str, int] | None = None, meta: dict[str, Any] | None = None,
-                 clock: Clock = SYSTEM_CLOCK, balanced_condition: str | None = None) -> None:
+                 assigned_by: str = "experimenter", meta: dict[str, Any] | None = None,
+                 clock: Clock = SYSTEM_CLOCK) -> None:
+        """``condition``: the participant's, already resolved — named by the experimenter
+        (``assigned_by="experimenter"``) or drawn by whoever balances the study
+        (``assigned_by="balanced"``: :meth:`Experiment.choose_condition` over the data's counts,
+        or a cluster's shared counters). An experiment with conditions and none given starts at its
+        first (balanced over nobody)."""
         self.experiment = experiment
         self.participant_id = participant_id
         self.clock = clock
         self.ending: Ending | None = None
         self._showing: Show | None = None
-        if condition is not None and balanced_condition is not None:
-            raise ValueError("give condition (the experimenter's) or balanced_condition, not both")
-        for chosen in (condition, balanced_condition):
-            if chosen is not None and (not experiment.conditions or chosen not in experiment.conditions):
-                known = ", ".join(experiment.conditions or ()) or "none (the experiment declares no conditions)"
-                raise ExperimentError(f"condition {chosen!r} is not one of the experiment's conditions: {known}")
-        # balanced_condition: drawn by a study-wide balancer (the counters of a cluster of servers)
-        self.condition = condition or balanced_condition or experiment.choose_condition(condition_counts or {})
-        self.condition_assigned = "experimenter" if condition else ("balanced" if self.condition else None)
+        if assigned_by not in ("experimenter", "balanced"):
+            raise ValueError(f"assigned_by {assigned_by!r}: 'experimenter' or 'balanced'")
+        if condition is not None and (not experiment.conditions or condition not in experiment.conditions):
+            known = ", ".join(experiment.conditions or ()) or "none (the experiment declares no conditions)"
+            raise ExperimentError(f"condition {condition!r} is not one of the experiment's conditions: {known}")
+        if condition is None:
+            condition, assigned_by = experiment.choose_condition({}), "balanced"
+        self.condition = condition
+        self.condition_assigned = assigned_by if condition else None
         self.order_seed = experiment.order_seed(participant_id)
         self.plan = experiment.plan(self.order_seed)
         self.state: dict[str, Any] = {}

@@ -125,8 +125,11 @@ async def run_study(window: Window, experiment: Experiment, sink: Any, clock: An
             "argv": list(options.argv), "lab": options.lab, **(options.meta or {})}
     run = options.restore(experiment, participant_id) if options.restore is not None else None
     if run is None:
-        run = StudyRun(experiment, participant_id, condition=condition,
-                       condition_counts=sink.condition_counts(experiment.id), meta=meta, clock=clock)
+        if condition is not None:  # the experimenter's (--condition, the lab's start screen)
+            run = StudyRun(experiment, participant_id, condition=condition, meta=meta, clock=clock)
+        else:  # balanced over who took part so far (a page: the server's counts in its welcome)
+            run = StudyRun(experiment, participant_id, condition=experiment.choose_condition(
+                sink.condition_counts(experiment.id)), assigned_by="balanced", meta=meta, clock=clock)
     save = options.save or (lambda run: None)
     rng = random.Random(run.order_seed)
     sink.write(run.take_records())

@@ -84,11 +84,12 @@ async def _study_run(server: IgymServer, participant: Participant) -> StudyRun:
     snapshot = participant.restored
     if snapshot is None:
         if server.cluster is not None:  # one of many workers: the study-wide counters balance
-            counts, balanced = {}, await server.cluster.condition(participant.pid)
+            condition = await server.cluster.condition(participant.pid)
         else:
-            counts, balanced = await storage.call(server.sink.condition_counts, server.experiment.id), None
-        run = participant.run = StudyRun(server.experiment, participant.pid, condition_counts=counts,
-                                         balanced_condition=balanced,
+            condition = server.experiment.choose_condition(
+                await storage.call(server.sink.condition_counts, server.experiment.id))
+        run = participant.run = StudyRun(server.experiment, participant.pid, condition=condition,
+                                         assigned_by="balanced",
                                          meta={"remote": True, "experiment_file": server.experiment_file,
                                                "experiment_sha256": server.experiment_sha256})
         return run
