@@ -285,11 +285,14 @@ class IgymServer:
             uploading = hello.get("mode") == "upload"
             if uploading and not self.collect:
                 raise wire.ProtocolError("this server does not collect uploads — start it with --collect")
+            known = None
             if self.cluster is not None and hello["pid"] not in self.participants:
-                await self._check_token(hello)  # before any claim: a stranger must not move anyone
+                # Before any claim: during a hand-over the participant belongs to no worker for a
+                # moment, and a stranger's hello must not take them.
+                known = await self._known(hello)
                 if await self._elsewhere(hello["pid"], connection):
                     return
-            participant = await self._attach(hello, connection)
+            participant = await self._attach(hello, connection, known)
             guard.enter("upload" if uploading else "play")
             participant.guard = guard
             welcome = {"t": "welcome", "pid": participant.pid, "token": participant.token,
@@ -336,12 +339,10 @@ class IgymServer:
                 if participant.uploading or participant.finished:
                     self.forget(participant)  # an uploader's place is in its page; a finished one has none
 
-    async def _check_token(self, hello: dict[str, Any]) -> None:
-        """One worker of many, a participant not in memory here: refuse a hello that is not theirs
-        (a known participant without their token, or one who took part already) from the shared
-        database, before the cluster is asked to hand them to this worker — during a hand-over
-        the participant belongs to nobody for a moment, and only the token's holder may take
-        the seat."""
+    async def _known(self, hello: dict[str, Any]) -> tuple[str | None, tuple[str, Any] | None]:
+        """What the data knows of the hello's participant — their status and resume point (token
+        hash, snapshot) — after refusing a hello that is not theirs: a known participant without
+        their token, or one who took part already."""
         pid, token = hello["pid"], hello.get("token")
         status, point = await self.storage.call(self.sink.resume_point, pid)
         if point is not None:
@@ -350,6 +351,7 @@ class IgymServer:
         elif status not in (None, "started"):
             raise wire.ProtocolError(f"participant {pid} already took part in this study ({status})",
                                      wire.CLOSE_TOOK_PART)
+        return status, point
 
     async def _elsewhere(self, pid: str, connection: ServerConnection) -> bool:
         """One worker of many: is ``pid`` served by another live worker? Then send them there."""
@@ -365,24 +367,21 @@ class IgymServer:
         await connection.close(wire.CLOSE_MOVED, "served by another worker of this study")
         return True
 
-    async def _attach(self, hello: dict[str, Any], connection: ServerConnection) -> Participant:
+    async def _attach(self, hello: dict[str, Any], connection: ServerConnection,
+                      known: tuple[str | None, tuple[str, Any] | None] | None = None) -> Participant:
         """The participant this hello is: in memory, resumed from the data (parked, or a restarted
-        server), or new. A known participant must show their reconnect token."""
+        server), or new. A known participant must show their reconnect token. ``known``: what
+        :meth:`_known` already read of them."""
         pid, token = hello["pid"], hello.get("token")
         reconnect = token is not None
         participant = self.participants.get(pid)
         if participant is None:
-            status, point = await self.storage.call(self.sink.resume_point, pid)
+            _, point = known if known is not None else await self._known(hello)
             participant = self.participants.get(pid)  # someone with this id may have arrived meanwhile
             if participant is None and point is not None:
-                if token is None or token_sha256(token) != point[0]:
-                    raise wire.ProtocolError(f"participant {pid} is known: reconnect with its token")
                 participant = self.participants[pid] = Participant(pid, self.network_delay)
-                participant.token, participant.restored = token, point[1]
+                participant.token, participant.restored = hello["token"], point[1]  # _known checked it
             elif participant is None:
-                if status not in (None, "started"):
-                    raise wire.ProtocolError(f"participant {pid} already took part in this study ({status})",
-                                             wire.CLOSE_TOOK_PART)
                 participant = self.participants[pid] = Participant(pid, self.network_delay)
                 await self.storage.call(self.sink.add_participant, pid, self.experiment.id,
                                         {"remote": str(connection.remote_address)})

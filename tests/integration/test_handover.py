@@ -259,7 +259,10 @@ def test_a_participant_gone_before_the_lobby_is_never_matched(tmp_path):
             await asyncio.sleep(0.2)
         line = _waiting(cluster)
         r = asyncio.create_task(Person("R").take_part(cluster.own_url(2)))
-        await asyncio.sleep(3)  # long enough for a match with the ghost to form
+        deadline = time.monotonic() + 20
+        while _waiting(cluster).get("R") is not True:  # R waits in line, present: not matched with the ghost
+            assert time.monotonic() < deadline and not r.done(), (_waiting(cluster), r.done())
+            await asyncio.sleep(0.2)
         r2 = asyncio.create_task(Person("R2").take_part(cluster.own_url(1)))
         return ghost, line, await r, await r2
 
